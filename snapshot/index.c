@@ -1,0 +1,1185 @@
+#include "index.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <zstd.h>
+
+#include "bytes.h"
+#include "fdio.h"
+#include "idxfmt.h"
+#include "zseek.h"
+
+/*
+ * Building. Nodes live in one array, found by path through an open-addressing
+ * hash; children hang off their parent as a singly linked list until
+ * idx_builder_finish() orders them. Strings are copied into each node.
+ */
+struct bxattr {
+	char *name;
+	void *value;
+	size_t len;
+};
+
+struct bnode {
+	char *path;		/* normalised, "" for the root */
+	const char *name;	/* the last component, inside path */
+	uint32_t parent, first_kid, next_sib;
+	uint32_t flags, mode, uid, gid, seq;
+	int64_t mtime;
+	uint32_t nsec;
+	uint64_t size, rdev, data_off;
+	char *uname, *gname, *link;	/* link: symlink target, or hard link path */
+	struct bxattr *xattrs;
+	size_t nxattrs;
+	struct idx_sparse *sparse;
+	size_t nsparse;
+	uint32_t out;		/* index in the blob, assigned by finish */
+	uint32_t nlink;
+};
+
+struct idx_builder {
+	struct bnode *nodes;
+	uint32_t n, cap;
+	uint32_t *hash;		/* node index + 1; 0 = empty */
+	size_t hcap;
+	uint32_t members;
+	int64_t time;
+};
+
+static uint64_t hash_str(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h;
+}
+
+static uint32_t find_node(const struct idx_builder *b, const char *path, size_t len)
+{
+	for (size_t h = hash_str(path, len) & (b->hcap - 1);; h = (h + 1) & (b->hcap - 1)) {
+		uint32_t v = b->hash[h];
+		if (v == 0)
+			return IDX_NONE;
+		if (strlen(b->nodes[v - 1].path) == len && memcmp(b->nodes[v - 1].path, path, len) == 0)
+			return v - 1;
+	}
+}
+
+static int grow_hash(struct idx_builder *b)
+{
+	size_t cap = b->hcap ? b->hcap * 2 : 1024;
+	uint32_t *h = calloc(cap, sizeof(*h));
+
+	if (!h)
+		return -1;
+	for (uint32_t i = 0; i < b->n; i++) {
+		size_t k = hash_str(b->nodes[i].path, strlen(b->nodes[i].path)) & (cap - 1);
+		while (h[k])
+			k = (k + 1) & (cap - 1);
+		h[k] = i + 1;
+	}
+	free(b->hash);
+	b->hash = h;
+	b->hcap = cap;
+	return 0;
+}
+
+/* A new node for path under parent, an implied directory until filled in. */
+static uint32_t new_node(struct idx_builder *b, const char *path, size_t len, uint32_t parent)
+{
+	struct bnode *nd;
+
+	if (b->n == b->cap) {
+		uint32_t cap = b->cap ? b->cap * 2 : 256;
+		struct bnode *v = realloc(b->nodes, cap * sizeof(*v));
+		if (!v)
+			return IDX_NONE;
+		b->nodes = v;
+		b->cap = cap;
+	}
+	if ((size_t)(b->n + 1) * 2 > b->hcap && grow_hash(b) < 0)
+		return IDX_NONE;
+	nd = &b->nodes[b->n];
+	memset(nd, 0, sizeof(*nd));
+	if (!(nd->path = strndup(path, len)))
+		return IDX_NONE;
+	nd->name = strrchr(nd->path, '/') ? strrchr(nd->path, '/') + 1 : nd->path;
+	nd->parent = parent;
+	nd->first_kid = nd->next_sib = IDX_NONE;
+	nd->flags = IDX_F_IMPLICIT;
+	nd->mode = S_IFDIR | 0755;
+	nd->mtime = b->time;
+	if (parent != IDX_NONE) {
+		nd->next_sib = b->nodes[parent].first_kid;
+		b->nodes[parent].first_kid = b->n;
+	}
+	size_t k = hash_str(nd->path, len) & (b->hcap - 1);
+	while (b->hash[k])
+		k = (k + 1) & (b->hcap - 1);
+	b->hash[k] = b->n + 1;
+	return b->n++;
+}
+
+struct idx_builder *idx_builder_new(int64_t time)
+{
+	struct idx_builder *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->time = time;
+	if (new_node(b, "", 0, IDX_NONE) == IDX_NONE) {
+		idx_builder_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+static void clear_node(struct bnode *nd)
+{
+	for (size_t i = 0; i < nd->nxattrs; i++) {
+		free(nd->xattrs[i].name);
+		free(nd->xattrs[i].value);
+	}
+	free(nd->xattrs);
+	free(nd->sparse);
+	free(nd->uname);
+	free(nd->gname);
+	free(nd->link);
+	nd->xattrs = NULL;
+	nd->sparse = NULL;
+	nd->uname = nd->gname = nd->link = NULL;
+	nd->nxattrs = nd->nsparse = 0;
+}
+
+void idx_builder_free(struct idx_builder *b)
+{
+	if (!b)
+		return;
+	for (uint32_t i = 0; i < b->n; i++) {
+		clear_node(&b->nodes[i]);
+		free(b->nodes[i].path);
+	}
+	free(b->nodes);
+	free(b->hash);
+	free(b);
+}
+
+uint32_t idx_builder_members(const struct idx_builder *b)
+{
+	return b->members;
+}
+
+/*
+ * Normalise a member path into buf as tar extracts it: drop leading "/" and
+ * "./" and empty or "." components. Returns the length, or -1 for a path that
+ * climbs with "..".
+ */
+static ssize_t normalise(const char *path, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (*path) {
+		const char *end = strchr(path, '/');
+		size_t len = end ? (size_t)(end - path) : strlen(path);
+		if (len == 2 && path[0] == '.' && path[1] == '.')
+			return -1;
+		if (len && !(len == 1 && path[0] == '.')) {
+			if (n + len + 2 > size)
+				return -1;
+			if (n)
+				buf[n++] = '/';
+			memcpy(buf + n, path, len);
+			n += len;
+		}
+		path += len + (end ? 1 : 0);
+	}
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+/* The node for path, creating it and its implied parents. */
+static uint32_t node_for(struct idx_builder *b, const char *path, size_t len)
+{
+	uint32_t i = find_node(b, path, len), parent;
+	const char *slash;
+
+	if (i != IDX_NONE)
+		return i;
+	slash = memrchr(path, '/', len);
+	parent = slash ? node_for(b, path, (size_t)(slash - path)) : IDX_ROOT;
+	if (parent == IDX_NONE)
+		return IDX_NONE;
+	if (!S_ISDIR(b->nodes[parent].mode)) {
+		/* a later member below a file: tar replaces the file with a directory */
+		clear_node(&b->nodes[parent]);
+		b->nodes[parent].mode = S_IFDIR | 0755;
+		b->nodes[parent].flags = IDX_F_IMPLICIT;
+	}
+	return new_node(b, path, len, parent);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int copy_lists(struct bnode *nd, struct archive_entry *entry)
+{
+	const char *name;
+	const void *value;
+	size_t size;
+	la_int64_t off, len;
+	int n;
+
+	if ((n = archive_entry_xattr_reset(entry)) > 0) {
+		nd->xattrs = calloc((size_t)n, sizeof(*nd->xattrs));
+		if (!nd->xattrs)
+			return -1;
+		while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK) {
+			struct bxattr *x = &nd->xattrs[nd->nxattrs];
+			if (nd->nxattrs == (size_t)n)
+				break;
+			x->name = strdup(name);
+			x->value = malloc(size ? size : 1);
+			if (!x->name || !x->value)
+				return -1;
+			memcpy(x->value, value, size);
+			x->len = size;
+			nd->nxattrs++;
+		}
+	}
+	if ((n = archive_entry_sparse_reset(entry)) > 0) {
+		nd->sparse = calloc((size_t)n, sizeof(*nd->sparse));
+		if (!nd->sparse)
+			return -1;
+		while (archive_entry_sparse_next(entry, &off, &len) == ARCHIVE_OK) {
+			if (nd->nsparse == (size_t)n)
+				break;
+			if (len <= 0)
+				continue;
+			nd->sparse[nd->nsparse].off = (uint64_t)off;
+			nd->sparse[nd->nsparse++].len = (uint64_t)len;
+		}
+	}
+	return 0;
+}
+
+static int fill_node(struct idx_builder *b, struct bnode *nd, struct archive_entry *entry,
+		     uint64_t data_off)
+{
+	const char *hl = archive_entry_hardlink(entry);
+
+	clear_node(nd);
+	nd->flags = hl ? IDX_F_HARDLINK : 0;
+	nd->mode = (uint32_t)archive_entry_mode(entry);
+	if (!hl && (nd->mode & S_IFMT) == 0)
+		nd->mode |= S_IFREG;	/* old tar members with no type are files */
+	nd->uid = (uint32_t)archive_entry_uid(entry);
+	nd->gid = (uint32_t)archive_entry_gid(entry);
+	nd->mtime = archive_entry_mtime(entry);
+	nd->nsec = (uint32_t)archive_entry_mtime_nsec(entry);
+	nd->size = S_ISREG(nd->mode) ? (uint64_t)archive_entry_size(entry) : 0;
+	nd->rdev = (uint64_t)archive_entry_rdev(entry);
+	nd->data_off = data_off;
+	nd->seq = b->members;
+	nd->uname = dup_or_null(archive_entry_uname(entry));
+	nd->gname = dup_or_null(archive_entry_gname(entry));
+	nd->link = dup_or_null(hl ? hl : archive_entry_symlink(entry));
+	if (S_ISLNK(nd->mode))
+		nd->size = nd->link ? strlen(nd->link) : 0;
+	return copy_lists(nd, entry);
+}
+
+int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t data_off,
+		    struct err *e)
+{
+	const char *path = archive_entry_pathname(entry);
+	size_t size = path ? strlen(path) + 2 : 2;
+	char *norm = malloc(size);
+	ssize_t len;
+	uint32_t i = IDX_NONE;
+	int rc = 0;
+
+	if (!norm)
+		return err_set(e, ENOMEM, "out of memory for the index");
+	len = normalise(path ? path : "", norm, size);
+	if (len < 0)
+		rc = err_set(e, EINVAL, "member '%s' climbs out of the archive with '..'", path);
+	else if (len == 0)
+		i = IDX_ROOT;	/* "./" itself: its metadata becomes the root's */
+	else
+		i = node_for(b, norm, (size_t)len);
+	if (rc == 0 && i == IDX_NONE)
+		rc = err_set(e, ENOMEM, "out of memory for the index");
+	if (rc == 0 && fill_node(b, &b->nodes[i], entry, data_off) < 0)
+		rc = err_set(e, ENOMEM, "out of memory for the index");
+	if (rc == 0 && i == IDX_ROOT && !S_ISDIR(b->nodes[i].mode))
+		b->nodes[i].mode = S_IFDIR | (b->nodes[i].mode & 07777);
+	if (rc == 0)
+		b->members++;
+	free(norm);
+	return rc;
+}
+
+/*
+ * Serialising. finish() orders the nodes breadth first with each directory's
+ * children sorted, resolves hard links, counts links, then writes the blob.
+ */
+struct strtab {
+	unsigned char *buf;
+	size_t len, cap;
+	const char *names[16];	/* a few owner names repeat on every entry */
+	uint32_t name_off[16];
+	size_t nnames;
+};
+
+static int str_add(struct strtab *s, const void *p, size_t len, uint32_t *off)
+{
+	if (s->len + len > UINT32_MAX)
+		return -1;
+	if (s->len + len > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		while (cap < s->len + len)
+			cap *= 2;
+		unsigned char *b = realloc(s->buf, cap);
+		if (!b)
+			return -1;
+		s->buf = b;
+		s->cap = cap;
+	}
+	if (len)
+		memcpy(s->buf + s->len, p, len);
+	*off = (uint32_t)s->len;
+	s->len += len;
+	return 0;
+}
+
+/* Owner names, shared by offset: most archives have one or two. */
+static int str_add_owner(struct strtab *s, const char *name, uint32_t *off)
+{
+	for (size_t i = 0; i < s->nnames; i++)
+		if (strcmp(s->names[i], name) == 0) {
+			*off = s->name_off[i];
+			return 0;
+		}
+	if (str_add(s, name, strlen(name), off) < 0)
+		return -1;
+	if (s->nnames < 16) {
+		s->names[s->nnames] = name;
+		s->name_off[s->nnames++] = *off;
+	}
+	return 0;
+}
+
+static int cmp_node_name(const void *a, const void *b, void *arg)
+{
+	const struct bnode *nodes = arg;
+
+	return strcmp(nodes[*(const uint32_t *)a].name, nodes[*(const uint32_t *)b].name);
+}
+
+/* order[k] = the node written as entry k. Returns the number of entries. */
+static uint32_t order_nodes(struct idx_builder *b, uint32_t *order)
+{
+	uint32_t n = 1, head = 0;
+
+	for (uint32_t i = 0; i < b->n; i++)
+		b->nodes[i].out = IDX_NONE;
+	order[0] = IDX_ROOT;
+	b->nodes[IDX_ROOT].out = 0;
+	while (head < n) {
+		struct bnode *dir = &b->nodes[order[head++]];
+		uint32_t first = n;
+		if (!S_ISDIR(dir->mode))
+			continue;
+		for (uint32_t k = dir->first_kid; k != IDX_NONE; k = b->nodes[k].next_sib)
+			order[n++] = k;
+		qsort_r(order + first, n - first, sizeof(*order), cmp_node_name, b->nodes);
+		for (uint32_t k = first; k < n; k++)
+			b->nodes[order[k]].out = k;
+	}
+	return n;
+}
+
+/* The node a hard link finally points at, or IDX_NONE if it names no stored file. */
+static uint32_t link_target(struct idx_builder *b, const struct bnode *nd)
+{
+	for (int hops = 0; hops < 64 && nd->link; hops++) {
+		size_t size = strlen(nd->link) + 2;
+		char *norm = malloc(size);
+		ssize_t len = norm ? normalise(nd->link, norm, size) : -1;
+		uint32_t t = len > 0 ? find_node(b, norm, (size_t)len) : IDX_NONE;
+		free(norm);
+		if (t == IDX_NONE || b->nodes[t].out == IDX_NONE)
+			return IDX_NONE;
+		if (!(b->nodes[t].flags & IDX_F_HARDLINK))
+			return S_ISREG(b->nodes[t].mode) ? t : IDX_NONE;
+		nd = &b->nodes[t];
+	}
+	return IDX_NONE;
+}
+
+/* target[k] for entry k; counts links into nlink. */
+static void resolve_links(struct idx_builder *b, const uint32_t *order, uint32_t n, uint32_t *target)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		struct bnode *nd = &b->nodes[order[k]];
+		nd->nlink = S_ISDIR(nd->mode) ? 2 : 1;
+		target[k] = k;
+	}
+	for (uint32_t k = 1; k < n; k++) {
+		struct bnode *nd = &b->nodes[order[k]];
+		if (S_ISDIR(nd->mode))
+			b->nodes[nd->parent].nlink++;
+		if (!(nd->flags & IDX_F_HARDLINK))
+			continue;
+		uint32_t t = link_target(b, nd);
+		if (t == IDX_NONE) {
+			/* a link to nothing stored: an empty file, as bsdtar leaves it */
+			nd->flags &= ~IDX_F_HARDLINK;
+			nd->mode = S_IFREG | (nd->mode & 07777);
+			continue;
+		}
+		target[k] = b->nodes[t].out;
+		b->nodes[t].nlink++;
+	}
+	for (uint32_t k = 0; k < n; k++)
+		if (target[k] != k)
+			b->nodes[order[k]].nlink = b->nodes[order[target[k]]].nlink;
+}
+
+struct blob_sizes {
+	size_t nxattrs, nsparse;
+};
+
+static int put_entry(unsigned char *p, const struct bnode *nd, const struct idx_builder *b,
+		     uint32_t target, struct strtab *s, struct blob_sizes *c)
+{
+	uint32_t off = 0, first_child = 0, nkids = 0;
+
+	if (S_ISDIR(nd->mode))
+		for (uint32_t k = nd->first_kid; k != IDX_NONE; k = b->nodes[k].next_sib)
+			if (b->nodes[k].out != IDX_NONE) {
+				nkids++;
+				if (!first_child || b->nodes[k].out < first_child)
+					first_child = b->nodes[k].out;
+			}
+	le64_put(p + IDX_E_DATA_OFF, nd->data_off);
+	le64_put(p + IDX_E_SIZE, nd->size);
+	le64_put(p + IDX_E_MTIME, (uint64_t)nd->mtime);
+	le64_put(p + IDX_E_RDEV, nd->rdev);
+	le32_put(p + IDX_E_NSEC, nd->nsec);
+	le32_put(p + IDX_E_MODE, nd->mode);
+	le32_put(p + IDX_E_UID, nd->uid);
+	le32_put(p + IDX_E_GID, nd->gid);
+	le32_put(p + IDX_E_PARENT, nd->parent == IDX_NONE ? 0 : b->nodes[nd->parent].out);
+	le32_put(p + IDX_E_FIRST_CHILD, first_child);
+	le32_put(p + IDX_E_NCHILDREN, nkids);
+	le32_put(p + IDX_E_NLINK, nd->nlink);
+	le32_put(p + IDX_E_TARGET, target);
+	le32_put(p + IDX_E_FLAGS, nd->flags);
+	le32_put(p + IDX_E_SEQ, nd->seq);
+	if (str_add(s, nd->name, strlen(nd->name), &off) < 0)
+		return -1;
+	le32_put(p + IDX_E_NAME, off);
+	le32_put(p + IDX_E_NAME + 4, (uint32_t)strlen(nd->name));
+	if (nd->link && str_add(s, nd->link, strlen(nd->link), &off) < 0)
+		return -1;
+	le32_put(p + IDX_E_LINK, nd->link ? off : 0);
+	le32_put(p + IDX_E_LINK + 4, nd->link ? (uint32_t)strlen(nd->link) : 0);
+	if (nd->uname && str_add_owner(s, nd->uname, &off) < 0)
+		return -1;
+	le32_put(p + IDX_E_UNAME, nd->uname ? off : 0);
+	le32_put(p + IDX_E_UNAME + 4, nd->uname ? (uint32_t)strlen(nd->uname) : 0);
+	if (nd->gname && str_add_owner(s, nd->gname, &off) < 0)
+		return -1;
+	le32_put(p + IDX_E_GNAME, nd->gname ? off : 0);
+	le32_put(p + IDX_E_GNAME + 4, nd->gname ? (uint32_t)strlen(nd->gname) : 0);
+	le32_put(p + IDX_E_XATTRS, (uint32_t)c->nxattrs);
+	le32_put(p + IDX_E_XATTRS + 4, (uint32_t)nd->nxattrs);
+	le32_put(p + IDX_E_SPARSE, (uint32_t)c->nsparse);
+	le32_put(p + IDX_E_SPARSE + 4, (uint32_t)nd->nsparse);
+	c->nxattrs += nd->nxattrs;
+	c->nsparse += nd->nsparse;
+	return 0;
+}
+
+static int put_lists(unsigned char *xp, unsigned char *sp, const struct bnode *nd,
+		     struct strtab *s)
+{
+	uint32_t off;
+
+	for (size_t i = 0; i < nd->nxattrs; i++, xp += IDX_X_SIZEOF) {
+		const struct bxattr *x = &nd->xattrs[i];
+		if (str_add(s, x->name, strlen(x->name), &off) < 0)
+			return -1;
+		le32_put(xp + IDX_X_NAME, off);
+		le32_put(xp + IDX_X_NAME + 4, (uint32_t)strlen(x->name));
+		if (str_add(s, x->value, x->len, &off) < 0)
+			return -1;
+		le32_put(xp + IDX_X_VALUE, off);
+		le32_put(xp + IDX_X_VALUE + 4, (uint32_t)x->len);
+	}
+	for (size_t i = 0; i < nd->nsparse; i++, sp += IDX_S_SIZEOF) {
+		le64_put(sp + IDX_S_OFF, nd->sparse[i].off);
+		le64_put(sp + IDX_S_LEN, nd->sparse[i].len);
+	}
+	return 0;
+}
+
+static int serialise(struct idx_builder *b, const uint32_t *order, const uint32_t *target,
+		     uint32_t n, void **out, size_t *len)
+{
+	struct blob_sizes total = { 0, 0 }, c = { 0, 0 };
+	struct strtab s = { 0 };
+	unsigned char *blob, *ents, *xs, *sp;
+	size_t size;
+
+	for (uint32_t k = 0; k < n; k++) {
+		total.nxattrs += b->nodes[order[k]].nxattrs;
+		total.nsparse += b->nodes[order[k]].nsparse;
+	}
+	size = IDX_BODY_HDR_SIZE + (size_t)n * IDX_E_SIZEOF + total.nxattrs * IDX_X_SIZEOF +
+	       total.nsparse * IDX_S_SIZEOF;
+	blob = calloc(1, size);
+	if (!blob)
+		return -1;
+	ents = blob + IDX_BODY_HDR_SIZE;
+	xs = ents + (size_t)n * IDX_E_SIZEOF;
+	sp = xs + total.nxattrs * IDX_X_SIZEOF;
+	for (uint32_t k = 0; k < n; k++) {
+		const struct bnode *nd = &b->nodes[order[k]];
+		if (put_lists(xs + c.nxattrs * IDX_X_SIZEOF, sp + c.nsparse * IDX_S_SIZEOF, nd, &s) < 0 ||
+		    put_entry(ents + (size_t)k * IDX_E_SIZEOF, nd, b, target[k], &s, &c) < 0) {
+			free(s.buf);
+			free(blob);
+			return -1;
+		}
+	}
+	le32_put(blob + IDX_BODY_ENTRIES, n);
+	le32_put(blob + IDX_BODY_XATTRS, (uint32_t)total.nxattrs);
+	le32_put(blob + IDX_BODY_SPARSE, (uint32_t)total.nsparse);
+	le32_put(blob + IDX_BODY_STRINGS, (uint32_t)s.len);
+	unsigned char *all = realloc(blob, size + s.len);
+	if (!all) {
+		free(s.buf);
+		free(blob);
+		return -1;
+	}
+	if (s.len)
+		memcpy(all + size, s.buf, s.len);
+	free(s.buf);
+	*out = all;
+	*len = size + s.len;
+	return 0;
+}
+
+int idx_builder_finish(struct idx_builder *b, void **out, size_t *len, struct err *e)
+{
+	uint32_t *order = malloc((size_t)b->n * sizeof(*order));
+	uint32_t *target = malloc((size_t)b->n * sizeof(*target));
+	uint32_t n;
+	int rc = 0;
+
+	if (!order || !target) {
+		rc = err_set(e, ENOMEM, "out of memory for the index");
+		goto done;
+	}
+	n = order_nodes(b, order);
+	resolve_links(b, order, n, target);
+	if (serialise(b, order, target, n, out, len) < 0)
+		rc = err_set(e, ENOMEM, "out of memory for the index (or over 4 GiB of names)");
+done:
+	free(order);
+	free(target);
+	return rc;
+}
+
+int idx_pack_frame(const void *body, size_t len, uint32_t members, uint64_t tar_size,
+		   void **out, size_t *out_len, struct err *e)
+{
+	size_t cap = IDX_HDR_SIZE + ZSTD_compressBound(len);
+	unsigned char *p = malloc(cap);
+	ZSTD_CCtx *cctx = ZSTD_createCCtx();
+	size_t r;
+
+	if (!p || !cctx) {
+		free(p);
+		ZSTD_freeCCtx(cctx);
+		return err_set(e, ENOMEM, "out of memory for the index");
+	}
+	memcpy(p + IDX_HDR_MAGIC, IDX_MAGIC, 8);
+	le32_put(p + IDX_HDR_VERSION, IDX_VERSION);
+	le32_put(p + IDX_HDR_FLAGS, 0);
+	le32_put(p + IDX_HDR_MEMBERS, members);
+	le32_put(p + IDX_HDR_ENTRIES, le32_get((const unsigned char *)body + IDX_BODY_ENTRIES));
+	le64_put(p + IDX_HDR_TAR_SIZE, tar_size);
+	le64_put(p + IDX_HDR_BODY_SIZE, len);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 3);
+	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+	r = ZSTD_compress2(cctx, p + IDX_HDR_SIZE, cap - IDX_HDR_SIZE, body, len);
+	ZSTD_freeCCtx(cctx);
+	if (ZSTD_isError(r)) {
+		free(p);
+		return err_set(e, EIO, "cannot compress the index: %s", ZSTD_getErrorName(r));
+	}
+	*out = p;
+	*out_len = IDX_HDR_SIZE + r;
+	return 0;
+}
+
+/*
+ * Reading. The blob is used in place: accessors decode fields on demand, so an
+ * open index costs its blob and nothing per entry. Every offset and count in
+ * it is checked once, at open, so accessors need no bounds checks.
+ */
+struct idx {
+	char *name;
+	int fd;			/* -1 for a blob with no archive */
+	unsigned char *blob;
+	size_t len;
+	uint32_t n, nxattrs, nsparse, members;
+	const unsigned char *ents, *xattrs, *sparse;
+	const char *strings;
+	uint32_t nstrings;
+	uint64_t tar_size;
+	uint64_t serial;	/* identifies this index in a reader's frame cache */
+	struct zseek *z;	/* native archives */
+};
+
+static atomic_uint_fast64_t idx_serials;
+
+static const unsigned char *ent_at(const struct idx *x, uint32_t i)
+{
+	return x->ents + (size_t)i * IDX_E_SIZEOF;
+}
+
+static int damaged(const struct idx *x, const char *what, uint32_t i, struct err *e)
+{
+	return err_set(e, EIO, "'%s' is damaged: index %s (entry %u); run 'snapkeep verify' on it",
+		       x->name, what, i);
+}
+
+static bool str_ok(const struct idx *x, const unsigned char *p)
+{
+	uint64_t off = le32_get(p), len = le32_get(p + 4);
+
+	return off + len <= x->nstrings;
+}
+
+static int check_entry(const struct idx *x, uint32_t i, struct err *e)
+{
+	const unsigned char *p = ent_at(x, i);
+	uint32_t parent = le32_get(p + IDX_E_PARENT), mode = le32_get(p + IDX_E_MODE);
+	uint32_t first = le32_get(p + IDX_E_FIRST_CHILD), nk = le32_get(p + IDX_E_NCHILDREN);
+	uint32_t target = le32_get(p + IDX_E_TARGET);
+	uint64_t xf = le32_get(p + IDX_E_XATTRS), xn = le32_get(p + IDX_E_XATTRS + 4);
+	uint64_t sf = le32_get(p + IDX_E_SPARSE), sn = le32_get(p + IDX_E_SPARSE + 4);
+
+	/* parents come before children, so walking up always ends at the root */
+	if (i == 0 ? !S_ISDIR(mode) : parent >= i)
+		return damaged(x, "parent out of order", i, e);
+	if (nk && (!S_ISDIR(mode) || first <= i || (uint64_t)first + nk > x->n))
+		return damaged(x, "children out of range", i, e);
+	if (target >= x->n || (target != i && !S_ISREG(le32_get(ent_at(x, target) + IDX_E_MODE))))
+		return damaged(x, "hard link target", i, e);
+	if (xf + xn > x->nxattrs || sf + sn > x->nsparse)
+		return damaged(x, "attribute range", i, e);
+	if (!str_ok(x, p + IDX_E_NAME) || !str_ok(x, p + IDX_E_LINK) ||
+	    !str_ok(x, p + IDX_E_UNAME) || !str_ok(x, p + IDX_E_GNAME))
+		return damaged(x, "string range", i, e);
+	for (uint32_t k = first; k < first + nk; k++)
+		if (le32_get(ent_at(x, k) + IDX_E_PARENT) != i)
+			return damaged(x, "child with another parent", k, e);
+	return 0;
+}
+
+static int check_blob(struct idx *x, struct err *e)
+{
+	const unsigned char *b = x->blob;
+	uint64_t need;
+
+	if (x->len < IDX_BODY_HDR_SIZE)
+		return damaged(x, "too short", 0, e);
+	x->n = le32_get(b + IDX_BODY_ENTRIES);
+	x->nxattrs = le32_get(b + IDX_BODY_XATTRS);
+	x->nsparse = le32_get(b + IDX_BODY_SPARSE);
+	x->nstrings = le32_get(b + IDX_BODY_STRINGS);
+	need = IDX_BODY_HDR_SIZE + (uint64_t)x->n * IDX_E_SIZEOF +
+	       (uint64_t)x->nxattrs * IDX_X_SIZEOF + (uint64_t)x->nsparse * IDX_S_SIZEOF + x->nstrings;
+	if (x->n == 0 || need != x->len)
+		return damaged(x, "sizes do not add up", 0, e);
+	x->ents = b + IDX_BODY_HDR_SIZE;
+	x->xattrs = x->ents + (size_t)x->n * IDX_E_SIZEOF;
+	x->sparse = x->xattrs + (size_t)x->nxattrs * IDX_X_SIZEOF;
+	x->strings = (const char *)(x->sparse + (size_t)x->nsparse * IDX_S_SIZEOF);
+	for (uint32_t i = 0; i < x->nxattrs; i++) {
+		const unsigned char *p = x->xattrs + (size_t)i * IDX_X_SIZEOF;
+		if (!str_ok(x, p + IDX_X_NAME) || !str_ok(x, p + IDX_X_VALUE))
+			return damaged(x, "xattr string range", i, e);
+	}
+	for (uint32_t i = 0; i < x->n; i++)
+		if (check_entry(x, i, e) < 0)
+			return -1;
+	return 0;
+}
+
+static struct idx *idx_alloc(const char *name)
+{
+	struct idx *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->fd = -1;
+	x->serial = atomic_fetch_add(&idx_serials, 1) + 1;
+	if (!(x->name = strdup(name))) {
+		free(x);
+		return NULL;
+	}
+	return x;
+}
+
+int idx_open_blob(const void *blob, size_t len, const char *name, struct idx **out,
+		  struct err *e)
+{
+	struct idx *x = idx_alloc(name);
+
+	if (!x || !(x->blob = malloc(len ? len : 1))) {
+		idx_close(x);
+		return err_set(e, ENOMEM, "out of memory");
+	}
+	memcpy(x->blob, blob, len);
+	x->len = len;
+	if (check_blob(x, e) < 0) {
+		idx_close(x);
+		return -1;
+	}
+	x->members = x->n - 1;
+	*out = x;
+	return 0;
+}
+
+void idx_close(struct idx *x)
+{
+	if (!x)
+		return;
+	zseek_close(x->z);
+	if (x->fd >= 0)
+		close(x->fd);
+	free(x->blob);
+	free(x->name);
+	free(x);
+}
+
+/* Decompress the index frame's body into x->blob. */
+static int unpack_frame(struct idx *x, const unsigned char *p, size_t len, struct err *e)
+{
+	uint64_t body;
+	size_t r;
+
+	if (len < IDX_HDR_SIZE || memcmp(p + IDX_HDR_MAGIC, IDX_MAGIC, 8) != 0)
+		return err_set(e, EIO, "'%s' is damaged: no snapfs index before the seek table; "
+				       "run 'snapkeep verify' on it", x->name);
+	if (le32_get(p + IDX_HDR_VERSION) != IDX_VERSION || le32_get(p + IDX_HDR_FLAGS) != 0)
+		return err_set(e, ENOTSUP, "'%s' has index version %u; this snapfs reads version %u: "
+					   "upgrade snapfs", x->name, le32_get(p + IDX_HDR_VERSION),
+			       IDX_VERSION);
+	body = le64_get(p + IDX_HDR_BODY_SIZE);
+	x->members = le32_get(p + IDX_HDR_MEMBERS);
+	x->tar_size = le64_get(p + IDX_HDR_TAR_SIZE);
+	/* the body is at most a few hundred bytes per entry; refuse to allocate absurd sizes */
+	if (body > (uint64_t)(len - IDX_HDR_SIZE) * 1024 + 65536 || body > SIZE_MAX / 2 ||
+	    ZSTD_getFrameContentSize(p + IDX_HDR_SIZE, len - IDX_HDR_SIZE) != body)
+		return err_set(e, EIO, "'%s' is damaged: index size is wrong", x->name);
+	if (!(x->blob = malloc(body ? body : 1)))
+		return err_set(e, ENOMEM, "out of memory for the index of '%s'", x->name);
+	r = ZSTD_decompress(x->blob, body, p + IDX_HDR_SIZE, len - IDX_HDR_SIZE);
+	if (ZSTD_isError(r) || r != body)
+		return err_set(e, EIO, "'%s' is damaged: index %s", x->name,
+			       ZSTD_isError(r) ? ZSTD_getErrorName(r) : "has the wrong size");
+	x->len = body;
+	return check_blob(x, e);
+}
+
+static int open_native(struct idx *x, uint64_t size, struct err *e)
+{
+	uint32_t n;
+	unsigned kind;
+	void *frame = NULL;
+	ssize_t len;
+	int rc;
+
+	if (zseek_open(x->fd, x->name, size, &x->z, e) < 0)
+		return -1;
+	n = zseek_nframes(x->z);
+	if (n == 0)
+		return err_set(e, EIO, "'%s' is damaged: no frames", x->name);
+	len = zseek_read_skippable(x->z, n - 1, &kind, &frame, e);
+	if (len < 0)
+		return -1;
+	if (kind != IDX_FRAME_KIND)
+		rc = err_set(e, EIO, "'%s' is damaged: no snapfs index before the seek table", x->name);
+	else
+		rc = unpack_frame(x, frame, (size_t)len, e);
+	free(frame);
+	if (rc == 0 && x->tar_size != zseek_size(x->z))
+		rc = err_set(e, EIO, "'%s' is damaged: index and seek table disagree on the size",
+			     x->name);
+	return rc;
+}
+
+static bool has_seek_footer(int fd, uint64_t size)
+{
+	unsigned char foot[4];
+
+	return size >= ZSEEK_FOOTER_SIZE + 8 && fd_pread_all(fd, foot, 4, size - 4) == 0 &&
+	       le32_get(foot) == ZSEEK_FOOTER_MAGIC;
+}
+
+/* Scan a foreign archive once with libarchive and build its index in memory. */
+static int scan_foreign(struct idx *x, int64_t mtime, struct err *e)
+{
+	struct archive *a = archive_read_new();
+	struct idx_builder *b = idx_builder_new(mtime);
+	struct archive_entry *entry;
+	void *blob = NULL;
+	size_t len = 0;
+	int r, rc = -1;
+
+	if (!a || !b) {
+		err_set(e, ENOMEM, "out of memory");
+		goto done;
+	}
+	archive_read_support_filter_all(a);
+	archive_read_support_format_all(a);
+	if (lseek(x->fd, 0, SEEK_SET) < 0 || archive_read_open_fd(a, x->fd, 65536) != ARCHIVE_OK) {
+		err_set(e, ENOTSUP, "'%s' is not an archive snapfs reads: %s", x->name,
+			archive_error_string(a));
+		goto done;
+	}
+	while ((r = archive_read_next_header(a, &entry)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		struct err skip;
+		if (idx_builder_add(b, entry, (uint64_t)archive_filter_bytes(a, 0), &skip) < 0 &&
+		    skip.code != EINVAL) {
+			*e = skip;
+			goto done;
+		}
+		archive_read_data_skip(a);
+	}
+	if (r != ARCHIVE_EOF) {
+		err_set(e, idx_builder_members(b) ? EIO : ENOTSUP,
+			"'%s' %s at byte %lld: %s", x->name,
+			idx_builder_members(b) ? "is damaged" : "is not an archive snapfs reads",
+			(long long)archive_filter_bytes(a, -1), archive_error_string(a));
+		goto done;
+	}
+	if (idx_builder_finish(b, &blob, &len, e) < 0)
+		goto done;
+	x->blob = blob;
+	x->len = len;
+	x->members = idx_builder_members(b);
+	rc = check_blob(x, e);
+done:
+	archive_read_free(a);
+	idx_builder_free(b);
+	return rc;
+}
+
+int idx_open(const char *path, struct idx **out, struct err *e)
+{
+	struct idx *x = idx_alloc(path);
+	struct stat st;
+	int rc;
+
+	if (!x)
+		return err_set(e, ENOMEM, "out of memory");
+	x->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (x->fd < 0 || fstat(x->fd, &st) < 0) {
+		rc = err_set(e, errno, "cannot open '%s': %s", path, strerror(errno));
+	} else if (has_seek_footer(x->fd, (uint64_t)st.st_size)) {
+		rc = open_native(x, (uint64_t)st.st_size, e);
+		if (rc < 0 && e && e->code == EIO && x->z && !x->blob) {
+			/* a seekable zstd file from another tool: no snapfs index, so scan it */
+			zseek_close(x->z);
+			x->z = NULL;
+			rc = scan_foreign(x, st.st_mtime, e);
+		}
+	} else {
+		rc = scan_foreign(x, st.st_mtime, e);
+	}
+	if (rc < 0) {
+		idx_close(x);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+bool idx_is_native(const struct idx *x)
+{
+	return x->z != NULL;
+}
+
+const char *idx_name(const struct idx *x)
+{
+	return x->name;
+}
+
+uint32_t idx_count(const struct idx *x)
+{
+	return x->n;
+}
+
+uint32_t idx_members(const struct idx *x)
+{
+	return x->members;
+}
+
+uint64_t idx_tar_size(const struct idx *x)
+{
+	return x->tar_size;
+}
+
+static const char *str_at(const struct idx *x, const unsigned char *p, uint32_t *len)
+{
+	*len = le32_get(p + 4);
+	return x->strings + le32_get(p);
+}
+
+void idx_get(const struct idx *x, uint32_t i, struct idx_entry *o)
+{
+	const unsigned char *p = ent_at(x, i);
+
+	o->data_off = le64_get(p + IDX_E_DATA_OFF);
+	o->size = le64_get(p + IDX_E_SIZE);
+	o->mtime_sec = (int64_t)le64_get(p + IDX_E_MTIME);
+	o->rdev = le64_get(p + IDX_E_RDEV);
+	o->mtime_nsec = le32_get(p + IDX_E_NSEC);
+	o->mode = le32_get(p + IDX_E_MODE);
+	o->uid = le32_get(p + IDX_E_UID);
+	o->gid = le32_get(p + IDX_E_GID);
+	o->parent = le32_get(p + IDX_E_PARENT);
+	o->first_child = le32_get(p + IDX_E_FIRST_CHILD);
+	o->nchildren = le32_get(p + IDX_E_NCHILDREN);
+	o->nlink = le32_get(p + IDX_E_NLINK);
+	o->target = le32_get(p + IDX_E_TARGET);
+	o->flags = le32_get(p + IDX_E_FLAGS);
+	o->seq = le32_get(p + IDX_E_SEQ);
+	o->name = str_at(x, p + IDX_E_NAME, &o->name_len);
+	o->link = str_at(x, p + IDX_E_LINK, &o->link_len);
+	o->uname = str_at(x, p + IDX_E_UNAME, &o->uname_len);
+	o->gname = str_at(x, p + IDX_E_GNAME, &o->gname_len);
+	o->xattr_first = le32_get(p + IDX_E_XATTRS);
+	o->nxattrs = le32_get(p + IDX_E_XATTRS + 4);
+	o->sparse_first = le32_get(p + IDX_E_SPARSE);
+	o->nsparse = le32_get(p + IDX_E_SPARSE + 4);
+}
+
+static int name_cmp(const struct idx *x, uint32_t i, const char *name, size_t len)
+{
+	uint32_t nlen;
+	const char *s = str_at(x, ent_at(x, i) + IDX_E_NAME, &nlen);
+	int c = memcmp(s, name, nlen < len ? nlen : len);
+
+	if (c)
+		return c;
+	return nlen < len ? -1 : nlen > len;
+}
+
+uint32_t idx_lookup(const struct idx *x, uint32_t dir, const char *name, size_t len)
+{
+	const unsigned char *p = ent_at(x, dir);
+	uint32_t lo = le32_get(p + IDX_E_FIRST_CHILD);
+	uint32_t hi = lo + le32_get(p + IDX_E_NCHILDREN);
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = name_cmp(x, mid, name, len);
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return IDX_NONE;
+}
+
+uint32_t idx_lookup_path(const struct idx *x, const char *path)
+{
+	uint32_t i = IDX_ROOT;
+
+	while (*path && i != IDX_NONE) {
+		const char *end = strchrnul(path, '/');
+		if (end > path && !(end - path == 1 && *path == '.'))
+			i = idx_lookup(x, i, path, (size_t)(end - path));
+		path = *end ? end + 1 : end;
+	}
+	return i;
+}
+
+void idx_xattr(const struct idx *x, const struct idx_entry *ent, uint32_t k,
+	       struct idx_xattr *out)
+{
+	const unsigned char *p = x->xattrs + (size_t)(ent->xattr_first + k) * IDX_X_SIZEOF;
+
+	out->name = str_at(x, p + IDX_X_NAME, &out->name_len);
+	out->value = str_at(x, p + IDX_X_VALUE, &out->value_len);
+}
+
+void idx_sparse(const struct idx *x, const struct idx_entry *ent, uint32_t k,
+		struct idx_sparse *out)
+{
+	const unsigned char *p = x->sparse + (size_t)(ent->sparse_first + k) * IDX_S_SIZEOF;
+
+	out->off = le64_get(p + IDX_S_OFF);
+	out->len = le64_get(p + IDX_S_LEN);
+}
+
+int idx_path(const struct idx *x, uint32_t i, char *buf, size_t size, struct err *e)
+{
+	size_t pos = size;
+
+	if (size == 0)
+		return err_set(e, ENAMETOOLONG, "no room for a path");
+	buf[--pos] = '\0';
+	for (; i != IDX_ROOT; i = le32_get(ent_at(x, i) + IDX_E_PARENT)) {
+		uint32_t len;
+		const char *name = str_at(x, ent_at(x, i) + IDX_E_NAME, &len);
+		if (len + 1 > pos)
+			return err_set(e, ENAMETOOLONG, "a path in '%s' is too long", x->name);
+		pos -= len;
+		memcpy(buf + pos, name, len);
+		if (le32_get(ent_at(x, i) + IDX_E_PARENT) != IDX_ROOT)
+			buf[--pos] = '/';
+	}
+	memmove(buf, buf + pos, size - pos);
+	return 0;
+}
+
+/*
+ * Data. A reader keeps the last frame it decoded, so sequential reads of
+ * neighbouring bytes decode each frame once.
+ */
+struct idx_reader {
+	struct zseek_dctx *dctx;
+	unsigned char *frame;
+	size_t cap;
+	uint64_t serial;	/* of the index whose frame is cached; 0 = none */
+	uint32_t fno;
+	uint64_t fdoff;
+	uint32_t flen;
+};
+
+struct idx_reader *idx_reader_new(void)
+{
+	struct idx_reader *r = calloc(1, sizeof(*r));
+
+	if (r && !(r->dctx = zseek_dctx_new())) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void idx_reader_free(struct idx_reader *r)
+{
+	if (!r)
+		return;
+	zseek_dctx_free(r->dctx);
+	free(r->frame);
+	free(r);
+}
+
+/* Copy len bytes of the tar stream from doff. */
+static int read_stream(struct idx *x, struct idx_reader *r, unsigned char *buf, size_t len,
+		       uint64_t doff, struct err *e)
+{
+	while (len > 0) {
+		if (r->serial != x->serial || doff < r->fdoff || doff >= r->fdoff + r->flen) {
+			uint32_t f = zseek_find(x->z, doff);
+			struct zseek_frame fr;
+			if (f == UINT32_MAX)
+				return err_set(e, EIO, "'%s' is damaged: data of an entry lies past "
+						       "the end of the archive", x->name);
+			zseek_frame(x->z, f, &fr);
+			if (fr.dsize > r->cap) {
+				unsigned char *b = realloc(r->frame, fr.dsize);
+				if (!b)
+					return err_set(e, ENOMEM, "out of memory for a frame");
+				r->frame = b;
+				r->cap = fr.dsize;
+			}
+			r->serial = 0;
+			if (zseek_decode(x->z, f, r->dctx, r->frame, e) < 0)
+				return -1;
+			r->serial = x->serial;
+			r->fno = f;
+			r->fdoff = fr.doff;
+			r->flen = fr.dsize;
+		}
+		size_t at = (size_t)(doff - r->fdoff), n = r->flen - at;
+		if (n > len)
+			n = len;
+		memcpy(buf, r->frame + at, n);
+		buf += n;
+		len -= n;
+		doff += n;
+	}
+	return 0;
+}
+
+/* Map file bytes [off, off+len) of a sparse entry onto stored regions; holes are zeros. */
+static int read_sparse(struct idx *x, const struct idx_entry *t, struct idx_reader *r,
+		       unsigned char *buf, size_t len, uint64_t off, struct err *e)
+{
+	uint64_t stored = 0;
+
+	memset(buf, 0, len);
+	for (uint32_t k = 0; k < t->nsparse && len > 0; k++) {
+		struct idx_sparse s;
+		idx_sparse(x, t, k, &s);
+		if (s.off + s.len > off && s.off < off + len) {
+			uint64_t from = s.off > off ? s.off : off;
+			uint64_t to = s.off + s.len < off + len ? s.off + s.len : off + len;
+			if (read_stream(x, r, buf + (from - off), (size_t)(to - from),
+					t->data_off + stored + (from - s.off), e) < 0)
+				return -1;
+		}
+		stored += s.len;
+	}
+	return 0;
+}
+
+ssize_t idx_pread(struct idx *x, uint32_t i, void *buf, size_t len, uint64_t off,
+		  struct idx_reader *r, struct err *e)
+{
+	struct idx_entry t;
+
+	idx_get(x, i, &t);
+	if (t.target != i)
+		idx_get(x, t.target, &t);
+	if (!S_ISREG(t.mode))
+		return err_set(e, EISDIR, "'%s': not a regular file", x->name);
+	if (off >= t.size)
+		return 0;
+	if (len > t.size - off)
+		len = (size_t)(t.size - off);
+	if (!x->z)
+		return err_set(e, ENOTSUP, "'%s': reading files of foreign archives is not "
+					   "supported yet", x->name);
+	int rc = t.nsparse ? read_sparse(x, &t, r, buf, len, off, e)
+			   : read_stream(x, r, buf, len, t.data_off + off, e);
+	if (rc < 0)
+		return -1;
+	return (ssize_t)len;
+}

@@ -1,0 +1,167 @@
+/*
+ * index: what an archive holds, and reading it.
+ *
+ * An index lists every entry of an archive in directory order: entry 0 is the
+ * root directory, and the children of each directory are contiguous and sorted
+ * by name (bytewise), so lookup is a binary search and readdir a range. Its
+ * serialised form is the blob documented in docs/FORMAT.md ("Index"): native
+ * archives carry it in a skippable frame before the seek table; for foreign
+ * archives one libarchive scan builds the same blob in memory.
+ *
+ * Building (the writer, and the foreign scan):
+ *	idx_builder_new() -> idx_builder_add()... -> idx_builder_finish() -> idx_builder_free()
+ *
+ * Reading:
+ *	idx_open() -> idx_lookup() / idx_child() / idx_get() / idx_pread() -> idx_close()
+ * An open index is immutable: lookups are thread-safe; idx_pread() is
+ * thread-safe given one struct idx_reader per thread.
+ */
+#ifndef SNAPFS_INDEX_H
+#define SNAPFS_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+struct archive_entry;
+
+#define IDX_NONE UINT32_MAX
+#define IDX_ROOT 0u
+
+/* The skippable frame kind of a native archive's index (magic 0x184D2A55). */
+#define IDX_FRAME_KIND 0x5u
+
+/* Entry flags. */
+#define IDX_F_IMPLICIT 0x1u	/* a directory implied by a path, not stored in the archive */
+#define IDX_F_HARDLINK 0x2u	/* a hard link: its data and inode are those of `target` */
+
+/* One entry, decoded. Strings are borrowed from the index, not NUL-terminated. */
+struct idx_entry {
+	uint32_t parent;
+	uint32_t first_child, nchildren;	/* directories */
+	uint32_t target;	/* the entry holding the data: itself, or a hard link's target */
+	uint32_t flags;
+	uint32_t mode;		/* st_mode, with the type bits */
+	uint32_t uid, gid;
+	uint32_t nlink;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint64_t size;		/* st_size: file size, symlink target length */
+	uint64_t rdev;
+	uint64_t data_off;	/* offset of the stored data in the decompressed tar stream */
+	uint32_t seq;		/* the entry's position among the archive's members */
+	uint32_t xattr_first, nxattrs;
+	uint32_t sparse_first, nsparse;	/* nsparse 0: the data is stored whole */
+	const char *name;	/* the last path component; "" for the root */
+	uint32_t name_len;
+	const char *link;	/* a symlink's target */
+	uint32_t link_len;
+	const char *uname, *gname;
+	uint32_t uname_len, gname_len;
+};
+
+struct idx_xattr {
+	const char *name;	/* e.g. "user.comment" */
+	uint32_t name_len;
+	const void *value;
+	uint32_t value_len;
+};
+
+/* A stored data region of a sparse file: bytes [off, off+len) of the file. */
+struct idx_sparse {
+	uint64_t off, len;
+};
+
+/* Building. */
+struct idx_builder;
+
+/* time stamps the implied directories. */
+struct idx_builder *idx_builder_new(int64_t time);
+void idx_builder_free(struct idx_builder *b);
+
+/*
+ * Add the member described by entry (as libarchive wrote or read it), whose data
+ * starts at data_off in the decompressed tar stream. Paths are normalised as
+ * tar extracts them: "./" and leading "/" dropped. A member whose path leaves
+ * the root ("..") is skipped with EINVAL and a message; a later member with the
+ * same path replaces the earlier one, as it does when tar extracts.
+ */
+int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t data_off,
+		    struct err *e);
+
+/* Members added so far (not counting implied directories). */
+uint32_t idx_builder_members(const struct idx_builder *b);
+
+/* Serialise: *out gets a new blob of *len bytes (free() it). */
+int idx_builder_finish(struct idx_builder *b, void **out, size_t *len, struct err *e);
+
+/*
+ * Wrap a blob from idx_builder_finish() into the content of a native archive's
+ * index frame (docs/FORMAT.md): the header, then the blob as one checksummed
+ * zstd frame. *out is new (free() it).
+ */
+int idx_pack_frame(const void *blob, size_t len, uint32_t members, uint64_t tar_size,
+		   void **out, size_t *out_len, struct err *e);
+
+/* Reading. */
+struct idx;
+
+/*
+ * Open the archive at path: a native archive by its trailer (reading nothing
+ * else), anything else libarchive reads by one scan. EIO with the file and the
+ * byte offset when the trailer is damaged; ENOTSUP (EOPNOTSUPP) when it is not an
+ * archive at all. The index keeps its own descriptor (O_CLOEXEC).
+ */
+int idx_open(const char *path, struct idx **out, struct err *e);
+
+/* Open a blob made by idx_builder_finish(), with no archive behind it (tests, scans). */
+int idx_open_blob(const void *blob, size_t len, const char *name, struct idx **out,
+		  struct err *e);
+void idx_close(struct idx *x);
+
+bool idx_is_native(const struct idx *x);
+const char *idx_name(const struct idx *x);
+/* Entries, the root and implied directories included. */
+uint32_t idx_count(const struct idx *x);
+/* Members of the archive: what `snapkeep list` counts. */
+uint32_t idx_members(const struct idx *x);
+/* The size of the decompressed tar stream, for a native archive. */
+uint64_t idx_tar_size(const struct idx *x);
+
+/* Decode entry i (< idx_count()) into *out. */
+void idx_get(const struct idx *x, uint32_t i, struct idx_entry *out);
+
+/* The child of directory dir called name, or IDX_NONE. */
+uint32_t idx_lookup(const struct idx *x, uint32_t dir, const char *name, size_t len);
+/* The entry at a slash-separated path ("" is the root), or IDX_NONE. */
+uint32_t idx_lookup_path(const struct idx *x, const char *path);
+
+/* Extended attribute k (< nxattrs) of entry i. Borrowed from the index. */
+void idx_xattr(const struct idx *x, const struct idx_entry *ent, uint32_t k,
+	       struct idx_xattr *out);
+void idx_sparse(const struct idx *x, const struct idx_entry *ent, uint32_t k,
+		struct idx_sparse *out);
+
+/* The path of entry i, written to buf (NUL-terminated); -1 with ENAMETOOLONG if it does not fit. */
+int idx_path(const struct idx *x, uint32_t i, char *buf, size_t size, struct err *e);
+
+/*
+ * Reading file data. An idx_reader holds one thread's decompression state and
+ * the last frame it decoded.
+ */
+struct idx_reader;
+struct idx_reader *idx_reader_new(void);
+void idx_reader_free(struct idx_reader *r);
+
+/*
+ * Read up to len bytes of regular file i from byte off: holes read as zeros.
+ * Returns the number of bytes read (0 at or past the end), or -1: EIO naming
+ * the archive and the offset when its data is damaged.
+ */
+ssize_t idx_pread(struct idx *x, uint32_t i, void *buf, size_t len, uint64_t off,
+		  struct idx_reader *r, struct err *e);
+
+#endif

@@ -1,0 +1,555 @@
+#include "zseek.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "bytes.h"
+#include "fdio.h"
+
+/*
+ * Writer. Frames are filled in slots of a ring; a full slot is queued, a
+ * worker compresses it, and the filling thread writes finished slots in
+ * sequence order. A slot is reused only after it was written, so at most
+ * nslots frames are in memory.
+ */
+enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_QUEUED, SLOT_DONE };
+
+struct slot {
+	unsigned char *in, *out;
+	size_t inlen, outlen;
+	size_t zerr;		/* a zstd error code, 0 if none */
+	enum slot_state state;
+};
+
+struct zseek_writer {
+	int fd;
+	char *name;
+	int level;
+	size_t max_frame;
+	size_t out_cap;
+
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	bool stop;
+	pthread_t *threads;
+	int nthreads;
+
+	struct slot *slots;
+	size_t nslots;
+	uint64_t next_fill;	/* sequence number of the slot being filled */
+	uint64_t next_take;	/* the next queued slot a worker takes */
+	uint64_t next_write;	/* the next slot to write out */
+
+	uint32_t *table;	/* pairs: compressed size, decompressed size */
+	size_t ntable, table_cap;
+	uint64_t pos, written;
+};
+
+static void *worker_main(void *arg)
+{
+	struct zseek_writer *w = arg;
+	ZSTD_CCtx *cctx = ZSTD_createCCtx();
+
+	if (cctx) {
+		ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, w->level);
+		ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+		ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
+	}
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->stop && w->next_take >= w->next_fill)
+			pthread_cond_wait(&w->work, &w->mu);
+		if (w->stop)
+			break;
+		struct slot *s = &w->slots[w->next_take++ % w->nslots];
+		pthread_mutex_unlock(&w->mu);
+		size_t r = cctx ? ZSTD_compress2(cctx, s->out, w->out_cap, s->in, s->inlen)
+				: (size_t)-ZSTD_error_memory_allocation;
+		pthread_mutex_lock(&w->mu);
+		s->zerr = ZSTD_isError(r) ? r : 0;
+		s->outlen = ZSTD_isError(r) ? 0 : r;
+		s->state = SLOT_DONE;
+		pthread_cond_broadcast(&w->done);
+	}
+	pthread_mutex_unlock(&w->mu);
+	ZSTD_freeCCtx(cctx);
+	return NULL;
+}
+
+static int table_add(struct zseek_writer *w, size_t csize, size_t dsize, struct err *e)
+{
+	if (w->ntable / 2 >= ZSEEK_MAX_FRAMES)
+		return err_set(e, EFBIG, "'%s': more than %u frames", w->name, ZSEEK_MAX_FRAMES);
+	if (w->ntable + 2 > w->table_cap) {
+		size_t cap = w->table_cap ? w->table_cap * 2 : 1024;
+		uint32_t *t = realloc(w->table, cap * sizeof(*t));
+		if (!t)
+			return err_set(e, ENOMEM, "out of memory for the seek table");
+		w->table = t;
+		w->table_cap = cap;
+	}
+	w->table[w->ntable++] = (uint32_t)csize;
+	w->table[w->ntable++] = (uint32_t)dsize;
+	return 0;
+}
+
+static int emit(struct zseek_writer *w, const void *buf, size_t len, size_t dsize, struct err *e)
+{
+	if (fd_write_all(w->fd, buf, len) < 0)
+		return err_set(e, errno, "cannot write '%s': %s", w->name, strerror(errno));
+	w->written += len;
+	return table_add(w, len, dsize, e);
+}
+
+/* Write out finished slots in order; with wait, until every queued slot is written. */
+static int drain(struct zseek_writer *w, bool wait, struct err *e)
+{
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		if (w->next_write >= w->next_fill) {
+			pthread_mutex_unlock(&w->mu);
+			return 0;
+		}
+		struct slot *s = &w->slots[w->next_write % w->nslots];
+		while (wait && s->state != SLOT_DONE)
+			pthread_cond_wait(&w->done, &w->mu);
+		bool ready = s->state == SLOT_DONE;
+		pthread_mutex_unlock(&w->mu);
+		if (!ready)
+			return 0;
+		if (s->zerr)
+			return err_set(e, EIO, "cannot compress a frame of '%s': %s", w->name,
+				       ZSTD_getErrorName(s->zerr));
+		if (emit(w, s->out, s->outlen, s->inlen, e) < 0)
+			return -1;
+		s->inlen = 0;
+		s->state = SLOT_FREE;
+		w->next_write++;
+	}
+}
+
+/* The slot being filled, waiting for it to be written out if it is still in use. */
+static struct slot *fill_slot(struct zseek_writer *w, struct err *e)
+{
+	struct slot *s = &w->slots[w->next_fill % w->nslots];
+
+	if (s->state == SLOT_FILLING)
+		return s;
+	while (s->state != SLOT_FREE)
+		if (drain(w, true, e) < 0)
+			return NULL;
+	if (!s->in) {
+		s->in = malloc(w->max_frame);
+		s->out = malloc(w->out_cap);
+		if (!s->in || !s->out) {
+			err_set(e, ENOMEM, "out of memory for a %zu-byte frame", w->max_frame);
+			return NULL;
+		}
+	}
+	s->inlen = 0;
+	s->state = SLOT_FILLING;
+	return s;
+}
+
+int zseek_cut(struct zseek_writer *w, struct err *e)
+{
+	struct slot *s = &w->slots[w->next_fill % w->nslots];
+
+	if (s->state != SLOT_FILLING || s->inlen == 0)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	s->state = SLOT_QUEUED;
+	w->next_fill++;
+	pthread_cond_signal(&w->work);
+	pthread_mutex_unlock(&w->mu);
+	return drain(w, false, e);
+}
+
+int zseek_write(struct zseek_writer *w, const void *buf, size_t len, struct err *e)
+{
+	const unsigned char *p = buf;
+
+	while (len > 0) {
+		struct slot *s = fill_slot(w, e);
+		if (!s)
+			return -1;
+		size_t n = w->max_frame - s->inlen;
+		if (n > len)
+			n = len;
+		memcpy(s->in + s->inlen, p, n);
+		s->inlen += n;
+		w->pos += n;
+		p += n;
+		len -= n;
+		if (s->inlen == w->max_frame && zseek_cut(w, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+uint64_t zseek_pos(const struct zseek_writer *w)
+{
+	return w->pos;
+}
+
+size_t zseek_pending(const struct zseek_writer *w)
+{
+	const struct slot *s = &w->slots[w->next_fill % w->nslots];
+
+	return s->state == SLOT_FILLING ? s->inlen : 0;
+}
+
+uint64_t zseek_written(const struct zseek_writer *w)
+{
+	return w->written;
+}
+
+int zseek_write_skippable(struct zseek_writer *w, unsigned kind, const void *buf, size_t len,
+			  struct err *e)
+{
+	unsigned char hdr[8];
+
+	if (kind > 15 || ZSEEK_SKIPPABLE_MAGIC_BASE + kind == ZSEEK_TABLE_MAGIC || len > UINT32_MAX - 8)
+		return err_set(e, EINVAL, "bad skippable frame (kind %u, %zu bytes)", kind, len);
+	if (zseek_cut(w, e) < 0 || drain(w, true, e) < 0)
+		return -1;
+	le32_put(hdr, ZSEEK_SKIPPABLE_MAGIC_BASE + kind);
+	le32_put(hdr + 4, (uint32_t)len);
+	if (fd_write_all(w->fd, hdr, sizeof(hdr)) < 0 || fd_write_all(w->fd, buf, len) < 0)
+		return err_set(e, errno, "cannot write '%s': %s", w->name, strerror(errno));
+	w->written += sizeof(hdr) + len;
+	return table_add(w, sizeof(hdr) + len, 0, e);
+}
+
+int zseek_finish(struct zseek_writer *w, struct err *e)
+{
+	unsigned char *t, *p;
+	size_t n, size;
+	int rc = 0;
+
+	if (zseek_cut(w, e) < 0 || drain(w, true, e) < 0)
+		return -1;
+	n = w->ntable / 2;
+	size = 8 + n * ZSEEK_ENTRY_SIZE + ZSEEK_FOOTER_SIZE;
+	p = t = malloc(size);
+	if (!t)
+		return err_set(e, ENOMEM, "out of memory for the seek table");
+	le32_put(p, ZSEEK_TABLE_MAGIC);
+	le32_put(p + 4, (uint32_t)(size - 8));
+	p += 8;
+	for (size_t i = 0; i < n; i++, p += ZSEEK_ENTRY_SIZE) {
+		le32_put(p, w->table[2 * i]);
+		le32_put(p + 4, w->table[2 * i + 1]);
+	}
+	le32_put(p, (uint32_t)n);
+	p[4] = 0;	/* descriptor: no per-entry checksums, zstd frames carry their own */
+	le32_put(p + 5, ZSEEK_FOOTER_MAGIC);
+	if (fd_write_all(w->fd, t, size) < 0)
+		rc = err_set(e, errno, "cannot write '%s': %s", w->name, strerror(errno));
+	else
+		w->written += size;
+	free(t);
+	return rc;
+}
+
+int zseek_writer_new(int fd, const char *name, int level, int threads, size_t max_frame,
+		     struct zseek_writer **out, struct err *e)
+{
+	struct zseek_writer *w;
+
+	if (max_frame < 1024 || max_frame > ZSEEK_MAX_FRAME_SIZE)
+		return err_set(e, EINVAL, "frame size %zu out of range 1 KiB..1 GiB", max_frame);
+	if (threads <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (int)n : 1;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return err_set(e, ENOMEM, "out of memory");
+	w->fd = fd;
+	w->name = strdup(name);
+	w->level = level;
+	w->max_frame = max_frame;
+	w->out_cap = ZSTD_compressBound(max_frame);
+	w->nslots = (size_t)threads * 2 + 1;
+	w->slots = calloc(w->nslots, sizeof(*w->slots));
+	w->threads = calloc((size_t)threads, sizeof(*w->threads));
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->work, NULL);
+	pthread_cond_init(&w->done, NULL);
+	if (!w->name || !w->slots || !w->threads) {
+		zseek_writer_free(w);
+		return err_set(e, ENOMEM, "out of memory");
+	}
+	for (; w->nthreads < threads; w->nthreads++) {
+		if (pthread_create(&w->threads[w->nthreads], NULL, worker_main, w) != 0) {
+			int code = errno;
+			zseek_writer_free(w);
+			return err_set(e, code, "cannot start a compression thread: %s", strerror(code));
+		}
+	}
+	*out = w;
+	return 0;
+}
+
+void zseek_writer_free(struct zseek_writer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_broadcast(&w->work);
+	pthread_mutex_unlock(&w->mu);
+	for (int i = 0; i < w->nthreads; i++)
+		pthread_join(w->threads[i], NULL);
+	for (size_t i = 0; w->slots && i < w->nslots; i++) {
+		free(w->slots[i].in);
+		free(w->slots[i].out);
+	}
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->work);
+	pthread_cond_destroy(&w->done);
+	free(w->slots);
+	free(w->threads);
+	free(w->table);
+	free(w->name);
+	free(w);
+}
+
+/*
+ * Reader. The table is kept as two arrays of offsets with one extra element
+ * holding the totals, so frame i spans [off[i], off[i+1]).
+ */
+struct zseek {
+	int fd;
+	char *name;
+	uint32_t n;
+	uint32_t max_dsize;
+	uint64_t *coff;		/* n + 1 */
+	uint64_t *doff;		/* n + 1 */
+};
+
+struct zseek_dctx {
+	ZSTD_DCtx *dctx;
+	unsigned char *buf;	/* compressed bytes of one frame */
+	size_t cap;
+};
+
+static int bad(const char *name, uint64_t off, const char *what, struct err *e)
+{
+	return err_set(e, EIO, "'%s' is damaged: %s at byte %llu; run 'snapkeep verify' on it, or "
+			       "restore it from a copy of the store", name, what,
+		       (unsigned long long)off);
+}
+
+static int load_table(struct zseek *z, uint64_t file_size, struct err *e)
+{
+	unsigned char foot[ZSEEK_FOOTER_SIZE], hdr[8];
+	uint64_t tsize, toff, entsize;
+	unsigned char *t = NULL;
+	int rc = -1;
+
+	if (file_size < ZSEEK_FOOTER_SIZE + 8 ||
+	    fd_pread_all(z->fd, foot, sizeof(foot), file_size - sizeof(foot)) < 0)
+		return err_set(e, EIO, "'%s' is not a seekable zstd file (too short)", z->name);
+	if (le32_get(foot + 5) != ZSEEK_FOOTER_MAGIC)
+		return err_set(e, EIO, "'%s' is not a seekable zstd file (no seek table)", z->name);
+	if ((foot[4] >> 2) & 0x1f)
+		return bad(z->name, file_size - 5, "reserved seek-table bits set", e);
+	entsize = ZSEEK_ENTRY_SIZE + ((foot[4] & 0x80) ? 4 : 0);
+	z->n = le32_get(foot);
+	tsize = 8 + (uint64_t)z->n * entsize + ZSEEK_FOOTER_SIZE;
+	if (z->n > ZSEEK_MAX_FRAMES || tsize > file_size)
+		return bad(z->name, file_size - 9, "absurd frame count in seek table", e);
+	toff = file_size - tsize;
+	if (fd_pread_all(z->fd, hdr, 8, toff) < 0 || le32_get(hdr) != ZSEEK_TABLE_MAGIC ||
+	    le32_get(hdr + 4) != tsize - 8)
+		return bad(z->name, toff, "seek table frame header wrong", e);
+	z->coff = malloc(((size_t)z->n + 1) * sizeof(uint64_t));
+	z->doff = malloc(((size_t)z->n + 1) * sizeof(uint64_t));
+	t = malloc(tsize);
+	if (!z->coff || !z->doff || !t) {
+		err_set(e, ENOMEM, "out of memory for the seek table of '%s'", z->name);
+		goto done;
+	}
+	if (fd_pread_all(z->fd, t, tsize, toff) < 0) {
+		err_set(e, errno ? errno : EIO, "cannot read '%s': %s", z->name, strerror(errno));
+		goto done;
+	}
+	z->coff[0] = z->doff[0] = 0;
+	for (uint32_t i = 0; i < z->n; i++) {
+		const unsigned char *p = t + 8 + i * entsize;
+		uint32_t cs = le32_get(p), ds = le32_get(p + 4);
+		if (ds > ZSEEK_MAX_FRAME_SIZE || cs == 0) {
+			bad(z->name, toff + 8 + i * entsize, "absurd frame size in seek table", e);
+			goto done;
+		}
+		z->coff[i + 1] = z->coff[i] + cs;
+		z->doff[i + 1] = z->doff[i] + ds;
+		if (ds > z->max_dsize)
+			z->max_dsize = ds;
+	}
+	if (z->coff[z->n] != toff) {
+		bad(z->name, toff, "frame sizes in seek table do not add up to the file size", e);
+		goto done;
+	}
+	rc = 0;
+done:
+	free(t);
+	return rc;
+}
+
+int zseek_open(int fd, const char *name, uint64_t file_size, struct zseek **out, struct err *e)
+{
+	struct zseek *z = calloc(1, sizeof(*z));
+
+	if (!z || !(z->name = strdup(name))) {
+		free(z);
+		return err_set(e, ENOMEM, "out of memory");
+	}
+	z->fd = fd;
+	if (load_table(z, file_size, e) < 0) {
+		zseek_close(z);
+		return -1;
+	}
+	*out = z;
+	return 0;
+}
+
+void zseek_close(struct zseek *z)
+{
+	if (!z)
+		return;
+	free(z->coff);
+	free(z->doff);
+	free(z->name);
+	free(z);
+}
+
+uint32_t zseek_nframes(const struct zseek *z)
+{
+	return z->n;
+}
+
+uint64_t zseek_size(const struct zseek *z)
+{
+	return z->doff[z->n];
+}
+
+uint32_t zseek_max_dsize(const struct zseek *z)
+{
+	return z->max_dsize;
+}
+
+void zseek_frame(const struct zseek *z, uint32_t i, struct zseek_frame *f)
+{
+	f->coff = z->coff[i];
+	f->doff = z->doff[i];
+	f->csize = (uint32_t)(z->coff[i + 1] - z->coff[i]);
+	f->dsize = (uint32_t)(z->doff[i + 1] - z->doff[i]);
+}
+
+uint32_t zseek_find(const struct zseek *z, uint64_t doff)
+{
+	uint32_t lo = 0, hi = z->n;
+
+	if (doff >= z->doff[z->n])
+		return UINT32_MAX;
+	/* the last frame whose start is <= doff; skippable frames are empty and never match */
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (z->doff[mid] <= doff)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	while (z->doff[lo + 1] == z->doff[lo])
+		lo++;
+	return lo;
+}
+
+struct zseek_dctx *zseek_dctx_new(void)
+{
+	struct zseek_dctx *d = calloc(1, sizeof(*d));
+
+	if (d && !(d->dctx = ZSTD_createDCtx())) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void zseek_dctx_free(struct zseek_dctx *d)
+{
+	if (!d)
+		return;
+	ZSTD_freeDCtx(d->dctx);
+	free(d->buf);
+	free(d);
+}
+
+static int read_frame(const struct zseek *z, uint32_t i, struct zseek_dctx *d, struct err *e)
+{
+	size_t cs = (size_t)(z->coff[i + 1] - z->coff[i]);
+
+	if (cs > d->cap) {
+		unsigned char *b = realloc(d->buf, cs);
+		if (!b)
+			return err_set(e, ENOMEM, "out of memory for a frame of '%s'", z->name);
+		d->buf = b;
+		d->cap = cs;
+	}
+	if (fd_pread_all(z->fd, d->buf, cs, z->coff[i]) < 0)
+		return err_set(e, errno ? errno : EIO, "cannot read '%s' at byte %llu: %s", z->name,
+			       (unsigned long long)z->coff[i], errno ? strerror(errno) : "short file");
+	return 0;
+}
+
+ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
+		     struct err *e)
+{
+	size_t ds = (size_t)(z->doff[i + 1] - z->doff[i]);
+	size_t cs = (size_t)(z->coff[i + 1] - z->coff[i]);
+	size_t r;
+
+	if (read_frame(z, i, d, e) < 0)
+		return -1;
+	/* exactly one frame must fill exactly dsize bytes; the frame checks its own checksum */
+	if (ZSTD_findFrameCompressedSize(d->buf, cs) != cs)
+		return bad(z->name, z->coff[i], "frame size differs from the seek table", e);
+	r = ZSTD_decompressDCtx(d->dctx, dst, ds, d->buf, cs);
+	if (ZSTD_isError(r))
+		return bad(z->name, z->coff[i], ZSTD_getErrorName(r), e);
+	if (r != ds)
+		return bad(z->name, z->coff[i], "frame decompresses to the wrong size", e);
+	return (ssize_t)r;
+}
+
+ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, void **out,
+			     struct err *e)
+{
+	size_t cs = (size_t)(z->coff[i + 1] - z->coff[i]);
+	unsigned char hdr[8];
+	void *buf;
+
+	if (cs < 8 || fd_pread_all(z->fd, hdr, 8, z->coff[i]) < 0 ||
+	    (le32_get(hdr) & 0xFFFFFFF0u) != ZSEEK_SKIPPABLE_MAGIC_BASE || le32_get(hdr + 4) != cs - 8)
+		return bad(z->name, z->coff[i], "expected a skippable frame", e);
+	buf = malloc(cs - 8 ? cs - 8 : 1);
+	if (!buf)
+		return err_set(e, ENOMEM, "out of memory for a %zu-byte frame of '%s'", cs, z->name);
+	if (fd_pread_all(z->fd, buf, cs - 8, z->coff[i] + 8) < 0) {
+		free(buf);
+		return bad(z->name, z->coff[i] + 8, "short skippable frame", e);
+	}
+	*kind = le32_get(hdr) & 0xF;
+	*out = buf;
+	return (ssize_t)(cs - 8);
+}
