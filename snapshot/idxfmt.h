@@ -18,18 +18,17 @@
 #define IDX_HDR_MAGIC 0		/* 8 bytes IDX_MAGIC */
 #define IDX_HDR_VERSION 8	/* u32 */
 #define IDX_HDR_FLAGS 12	/* u32, 0; a reader rejects bits it does not know */
-#define IDX_HDR_MEMBERS 16	/* u32: members of the tar stream */
-#define IDX_HDR_ENTRIES 20	/* u32: entries in the body */
-#define IDX_HDR_TAR_SIZE 24	/* u64: bytes of the decompressed tar stream */
-#define IDX_HDR_BODY_SIZE 32	/* u64: bytes of the decompressed body */
-#define IDX_HDR_SIZE 40
+#define IDX_HDR_TAR_SIZE 16	/* u64: bytes of the decompressed tar stream */
+#define IDX_HDR_BODY_SIZE 24	/* u64: bytes of the decompressed body */
+#define IDX_HDR_SIZE 32
 
 /* Body header */
 #define IDX_BODY_ENTRIES 0	/* u32 */
-#define IDX_BODY_XATTRS 4	/* u32 */
-#define IDX_BODY_SPARSE 8	/* u32 */
-#define IDX_BODY_STRINGS 12	/* u32: bytes of the string area */
-#define IDX_BODY_HDR_SIZE 16
+#define IDX_BODY_MEMBERS 4	/* u32: members of the tar stream */
+#define IDX_BODY_XATTRS 8	/* u32 */
+#define IDX_BODY_SPARSE 12	/* u32 */
+#define IDX_BODY_STRINGS 16	/* u32: bytes of the string area */
+#define IDX_BODY_HDR_SIZE 20
 /* then entries[ENTRIES], xattrs[XATTRS], sparse[SPARSE], strings[STRINGS] */
 
 /* Entry */

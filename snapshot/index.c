@@ -566,6 +566,7 @@ static int serialise(struct idx_builder *b, const uint32_t *order, const uint32_
 		}
 	}
 	le32_put(blob + IDX_BODY_ENTRIES, n);
+	le32_put(blob + IDX_BODY_MEMBERS, b->members);
 	le32_put(blob + IDX_BODY_XATTRS, (uint32_t)total.nxattrs);
 	le32_put(blob + IDX_BODY_SPARSE, (uint32_t)total.nsparse);
 	le32_put(blob + IDX_BODY_STRINGS, (uint32_t)s.len);
@@ -604,8 +605,8 @@ done:
 	return rc;
 }
 
-int idx_pack_frame(const void *body, size_t len, uint32_t members, uint64_t tar_size,
-		   void **out, size_t *out_len, struct err *e)
+int idx_pack_frame(const void *body, size_t len, uint64_t tar_size, void **out, size_t *out_len,
+		   struct err *e)
 {
 	size_t cap = IDX_HDR_SIZE + ZSTD_compressBound(len);
 	unsigned char *p = malloc(cap);
@@ -620,8 +621,6 @@ int idx_pack_frame(const void *body, size_t len, uint32_t members, uint64_t tar_
 	memcpy(p + IDX_HDR_MAGIC, IDX_MAGIC, 8);
 	le32_put(p + IDX_HDR_VERSION, IDX_VERSION);
 	le32_put(p + IDX_HDR_FLAGS, 0);
-	le32_put(p + IDX_HDR_MEMBERS, members);
-	le32_put(p + IDX_HDR_ENTRIES, le32_get((const unsigned char *)body + IDX_BODY_ENTRIES));
 	le64_put(p + IDX_HDR_TAR_SIZE, tar_size);
 	le64_put(p + IDX_HDR_BODY_SIZE, len);
 	ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 3);
@@ -711,6 +710,7 @@ static int check_blob(struct idx *x, struct err *e)
 	if (x->len < IDX_BODY_HDR_SIZE)
 		return damaged(x, "too short", 0, e);
 	x->n = le32_get(b + IDX_BODY_ENTRIES);
+	x->members = le32_get(b + IDX_BODY_MEMBERS);
 	x->nxattrs = le32_get(b + IDX_BODY_XATTRS);
 	x->nsparse = le32_get(b + IDX_BODY_SPARSE);
 	x->nstrings = le32_get(b + IDX_BODY_STRINGS);
@@ -763,7 +763,6 @@ int idx_open_blob(const void *blob, size_t len, const char *name, struct idx **o
 		idx_close(x);
 		return -1;
 	}
-	x->members = x->n - 1;
 	*out = x;
 	return 0;
 }
@@ -794,7 +793,6 @@ static int unpack_frame(struct idx *x, const unsigned char *p, size_t len, struc
 					   "upgrade snapfs", x->name, le32_get(p + IDX_HDR_VERSION),
 			       IDX_VERSION);
 	body = le64_get(p + IDX_HDR_BODY_SIZE);
-	x->members = le32_get(p + IDX_HDR_MEMBERS);
 	x->tar_size = le64_get(p + IDX_HDR_TAR_SIZE);
 	/* the body is at most a few hundred bytes per entry; refuse to allocate absurd sizes */
 	if (body > (uint64_t)(len - IDX_HDR_SIZE) * 1024 + 65536 || body > SIZE_MAX / 2 ||
@@ -886,7 +884,6 @@ static int scan_foreign(struct idx *x, int64_t mtime, struct err *e)
 		goto done;
 	x->blob = blob;
 	x->len = len;
-	x->members = idx_builder_members(b);
 	rc = check_blob(x, e);
 done:
 	archive_read_free(a);

@@ -103,8 +103,8 @@ int idx_builder_finish(struct idx_builder *b, void **out, size_t *len, struct er
  * index frame (docs/FORMAT.md): the header, then the blob as one checksummed
  * zstd frame. *out is new (free() it).
  */
-int idx_pack_frame(const void *blob, size_t len, uint32_t members, uint64_t tar_size,
-		   void **out, size_t *out_len, struct err *e);
+int idx_pack_frame(const void *blob, size_t len, uint64_t tar_size, void **out, size_t *out_len,
+		   struct err *e);
 
 /* Reading. */
 struct idx;

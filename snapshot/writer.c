@@ -553,7 +553,7 @@ static int finish(struct wr *w, struct wr_stats *st, struct err *e)
 		return -1;
 	st->tar_size = zseek_pos(w->z);
 	if (idx_builder_finish(w->b, &blob, &len, e) < 0 ||
-	    idx_pack_frame(blob, len, idx_builder_members(w->b), st->tar_size, &frame, &flen, e) < 0 ||
+	    idx_pack_frame(blob, len, st->tar_size, &frame, &flen, e) < 0 ||
 	    zseek_write_skippable(w->z, IDX_FRAME_KIND, frame, flen, e) < 0 ||
 	    zseek_finish(w->z, e) < 0)
 		goto done;
