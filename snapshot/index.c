@@ -14,6 +14,7 @@
 
 #include "bytes.h"
 #include "fdio.h"
+#include "foreign.h"
 #include "idxfmt.h"
 #include "zseek.h"
 
@@ -299,6 +300,33 @@ static int fill_node(struct idx_builder *b, struct bnode *nd, struct archive_ent
 	return copy_lists(nd, entry);
 }
 
+/*
+ * A hard link member that carries the data (cpio stores it with the last
+ * name, tar with the first): it becomes the data holder, and the member it
+ * names becomes a link to it.
+ */
+static int swap_link(struct idx_builder *b, uint32_t i)
+{
+	struct bnode *nd = &b->nodes[i];
+	size_t size = strlen(nd->link) + 2;
+	char *norm = malloc(size), *self;
+	ssize_t len = norm ? normalise(nd->link, norm, size) : -1;
+	uint32_t t = len > 0 ? find_node(b, norm, (size_t)len) : IDX_NONE;
+
+	free(norm);
+	nd->flags &= ~IDX_F_HARDLINK;
+	free(nd->link);
+	nd->link = NULL;
+	if (t == IDX_NONE || t == i || !S_ISREG(b->nodes[t].mode))
+		return 0;
+	if (!(self = strdup(nd->path)))
+		return -1;
+	free(b->nodes[t].link);
+	b->nodes[t].link = self;
+	b->nodes[t].flags |= IDX_F_HARDLINK;
+	return 0;
+}
+
 int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t data_off,
 		    struct err *e)
 {
@@ -321,6 +349,9 @@ int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t
 	if (rc == 0 && i == IDX_NONE)
 		rc = err_set(e, ENOMEM, "out of memory for the index");
 	if (rc == 0 && fill_node(b, &b->nodes[i], entry, data_off) < 0)
+		rc = err_set(e, ENOMEM, "out of memory for the index");
+	if (rc == 0 && (b->nodes[i].flags & IDX_F_HARDLINK) && b->nodes[i].size > 0 &&
+	    swap_link(b, i) < 0)
 		rc = err_set(e, ENOMEM, "out of memory for the index");
 	if (rc == 0 && i == IDX_ROOT && !S_ISDIR(b->nodes[i].mode))
 		b->nodes[i].mode = S_IFDIR | (b->nodes[i].mode & 07777);
@@ -653,6 +684,7 @@ struct idx {
 	uint64_t tar_size;
 	uint64_t serial;	/* identifies this index in a reader's frame cache */
 	struct zseek *z;	/* native archives */
+	struct frn *frn;	/* foreign archives */
 };
 
 static atomic_uint_fast64_t idx_serials;
@@ -772,6 +804,7 @@ void idx_close(struct idx *x)
 	if (!x)
 		return;
 	zseek_close(x->z);
+	frn_free(x->frn);
 	if (x->fd >= 0)
 		close(x->fd);
 	free(x->blob);
@@ -893,6 +926,11 @@ done:
 
 int idx_open(const char *path, struct idx **out, struct err *e)
 {
+	return idx_open_with(path, NULL, out, e);
+}
+
+int idx_open_with(const char *path, const struct idx_opts *o, struct idx **out, struct err *e)
+{
 	struct idx *x = idx_alloc(path);
 	struct stat st;
 	int rc;
@@ -912,6 +950,10 @@ int idx_open(const char *path, struct idx **out, struct err *e)
 		}
 	} else {
 		rc = scan_foreign(x, st.st_mtime, e);
+	}
+	if (rc == 0 && !x->z) {
+		struct frn_opts fo = { o ? o->spill_dir : NULL, o ? o->spill_max : 0 };
+		rc = frn_new(path, &fo, &x->frn, e);
 	}
 	if (rc < 0) {
 		idx_close(x);
@@ -1068,6 +1110,7 @@ int idx_path(const struct idx *x, uint32_t i, char *buf, size_t size, struct err
  * neighbouring bytes decode each frame once.
  */
 struct idx_reader {
+	const struct idx_frames *src;	/* NULL: decode here, keeping the last frame */
 	struct zseek_dctx *dctx;
 	unsigned char *frame;
 	size_t cap;
@@ -1088,6 +1131,35 @@ struct idx_reader *idx_reader_new(void)
 	return r;
 }
 
+void idx_reader_set_frames(struct idx_reader *r, const struct idx_frames *src)
+{
+	r->src = src;
+}
+
+uint32_t idx_decoder_starts(const struct idx *x)
+{
+	return x->frn ? frn_starts(x->frn) : 0;
+}
+
+uint64_t idx_serial(const struct idx *x)
+{
+	return x->serial;
+}
+
+uint32_t idx_frame_size(const struct idx *x, uint32_t f)
+{
+	struct zseek_frame fr;
+
+	zseek_frame(x->z, f, &fr);
+	return fr.dsize;
+}
+
+ssize_t idx_frame_decode(const struct idx *x, uint32_t f, struct zseek_dctx *d, void *dst,
+			 struct err *e)
+{
+	return zseek_decode(x->z, f, d, dst, e);
+}
+
 void idx_reader_free(struct idx_reader *r)
 {
 	if (!r)
@@ -1097,10 +1169,40 @@ void idx_reader_free(struct idx_reader *r)
 	free(r);
 }
 
+/* Copy len bytes of the tar stream from doff, through the reader's frame source. */
+static int read_via_source(struct idx *x, struct idx_reader *r, unsigned char *buf, size_t len,
+			   uint64_t doff, struct err *e)
+{
+	while (len > 0) {
+		uint32_t f = zseek_find(x->z, doff), flen;
+		struct zseek_frame fr;
+		void *pin;
+		const unsigned char *data;
+
+		if (f == UINT32_MAX)
+			return err_set(e, EIO, "'%s' is damaged: data of an entry lies past "
+					       "the end of the archive", x->name);
+		zseek_frame(x->z, f, &fr);
+		if (!(data = r->src->get(r->src->ctx, x, f, &flen, &pin, e)))
+			return -1;
+		size_t at = (size_t)(doff - fr.doff), n = flen - at;
+		if (n > len)
+			n = len;
+		memcpy(buf, data + at, n);
+		r->src->put(r->src->ctx, pin);
+		buf += n;
+		len -= n;
+		doff += n;
+	}
+	return 0;
+}
+
 /* Copy len bytes of the tar stream from doff. */
 static int read_stream(struct idx *x, struct idx_reader *r, unsigned char *buf, size_t len,
 		       uint64_t doff, struct err *e)
 {
+	if (r->src)
+		return read_via_source(x, r, buf, len, doff, e);
 	while (len > 0) {
 		if (r->serial != x->serial || doff < r->fdoff || doff >= r->fdoff + r->flen) {
 			uint32_t f = zseek_find(x->z, doff);
@@ -1171,9 +1273,10 @@ ssize_t idx_pread(struct idx *x, uint32_t i, void *buf, size_t len, uint64_t off
 		return 0;
 	if (len > t.size - off)
 		len = (size_t)(t.size - off);
+	if (!x->z && !x->frn)
+		return err_set(e, ENOTSUP, "'%s': an index with no archive has no data", x->name);
 	if (!x->z)
-		return err_set(e, ENOTSUP, "'%s': reading files of foreign archives is not "
-					   "supported yet", x->name);
+		return frn_pread(x->frn, t.seq, t.size, buf, len, off, e);
 	int rc = t.nsparse ? read_sparse(x, &t, r, buf, len, off, e)
 			   : read_stream(x, r, buf, len, t.data_off + off, e);
 	if (rc < 0)

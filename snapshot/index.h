@@ -117,6 +117,13 @@ struct idx;
  */
 int idx_open(const char *path, struct idx **out, struct err *e);
 
+/* Options for reading foreign archives (see foreign.h); idx_open() uses the defaults. */
+struct idx_opts {
+	const char *spill_dir;
+	uint64_t spill_max;
+};
+int idx_open_with(const char *path, const struct idx_opts *o, struct idx **out, struct err *e);
+
 /* Open a blob made by idx_builder_finish(), with no archive behind it (tests, scans). */
 int idx_open_blob(const void *blob, size_t len, const char *name, struct idx **out,
 		  struct err *e);
@@ -155,6 +162,32 @@ int idx_path(const struct idx *x, uint32_t i, char *buf, size_t size, struct err
 struct idx_reader;
 struct idx_reader *idx_reader_new(void);
 void idx_reader_free(struct idx_reader *r);
+
+/*
+ * Where a reader gets decoded frames of native archives, instead of decoding
+ * them itself: a cache shared by threads (the daemon's fcache). get() returns
+ * frame f of x decoded, *len bytes, pinned until put(pin); NULL with e filled on
+ * failure. Both are called from the reading thread and must be thread-safe.
+ */
+struct idx_frames {
+	const unsigned char *(*get)(void *ctx, struct idx *x, uint32_t f, uint32_t *len,
+				    void **pin, struct err *e);
+	void (*put)(void *ctx, void *pin);
+	void *ctx;
+};
+void idx_reader_set_frames(struct idx_reader *r, const struct idx_frames *src);
+
+/* How often a foreign archive's decoder started from the beginning (0 for native). */
+uint32_t idx_decoder_starts(const struct idx *x);
+
+/* For a frame cache: a number no other index in this process has. */
+uint64_t idx_serial(const struct idx *x);
+/* The decompressed size of frame f of a native archive. */
+uint32_t idx_frame_size(const struct idx *x, uint32_t f);
+/* Decode frame f of a native archive into dst (idx_frame_size() bytes); see zseek_decode(). */
+struct zseek_dctx;
+ssize_t idx_frame_decode(const struct idx *x, uint32_t f, struct zseek_dctx *d, void *dst,
+			 struct err *e);
 
 /*
  * Read up to len bytes of regular file i from byte off: holes read as zeros.

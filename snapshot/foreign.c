@@ -1,0 +1,269 @@
+#include "foreign.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "fdio.h"
+
+struct spilled {
+	uint32_t seq;
+	uint64_t off;		/* in the spill file */
+	uint64_t size;
+};
+
+struct frn {
+	char *path;
+	char *spill_dir;
+	uint64_t spill_max;
+	pthread_mutex_t mu;
+
+	struct archive *a;	/* positioned reader, or NULL */
+	int64_t cur_seq;	/* member whose header was read last; -1 before the first */
+	uint64_t cur_off;	/* bytes of its data consumed */
+	uint32_t starts;
+
+	int spill_fd;		/* -1 until first used */
+	uint64_t spill_used;
+	struct spilled *sp;
+	size_t nsp, capsp;
+};
+
+int frn_new(const char *path, const struct frn_opts *o, struct frn **out, struct err *e)
+{
+	struct frn *f = calloc(1, sizeof(*f));
+	const char *dir = o && o->spill_dir ? o->spill_dir : getenv("TMPDIR");
+
+	if (!f || !(f->path = strdup(path)) || !(f->spill_dir = strdup(dir ? dir : "/var/tmp"))) {
+		frn_free(f);
+		return err_set(e, ENOMEM, "out of memory");
+	}
+	f->spill_max = o && o->spill_max ? o->spill_max : FRN_DEFAULT_SPILL_MAX;
+	f->spill_fd = -1;
+	f->cur_seq = -1;
+	pthread_mutex_init(&f->mu, NULL);
+	*out = f;
+	return 0;
+}
+
+static void close_reader(struct frn *f)
+{
+	if (f->a)
+		archive_read_free(f->a);
+	f->a = NULL;
+	f->cur_seq = -1;
+	f->cur_off = 0;
+}
+
+void frn_free(struct frn *f)
+{
+	if (!f)
+		return;
+	close_reader(f);
+	if (f->spill_fd >= 0)
+		close(f->spill_fd);
+	pthread_mutex_destroy(&f->mu);
+	free(f->sp);
+	free(f->spill_dir);
+	free(f->path);
+	free(f);
+}
+
+static int damaged(struct frn *f, const char *what, struct err *e)
+{
+	return err_set(e, EIO, "'%s' is damaged: %s at byte %lld: %s; run 'snapkeep verify' on it",
+		       f->path, what, f->a ? (long long)archive_filter_bytes(f->a, -1) : 0LL,
+		       f->a && archive_error_string(f->a) ? archive_error_string(f->a) : "ends early");
+}
+
+/* Put the reader at the start of member seq's data. */
+static int seek_member(struct frn *f, uint32_t seq, struct err *e)
+{
+	struct archive_entry *entry;
+	int r;
+
+	if (f->a && (f->cur_seq > (int64_t)seq || (f->cur_seq == (int64_t)seq && f->cur_off)))
+		close_reader(f);
+	if (!f->a) {
+		f->a = archive_read_new();
+		if (!f->a)
+			return err_set(e, ENOMEM, "out of memory");
+		f->starts++;
+		archive_read_support_filter_all(f->a);
+		archive_read_support_format_all(f->a);
+		if (archive_read_open_filename(f->a, f->path, 65536) != ARCHIVE_OK) {
+			err_set(e, EIO, "cannot read '%s': %s", f->path, archive_error_string(f->a));
+			close_reader(f);
+			return -1;
+		}
+	}
+	while (f->cur_seq < (int64_t)seq) {
+		r = archive_read_next_header(f->a, &entry);
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+			damaged(f, "a member is missing", e);
+			close_reader(f);
+			return -1;
+		}
+		f->cur_seq++;
+		f->cur_off = 0;
+	}
+	return 0;
+}
+
+static int spill_open(struct frn *f, struct err *e)
+{
+	char path[PATH_MAX];
+
+	if (f->spill_fd >= 0)
+		return 0;
+	f->spill_fd = open(f->spill_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (f->spill_fd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/.snapfs-spill-XXXXXX", f->spill_dir);
+	f->spill_fd = mkostemp(path, O_CLOEXEC);
+	if (f->spill_fd < 0)
+		return err_set(e, errno, "cannot create a spill file in '%s': %s", f->spill_dir,
+			       strerror(errno));
+	unlink(path);
+	return 0;
+}
+
+static const struct spilled *find_spilled(const struct frn *f, uint32_t seq)
+{
+	for (size_t i = 0; i < f->nsp; i++)
+		if (f->sp[i].seq == seq)
+			return &f->sp[i];
+	return NULL;
+}
+
+/* Room for size more bytes: when the bound is reached, the spill file starts over. */
+static int spill_reserve(struct frn *f, uint64_t size, struct err *e)
+{
+	if (f->spill_used + size > f->spill_max) {
+		if (ftruncate(f->spill_fd, 0) < 0)
+			return err_set(e, errno, "cannot reset the spill file: %s", strerror(errno));
+		f->spill_used = 0;
+		f->nsp = 0;
+	}
+	if (f->nsp == f->capsp) {
+		size_t cap = f->capsp ? f->capsp * 2 : 64;
+		struct spilled *v = realloc(f->sp, cap * sizeof(*v));
+		if (!v)
+			return err_set(e, ENOMEM, "out of memory");
+		f->sp = v;
+		f->capsp = cap;
+	}
+	return 0;
+}
+
+/* Decode member seq whole into the spill file. Holes stay holes, and read as zeros. */
+static const struct spilled *spill_member(struct frn *f, uint32_t seq, uint64_t size,
+					  struct err *e)
+{
+	struct spilled *s;
+	const void *buf;
+	size_t len;
+	la_int64_t at;
+	int r;
+
+	if (spill_open(f, e) < 0 || spill_reserve(f, size, e) < 0 || seek_member(f, seq, e) < 0)
+		return NULL;
+	s = &f->sp[f->nsp];
+	s->seq = seq;
+	s->off = f->spill_used;
+	s->size = size;
+	if (ftruncate(f->spill_fd, (off_t)(s->off + size)) < 0) {
+		err_set(e, errno, "cannot grow the spill file: %s", strerror(errno));
+		return NULL;
+	}
+	while ((r = archive_read_data_block(f->a, &buf, &len, &at)) == ARCHIVE_OK) {
+		if ((uint64_t)at + len > size)
+			len = at < 0 || (uint64_t)at >= size ? 0 : (size_t)(size - (uint64_t)at);
+		if (len && pwrite(f->spill_fd, buf, len, (off_t)(s->off + (uint64_t)at)) != (ssize_t)len) {
+			err_set(e, errno ? errno : EIO, "cannot write the spill file: %s",
+				strerror(errno));
+			return NULL;
+		}
+	}
+	if (r != ARCHIVE_EOF) {
+		damaged(f, "a member's data", e);
+		close_reader(f);
+		return NULL;
+	}
+	f->cur_off = size ? size : 1;	/* consumed: a read of this member restarts */
+	f->spill_used += size;
+	f->nsp++;
+	return s;
+}
+
+/* A member too big to spill: stream forward from the reader's position. */
+static ssize_t stream_member(struct frn *f, uint32_t seq, unsigned char *buf, size_t len,
+			     uint64_t off, struct err *e)
+{
+	size_t got = 0;
+
+	if (f->a && f->cur_seq == (int64_t)seq && f->cur_off > off)
+		close_reader(f);
+	if (!(f->a && f->cur_seq == (int64_t)seq) && seek_member(f, seq, e) < 0)
+		return -1;
+	while (got < len) {
+		unsigned char skip[65536];
+		bool skipping = f->cur_off < off;
+		size_t want = skipping ? (off - f->cur_off < sizeof(skip) ? (size_t)(off - f->cur_off)
+									  : sizeof(skip))
+				       : len - got;
+		la_ssize_t n = archive_read_data(f->a, skipping ? skip : buf + got, want);
+		if (n < 0) {
+			damaged(f, "a member's data", e);
+			close_reader(f);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		f->cur_off += (uint64_t)n;
+		if (!skipping)
+			got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+uint32_t frn_starts(struct frn *f)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&f->mu);
+	n = f->starts;
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}
+
+ssize_t frn_pread(struct frn *f, uint32_t seq, uint64_t size, void *buf, size_t len,
+		  uint64_t off, struct err *e)
+{
+	const struct spilled *s;
+	ssize_t n = -1;
+
+	if (off >= size)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	pthread_mutex_lock(&f->mu);
+	if (size > f->spill_max / 4) {
+		n = stream_member(f, seq, buf, len, off, e);
+	} else if ((s = find_spilled(f, seq)) || (s = spill_member(f, seq, size, e))) {
+		n = fd_pread_all(f->spill_fd, buf, len, s->off + off) == 0 ? (ssize_t)len
+			: err_set(e, errno ? errno : EIO, "cannot read the spill file: %s",
+				  strerror(errno));
+	}
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}
