@@ -1,0 +1,272 @@
+#include "fcache.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "zseek.h"
+
+#define NSHARDS 16u
+#define NBUCKETS 256u	/* per shard */
+
+struct frame {
+	uint64_t serial;
+	uint32_t no, len;
+	unsigned refs;
+	bool cached;		/* in the hash and the LRU list; else freed at the last put */
+	struct frame *hnext;
+	struct frame *prev, *next;	/* LRU: head is the most recent */
+	unsigned char data[];
+};
+
+struct shard {
+	pthread_mutex_t mu;
+	struct frame *buckets[NBUCKETS];
+	struct frame *head, *tail;
+	size_t bytes;
+	uint64_t hits, misses;
+};
+
+struct fcache {
+	size_t max_per_shard;
+	struct shard shards[NSHARDS];
+	pthread_mutex_t dmu;		/* the pool of decompression contexts */
+	struct zseek_dctx **dpool;
+	size_t ndpool, capdpool;
+	struct idx_frames hooks;
+};
+
+static uint64_t mix(uint64_t serial, uint32_t no)
+{
+	uint64_t h = serial * 0x9E3779B97F4A7C15ull ^ (no + 0x632BE59BD9B4E019ull);
+
+	return h ^ (h >> 29);
+}
+
+static void lru_unlink(struct shard *s, struct frame *f)
+{
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		s->head = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	else
+		s->tail = f->prev;
+	f->prev = f->next = NULL;
+}
+
+static void lru_push(struct shard *s, struct frame *f)
+{
+	f->prev = NULL;
+	f->next = s->head;
+	if (s->head)
+		s->head->prev = f;
+	s->head = f;
+	if (!s->tail)
+		s->tail = f;
+}
+
+static void hash_remove(struct shard *s, struct frame *f)
+{
+	struct frame **p = &s->buckets[mix(f->serial, f->no) % NBUCKETS];
+
+	while (*p && *p != f)
+		p = &(*p)->hnext;
+	if (*p)
+		*p = f->hnext;
+}
+
+/* Drop least recently used frames until the shard fits; pinned ones are freed at their put. */
+static void evict(struct fcache *c, struct shard *s)
+{
+	struct frame *f = s->tail;
+
+	while (f && s->bytes > c->max_per_shard && f != s->head) {
+		struct frame *prev = f->prev;
+		hash_remove(s, f);
+		lru_unlink(s, f);
+		s->bytes -= f->len;
+		f->cached = false;
+		if (f->refs == 0)
+			free(f);
+		f = prev;
+	}
+}
+
+static struct frame *find(struct shard *s, uint64_t serial, uint32_t no)
+{
+	struct frame *f = s->buckets[mix(serial, no) % NBUCKETS];
+
+	while (f && !(f->serial == serial && f->no == no))
+		f = f->hnext;
+	return f;
+}
+
+static struct zseek_dctx *dctx_take(struct fcache *c)
+{
+	struct zseek_dctx *d = NULL;
+
+	pthread_mutex_lock(&c->dmu);
+	if (c->ndpool)
+		d = c->dpool[--c->ndpool];
+	pthread_mutex_unlock(&c->dmu);
+	return d ? d : zseek_dctx_new();
+}
+
+static void dctx_give(struct fcache *c, struct zseek_dctx *d)
+{
+	pthread_mutex_lock(&c->dmu);
+	if (c->ndpool == c->capdpool) {
+		size_t cap = c->capdpool ? c->capdpool * 2 : 16;
+		struct zseek_dctx **v = realloc(c->dpool, cap * sizeof(*v));
+		if (v) {
+			c->dpool = v;
+			c->capdpool = cap;
+		}
+	}
+	if (c->ndpool < c->capdpool) {
+		c->dpool[c->ndpool++] = d;
+		d = NULL;
+	}
+	pthread_mutex_unlock(&c->dmu);
+	zseek_dctx_free(d);
+}
+
+/* Decode outside any lock: two threads may decode one frame at once; one copy is kept. */
+static struct frame *decode(struct fcache *c, struct idx *x, uint32_t no, struct err *e)
+{
+	uint32_t len = idx_frame_size(x, no);
+	struct frame *f = malloc(sizeof(*f) + len);
+	struct zseek_dctx *d = dctx_take(c);
+
+	if (!f || !d) {
+		free(f);
+		zseek_dctx_free(d);
+		err_set(e, ENOMEM, "out of memory for a frame of '%s'", idx_name(x));
+		return NULL;
+	}
+	if (idx_frame_decode(x, no, d, f->data, e) < 0) {
+		free(f);
+		dctx_give(c, d);
+		return NULL;
+	}
+	dctx_give(c, d);
+	f->serial = idx_serial(x);
+	f->no = no;
+	f->len = len;
+	f->refs = 1;
+	f->cached = true;
+	f->prev = f->next = f->hnext = NULL;
+	return f;
+}
+
+static const unsigned char *get(void *ctx, struct idx *x, uint32_t no, uint32_t *len, void **pin,
+				struct err *e)
+{
+	struct fcache *c = ctx;
+	uint64_t serial = idx_serial(x);
+	struct shard *s = &c->shards[mix(serial, no) % NSHARDS];
+	struct frame *f, *mine;
+
+	pthread_mutex_lock(&s->mu);
+	if ((f = find(s, serial, no))) {
+		f->refs++;
+		s->hits++;
+		lru_unlink(s, f);
+		lru_push(s, f);
+		pthread_mutex_unlock(&s->mu);
+		goto done;
+	}
+	s->misses++;
+	pthread_mutex_unlock(&s->mu);
+	if (!(mine = decode(c, x, no, e)))
+		return NULL;
+	pthread_mutex_lock(&s->mu);
+	if ((f = find(s, serial, no))) {
+		f->refs++;
+		free(mine);
+	} else {
+		f = mine;
+		struct frame **b = &s->buckets[mix(serial, no) % NBUCKETS];
+		f->hnext = *b;
+		*b = f;
+		lru_push(s, f);
+		s->bytes += f->len;
+		evict(c, s);
+	}
+	pthread_mutex_unlock(&s->mu);
+done:
+	*len = f->len;
+	*pin = f;
+	return f->data;
+}
+
+static void put(void *ctx, void *pin)
+{
+	struct fcache *c = ctx;
+	struct frame *f = pin;
+	struct shard *s = &c->shards[mix(f->serial, f->no) % NSHARDS];
+	bool gone;
+
+	pthread_mutex_lock(&s->mu);
+	gone = --f->refs == 0 && !f->cached;
+	pthread_mutex_unlock(&s->mu);
+	if (gone)
+		free(f);
+}
+
+struct fcache *fcache_new(size_t max_bytes)
+{
+	struct fcache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->max_per_shard = max_bytes / NSHARDS;
+	for (unsigned i = 0; i < NSHARDS; i++)
+		pthread_mutex_init(&c->shards[i].mu, NULL);
+	pthread_mutex_init(&c->dmu, NULL);
+	c->hooks.get = get;
+	c->hooks.put = put;
+	c->hooks.ctx = c;
+	return c;
+}
+
+void fcache_free(struct fcache *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; i < NSHARDS; i++) {
+		struct frame *f = c->shards[i].head;
+		while (f) {
+			struct frame *next = f->next;
+			free(f);
+			f = next;
+		}
+		pthread_mutex_destroy(&c->shards[i].mu);
+	}
+	for (size_t i = 0; i < c->ndpool; i++)
+		zseek_dctx_free(c->dpool[i]);
+	free(c->dpool);
+	pthread_mutex_destroy(&c->dmu);
+	free(c);
+}
+
+const struct idx_frames *fcache_frames(struct fcache *c)
+{
+	return &c->hooks;
+}
+
+void fcache_stats(struct fcache *c, struct fcache_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < NSHARDS; i++) {
+		pthread_mutex_lock(&c->shards[i].mu);
+		out->hits += c->shards[i].hits;
+		out->misses += c->shards[i].misses;
+		out->bytes += c->shards[i].bytes;
+		pthread_mutex_unlock(&c->shards[i].mu);
+	}
+}

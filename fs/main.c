@@ -1,0 +1,327 @@
+/*
+ * snapfs: mount a store of snapshots read-only (SPEC, "snapfs").
+ *
+ *	snapfs [options] STORE MOUNTPOINT
+ *
+ * Returns once the mount is live (or failed, with a message and exit 1), then
+ * serves it from a detached process that logs to syslog, unless -f or -d.
+ * Also works as mount.fuse3's helper: `mount -t fuse.snapfs STORE MNT -o ...`.
+ */
+#include "ops.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fcache.h"
+#include "log.h"
+#include "tree.h"
+#include "watch.h"
+
+#define DEFAULT_CACHE_MIB 64
+
+static const char usage_text[] =
+	"usage: snapfs [options] STORE MOUNTPOINT\n"
+	"  -f              stay in the foreground, log to stderr\n"
+	"  -d              debug output (implies -f)\n"
+	"  -o OPT[,OPT]    mount options: allow_other, nodev, nosuid, ... and snapfs's own:\n"
+	"                    cache_size=MIB   decompressed frames kept in memory (default 64)\n"
+	"                    max_open=N       archive indexes kept open (default 256)\n"
+	"                    spill_dir=DIR    where members of foreign archives are decoded to\n"
+	"                    spill_size=MIB   per foreign archive (default 256)\n"
+	"  -h, --help / -V, --version\n"
+	"Unmount with 'fusermount3 -u MOUNTPOINT' or 'umount MOUNTPOINT'.\n";
+
+struct opts {
+	const char *store, *mnt;
+	bool foreground, debug;
+	size_t cache_mib;
+	unsigned max_open;
+	const char *spill_dir;
+	uint64_t spill_mib;
+	char fuse_opts[4096];	/* passed to libfuse */
+};
+
+/* Options mount(8) and fstab use that mean nothing to a FUSE daemon. */
+static bool ignored(const char *o)
+{
+	static const char *const names[] = {
+		"defaults", "auto", "noauto", "user", "nouser", "users", "nofail", "_netdev",
+		"relatime", "strictatime", "nodiratime", "lazytime", "rw", "ro", "owner", "group",
+	};
+
+	if (strncmp(o, "x-", 2) == 0 || strncmp(o, "comment=", 8) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(o, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static int number(const char *o, const char *v, unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	if (errno || !*v || *end) {
+		fprintf(stderr, "snapfs: option '%s' takes a number\n", o);
+		return -1;
+	}
+	return 0;
+}
+
+static int mount_option(struct opts *o, char *opt)
+{
+	char *eq = strchr(opt, '=');
+	const char *v = eq ? eq + 1 : "";
+	unsigned long long n;
+	size_t len = strlen(o->fuse_opts);
+
+	if (eq && strncmp(opt, "cache_size=", 11) == 0)
+		return number(opt, v, &n) < 0 ? -1 : (o->cache_mib = (size_t)n, 0);
+	if (eq && strncmp(opt, "max_open=", 9) == 0)
+		return number(opt, v, &n) < 0 ? -1 : (o->max_open = (unsigned)n, 0);
+	if (eq && strncmp(opt, "spill_size=", 11) == 0)
+		return number(opt, v, &n) < 0 ? -1 : (o->spill_mib = n, 0);
+	if (eq && strncmp(opt, "spill_dir=", 10) == 0)
+		return (o->spill_dir = v), 0;
+	if (ignored(opt))
+		return 0;
+	if (len + strlen(opt) + 2 >= sizeof(o->fuse_opts)) {
+		fprintf(stderr, "snapfs: too many mount options\n");
+		return -1;
+	}
+	snprintf(o->fuse_opts + len, sizeof(o->fuse_opts) - len, ",%s", opt);
+	return 0;
+}
+
+static int mount_options(struct opts *o, char *list)
+{
+	for (char *save, *opt = strtok_r(list, ",", &save); opt; opt = strtok_r(NULL, ",", &save))
+		if (*opt && mount_option(o, opt) < 0)
+			return -1;
+	return 0;
+}
+
+/* 0 to go on, 1 to exit 0 (help, version), -1 to exit 1. */
+static int parse(int argc, char **argv, struct opts *o)
+{
+	*o = (struct opts){ .cache_mib = DEFAULT_CACHE_MIB };
+	for (int i = 1; i < argc; i++) {
+		char *a = argv[i];
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			return fputs(usage_text, stdout), 1;
+		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0)
+			return puts("snapfs " SNAPFS_VERSION), 1;
+		if (strcmp(a, "-f") == 0) {
+			o->foreground = true;
+		} else if (strcmp(a, "-d") == 0) {
+			o->foreground = o->debug = true;
+		} else if (strncmp(a, "-o", 2) == 0) {
+			char *list = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!list || mount_options(o, list) < 0)
+				return fputs(list ? "" : "snapfs: -o needs options\n", stderr), -1;
+		} else if (a[0] == '-' && a[1]) {
+			return fprintf(stderr, "snapfs: unknown option '%s'\n%s", a, usage_text), -1;
+		} else if (!o->store) {
+			o->store = a;
+		} else if (!o->mnt) {
+			o->mnt = a;
+		} else {
+			return fprintf(stderr, "snapfs: too many arguments\n%s", usage_text), -1;
+		}
+	}
+	if (!o->mnt)
+		return fprintf(stderr, "snapfs: name a STORE and a MOUNTPOINT\n%s", usage_text), -1;
+	return 0;
+}
+
+/* mountinfo escapes spaces and such as \ooo. */
+static void unescape(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = '\0';
+}
+
+/* True when path is already a snapfs mount. (Other mounts there are fine: autofs.) */
+static bool snapfs_mounted(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[8192], mnt[4096], type[256];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(sep + 3, "%255s", type) != 1)
+			continue;
+		unescape(mnt);
+		found = strcmp(mnt, path) == 0 && strcmp(type, "fuse.snapfs") == 0;
+	}
+	fclose(f);
+	return found;
+}
+
+static int check_mountpoint(const char *mnt)
+{
+	char real[PATH_MAX];
+	struct stat st;
+
+	/* mount.fuse3 may have opened /dev/fuse and passes /dev/fd/N: libfuse knows it */
+	if (strncmp(mnt, "/dev/fd/", 8) == 0)
+		return 0;
+	if (stat(mnt, &st) < 0) {
+		fprintf(stderr, "snapfs: mount point '%s': %s%s\n", mnt, strerror(errno),
+			errno == ENOENT ? "; create it with mkdir first" : "");
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "snapfs: mount point '%s' is not a directory\n", mnt);
+		return -1;
+	}
+	if (realpath(mnt, real) && snapfs_mounted(real)) {
+		fprintf(stderr, "snapfs: '%s' is already a snapfs mount; unmount it first with "
+				"'fusermount3 -u %s'\n", mnt, mnt);
+		return -1;
+	}
+	return 0;
+}
+
+static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	log_vmsg((int)level, fmt, ap);
+}
+
+/* The kernel's caches, told from the watch thread (never from inside a request). */
+static void inval_entry(void *ctx, uint64_t parent, const char *name)
+{
+	fuse_lowlevel_notify_inval_entry(ctx, parent, name, strlen(name));
+}
+
+static void inval_inode(void *ctx, uint64_t ino)
+{
+	fuse_lowlevel_notify_inval_inode(ctx, ino, 0, 0);
+}
+
+static void damaged(void *ctx, const char *msg)
+{
+	(void)ctx;
+	log_err("%s", msg);
+}
+
+struct daemon {
+	struct opts o;
+	char store[PATH_MAX];
+	struct tree *tree;
+	struct fcache *cache;
+	struct ops ops;
+	struct fuse_session *se;
+	struct watch *watch;
+};
+
+static int start(struct daemon *d, const char *argv0)
+{
+	char optstr[4200];
+	char *fargv[] = { (char *)argv0, (char *)"-o", optstr, NULL, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
+	struct tree_opts to = {
+		.store = d->store, .max_open = d->o.max_open,
+		.idx = { d->o.spill_dir, d->o.spill_mib << 20 },
+		.inval_entry = inval_entry, .inval_inode = inval_inode, .damaged = damaged,
+	};
+	struct err e;
+
+	if (!realpath(d->o.store, d->store)) {
+		fprintf(stderr, "snapfs: cannot use '%s' as a store: %s\n", d->o.store,
+			strerror(errno));
+		return -1;
+	}
+	if (check_mountpoint(d->o.mnt) < 0)
+		return -1;
+	/* read-only, and the kernel checks the stored modes: always (SPEC) */
+	snprintf(optstr, sizeof(optstr), "ro,default_permissions,fsname=%s,subtype=snapfs%s",
+		 d->store, d->o.fuse_opts);
+	if (d->o.debug)
+		fargv[args.argc++] = (char *)"-d";
+	if (!(d->cache = fcache_new(d->o.cache_mib << 20)))
+		return fprintf(stderr, "snapfs: out of memory\n"), -1;
+	d->ops.cache = d->cache;
+	d->ops.store = d->store;
+	ops_init(&d->ops);
+	d->se = fuse_session_new(&args, ops_table(), sizeof(*ops_table()), &d->ops);
+	if (!d->se)
+		return fprintf(stderr, "snapfs: cannot start a FUSE session (see the message "
+				       "above)\n"), -1;
+	to.ctx = d->se;
+	if (tree_new(&to, &d->tree, &e) < 0) {
+		fprintf(stderr, "snapfs: %s\n", e.msg);
+		return -1;
+	}
+	d->ops.tree = d->tree;
+	if (fuse_set_signal_handlers(d->se) < 0 || fuse_session_mount(d->se, d->o.mnt) < 0)
+		return fprintf(stderr, "snapfs: cannot mount '%s' on '%s'\n", d->store,
+			       d->o.mnt), -1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { 0 };
+	struct fuse_loop_config *lc;
+	struct err e;
+	int rc;
+
+	if ((rc = parse(argc, argv, &d.o)) != 0)
+		return rc < 0 ? 1 : 0;
+	log_open("snapfs", true, d.o.debug);
+	fuse_set_log_func(fuse_log_to_ours);
+	if (start(&d, argv[0]) < 0) {
+		rc = 1;
+		goto done;
+	}
+	/* the mount is live: the parent returns now, the child serves it */
+	if (fuse_daemonize(d.o.foreground) < 0) {
+		rc = 1;
+		goto done;
+	}
+	if (!d.o.foreground)
+		log_open("snapfs", false, d.o.debug);
+	if (watch_start(d.store, d.tree, &d.watch, &e) < 0)
+		log_warn("%s; new snapshots show only after a remount", e.msg);
+	log_info("serving '%s' on '%s'", d.store, d.o.mnt);
+	lc = fuse_loop_cfg_create();
+	rc = fuse_session_loop_mt(d.se, lc) != 0;
+	fuse_loop_cfg_destroy(lc);
+	log_info("unmounted '%s'", d.o.mnt);
+done:
+	watch_stop(d.watch);
+	if (d.se) {
+		fuse_session_unmount(d.se);
+		fuse_remove_signal_handlers(d.se);
+		fuse_session_destroy(d.se);
+	}
+	if (d.cache)
+		ops_release(&d.ops);
+	tree_free(d.tree);
+	fcache_free(d.cache);
+	log_close();
+	return rc;
+}

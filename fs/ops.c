@@ -1,0 +1,440 @@
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "log.h"
+
+/* One thread's read state: an index reader through the frame cache, and a reply buffer. */
+struct ops_reader {
+	struct idx_reader *r;
+	char *buf;
+	size_t cap;
+};
+
+static struct ops *ops_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+void ops_init(struct ops *o)
+{
+	pthread_mutex_init(&o->mu, NULL);
+	o->pool = NULL;
+	o->npool = o->cappool = 0;
+}
+
+void ops_release(struct ops *o)
+{
+	for (size_t i = 0; i < o->npool; i++) {
+		idx_reader_free(o->pool[i]->r);
+		free(o->pool[i]->buf);
+		free(o->pool[i]);
+	}
+	free(o->pool);
+	pthread_mutex_destroy(&o->mu);
+}
+
+static struct ops_reader *reader_take(struct ops *o)
+{
+	struct ops_reader *rd = NULL;
+
+	pthread_mutex_lock(&o->mu);
+	if (o->npool)
+		rd = o->pool[--o->npool];
+	pthread_mutex_unlock(&o->mu);
+	if (rd)
+		return rd;
+	if (!(rd = calloc(1, sizeof(*rd))) || !(rd->r = idx_reader_new())) {
+		free(rd);
+		return NULL;
+	}
+	idx_reader_set_frames(rd->r, fcache_frames(o->cache));
+	return rd;
+}
+
+static void reader_give(struct ops *o, struct ops_reader *rd)
+{
+	pthread_mutex_lock(&o->mu);
+	if (o->npool == o->cappool) {
+		size_t cap = o->cappool ? o->cappool * 2 : 16;
+		struct ops_reader **v = realloc(o->pool, cap * sizeof(*v));
+		if (v) {
+			o->pool = v;
+			o->cappool = cap;
+		}
+	}
+	if (o->npool < o->cappool) {
+		o->pool[o->npool++] = rd;
+		rd = NULL;
+	}
+	pthread_mutex_unlock(&o->mu);
+	if (rd) {
+		idx_reader_free(rd->r);
+		free(rd->buf);
+		free(rd);
+	}
+}
+
+/* Reply with the error, logging what is not a plain "no such name". */
+static void reply_err(fuse_req_t req, const struct err *e)
+{
+	if (e->code != ENOENT && e->code != ENODATA && e->code != ERANGE)
+		log_debug("%s", e->msg);
+	fuse_reply_err(req, e->code ? e->code : EIO);
+}
+
+static void fill_entry(struct fuse_entry_param *ep, const struct stat *st)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->ino = st->st_ino;
+	ep->attr = *st;
+	ep->attr_timeout = ep->entry_timeout = tree_timeout(st->st_ino);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	conn->time_gran = 1;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param ep;
+	struct stat st;
+	struct err e = { 0 };
+
+	if (tree_lookup(ops_of(req)->tree, parent, name, &st, &e) == 0) {
+		fill_entry(&ep, &st);
+		fuse_reply_entry(req, &ep);
+	} else if (e.code == ENOENT && !(parent == TREE_ROOT_INO || tree_timeout(parent) < 2)) {
+		/* inside an archive nothing appears later: the kernel may remember the miss */
+		memset(&ep, 0, sizeof(ep));
+		ep.entry_timeout = tree_timeout(parent);
+		fuse_reply_entry(req, &ep);
+	} else {
+		reply_err(req, &e);
+	}
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	(void)ino, (void)nlookup;	/* inode numbers are computed: nothing to forget */
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	struct err e = { 0 };
+
+	(void)fi;
+	if (tree_getattr(ops_of(req)->tree, ino, &st, &e) < 0)
+		reply_err(req, &e);
+	else
+		fuse_reply_attr(req, &st, tree_timeout(ino));
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[PATH_MAX + 1];
+	struct err e = { 0 };
+
+	if (tree_readlink(ops_of(req)->tree, ino, buf, sizeof(buf), &e) < 0)
+		reply_err(req, &e);
+	else
+		fuse_reply_readlink(req, buf);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	struct err e = { 0 };
+
+	if (tree_getattr(ops_of(req)->tree, ino, &st, &e) < 0)
+		return reply_err(req, &e);
+	if (!S_ISDIR(st.st_mode))
+		return (void)fuse_reply_err(req, ENOTDIR);
+	/* an archive's directories never change; the store's are invalidated when they do */
+	fi->cache_readdir = 1;
+	fi->keep_cache = tree_timeout(ino) > 2;
+	fuse_reply_open(req, fi);
+}
+
+struct dirbuf {
+	fuse_req_t req;
+	char *buf;
+	size_t size, used;
+	int plus;
+};
+
+static int add_dirent(void *ctx, const char *name, const struct stat *st, off_t next)
+{
+	struct dirbuf *d = ctx;
+	size_t n;
+
+	if (d->plus) {
+		struct fuse_entry_param ep;
+		fill_entry(&ep, st);
+		/* the kernel counts a lookup for these, except "." and ".." */
+		n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &ep,
+					   next);
+	} else {
+		n = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name, st, next);
+	}
+	if (n > d->size - d->used)
+		return 1;
+	d->used += n;
+	return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
+{
+	struct dirbuf d = { req, malloc(size), size, 0, plus };
+	struct err e = { 0 };
+
+	if (!d.buf)
+		return (void)fuse_reply_err(req, ENOMEM);
+	if (tree_readdir(ops_of(req)->tree, ino, off, add_dirent, &d, &e) < 0)
+		reply_err(req, &e);
+	else
+		fuse_reply_buf(req, d.buf, d.used);
+	free(d.buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, 0);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, 1);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct tree_file *f;
+	struct err e = { 0 };
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return (void)fuse_reply_err(req, EROFS);
+	if (tree_open(ops_of(req)->tree, ino, &f, &e) < 0)
+		return reply_err(req, &e);
+	fi->fh = (uint64_t)(uintptr_t)f;
+	fi->keep_cache = 1;	/* the bytes of an archived file never change */
+	fuse_reply_open(req, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct ops *o = ops_of(req);
+	struct ops_reader *rd = reader_take(o);
+	struct err e = { 0 };
+	ssize_t n;
+
+	(void)ino;
+	if (!rd)
+		return (void)fuse_reply_err(req, ENOMEM);
+	if (size > rd->cap) {
+		char *b = realloc(rd->buf, size);
+		if (!b) {
+			reader_give(o, rd);
+			return (void)fuse_reply_err(req, ENOMEM);
+		}
+		rd->buf = b;
+		rd->cap = size;
+	}
+	n = tree_read(o->tree, (struct tree_file *)(uintptr_t)fi->fh, rd->buf, size, off, rd->r, &e);
+	if (n < 0)
+		reply_err(req, &e);
+	else
+		fuse_reply_buf(req, rd->buf, (size_t)n);
+	reader_give(o, rd);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	tree_close(ops_of(req)->tree, (struct tree_file *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct err e = { 0 };
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (size && !buf)
+		return (void)fuse_reply_err(req, ENOMEM);
+	n = tree_getxattr(ops_of(req)->tree, ino, name, buf, size, &e);
+	if (n < 0)
+		reply_err(req, &e);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct err e = { 0 };
+	char *buf = size ? malloc(size) : NULL;
+	ssize_t n;
+
+	if (size && !buf)
+		return (void)fuse_reply_err(req, ENOMEM);
+	n = tree_listxattr(ops_of(req)->tree, ino, buf, size, &e);
+	if (n < 0)
+		reply_err(req, &e);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	(void)ino;
+	if (statvfs(ops_of(req)->store, &sv) < 0)
+		return (void)fuse_reply_err(req, errno);
+	sv.f_flag |= ST_RDONLY;
+	sv.f_namemax = NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* Every write fails: the mount is read-only whatever the kernel was told. */
+static void erofs(fuse_req_t req)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set,
+		       struct fuse_file_info *fi)
+{
+	(void)ino, (void)a, (void)set, (void)fi;
+	erofs(req);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t d)
+{
+	(void)p, (void)n, (void)m, (void)d;
+	erofs(req);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
+{
+	(void)p, (void)n, (void)m;
+	erofs(req);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t p, const char *n)
+{
+	(void)p, (void)n;
+	erofs(req);
+}
+
+static void op_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n)
+{
+	(void)l, (void)p, (void)n;
+	erofs(req);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn,
+		      unsigned flags)
+{
+	(void)p, (void)n, (void)np, (void)nn, (void)flags;
+	erofs(req);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t np, const char *nn)
+{
+	(void)ino, (void)np, (void)nn;
+	erofs(req);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *b, size_t s, off_t o,
+		     struct fuse_file_info *fi)
+{
+	(void)ino, (void)b, (void)s, (void)o, (void)fi;
+	erofs(req);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
+		      struct fuse_file_info *fi)
+{
+	(void)p, (void)n, (void)m, (void)fi;
+	erofs(req);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *n, const char *v, size_t s,
+			int f)
+{
+	(void)ino, (void)n, (void)v, (void)s, (void)f;
+	erofs(req);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *n)
+{
+	(void)ino, (void)n;
+	erofs(req);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t o, off_t l,
+			 struct fuse_file_info *fi)
+{
+	(void)ino, (void)mode, (void)o, (void)l, (void)fi;
+	erofs(req);
+}
+
+static const struct fuse_lowlevel_ops table = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.getattr = op_getattr,
+	.readlink = op_readlink,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.statfs = op_statfs,
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_unlink,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.write = op_write,
+	.create = op_create,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+	.fallocate = op_fallocate,
+};
+
+const struct fuse_lowlevel_ops *ops_table(void)
+{
+	return &table;
+}

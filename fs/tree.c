@@ -1,0 +1,1231 @@
+#include "tree.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define STORE_BIT (1ull << 63)
+#define LATEST_BIT (1ull << 62)
+#define HASH_MASK (LATEST_BIT - 1)
+#define AID_MAX 0x7FFFFFFFu
+#define LATEST "latest"
+
+/* An open index, shared by the snapshot and every file open in it. */
+struct aref {
+	struct idx *x;
+	atomic_int refs;
+};
+
+/* An archive in a store directory. */
+struct snap {
+	char *path;		/* the file */
+	char *file;		/* its name */
+	char *name;		/* the directory it appears as */
+	uint32_t aid;
+	int64_t time;
+	uint64_t parent;	/* the store directory's inode */
+	struct stat st;		/* the file's, when listed: a changed file is a new snapshot */
+	atomic_int refs;	/* the aid table's, and each user's */
+	atomic_int handles;	/* files open in it */
+	bool gone;		/* no longer in the store (under the tree lock) */
+	pthread_mutex_t mu;	/* ar, failed, used */
+	struct aref *ar;
+	bool failed;
+	uint64_t used;
+	atomic_bool reported;	/* a damaged frame was logged */
+};
+
+enum kind { K_DIR, K_SNAP, K_LATEST };
+
+struct child {
+	char *name;
+	enum kind kind;
+	struct dir *dir;
+	struct snap *snap;
+};
+
+/* A store directory. */
+struct dir {
+	char *rel;		/* "" for the store itself */
+	uint64_t ino;
+	struct stat st;
+	struct child *kids;	/* sorted by name */
+	size_t nkids;
+	char *latest;		/* the newest snapshot's name, or NULL */
+	uint64_t latest_ino;
+	int64_t latest_time;
+	bool seen;		/* marks directories found by a rescan */
+};
+
+struct tree {
+	struct tree_opts o;
+	char *store;
+	pthread_rwlock_t lock;		/* dirs, their children, the aid table */
+	struct dir **dirs;
+	size_t ndirs, capdirs;
+	struct snap **aids;		/* open addressing on aid */
+	size_t capaids, naids;
+	pthread_mutex_t lru;		/* loaded indexes */
+	struct snap **loaded;
+	size_t nloaded;
+	atomic_uint_fast64_t clock;
+};
+
+struct tree_file {
+	struct snap *snap;
+	struct aref *ar;
+	uint32_t entry;
+};
+
+static uint64_t hash64(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return h ^ (h >> 31);
+}
+
+static uint64_t dir_ino(const char *rel)
+{
+	uint64_t h = hash64(rel, strlen(rel)) & HASH_MASK;
+
+	return *rel ? STORE_BIT | (h ? h : 2) : TREE_ROOT_INO;
+}
+
+static uint64_t latest_ino(const char *rel, const char *target)
+{
+	uint64_t h = hash64(rel, strlen(rel)) ^ hash64(target, strlen(target)) * 31;
+
+	return STORE_BIT | LATEST_BIT | (h & HASH_MASK);
+}
+
+static uint64_t entry_ino(uint32_t aid, uint32_t entry)
+{
+	return (uint64_t)aid << 32 | ((uint64_t)entry + 1);
+}
+
+double tree_timeout(uint64_t ino)
+{
+	/* archive contents never change; the store's listing changes and is invalidated */
+	return ino & STORE_BIT || ino == TREE_ROOT_INO ? 1.0 : 86400.0;
+}
+
+static void aref_put(struct aref *a)
+{
+	if (a && atomic_fetch_sub(&a->refs, 1) == 1) {
+		idx_close(a->x);
+		free(a);
+	}
+}
+
+static void snap_put(struct snap *s)
+{
+	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	aref_put(s->ar);
+	pthread_mutex_destroy(&s->mu);
+	free(s->path);
+	free(s->file);
+	free(s->name);
+	free(s);
+}
+
+static struct snap *snap_new(const char *dirpath, const char *file, const struct stat *st,
+			     int64_t time)
+{
+	struct snap *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	atomic_init(&s->refs, 1);
+	atomic_init(&s->handles, 0);
+	pthread_mutex_init(&s->mu, NULL);
+	s->st = *st;
+	s->time = time;
+	s->file = strdup(file);
+	if (asprintf(&s->path, "%s/%s", dirpath, file) < 0)
+		s->path = NULL;
+	if (!s->file || !s->path) {
+		snap_put(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* The aid table: open addressing, aid as the key, probing from the path's hash. */
+static struct snap *aid_find(const struct tree *t, uint32_t aid)
+{
+	if (!t->capaids)
+		return NULL;
+	for (size_t k = aid & (t->capaids - 1);; k = (k + 1) & (t->capaids - 1)) {
+		struct snap *s = t->aids[k];
+		if (!s)
+			return NULL;
+		if (s->aid == aid)
+			return s;
+	}
+}
+
+static int aid_grow(struct tree *t)
+{
+	size_t cap = t->capaids ? t->capaids * 2 : 1024;
+	struct snap **v = calloc(cap, sizeof(*v));
+
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < t->capaids; i++) {
+		struct snap *s = t->aids[i];
+		if (!s)
+			continue;
+		size_t k = s->aid & (cap - 1);
+		while (v[k])
+			k = (k + 1) & (cap - 1);
+		v[k] = s;
+	}
+	free(t->aids);
+	t->aids = v;
+	t->capaids = cap;
+	return 0;
+}
+
+/* Give s an archive id from the hash of rel, the next free one on a collision. */
+static int aid_add(struct tree *t, struct snap *s, const char *rel)
+{
+	uint32_t aid = (uint32_t)(hash64(rel, strlen(rel)) & AID_MAX);
+
+	if ((t->naids + 1) * 2 > t->capaids && aid_grow(t) < 0)
+		return -1;
+	for (aid = aid ? aid : 1; aid_find(t, aid); aid = aid % AID_MAX + 1)
+		;
+	s->aid = aid;
+	size_t k = aid & (t->capaids - 1);
+	while (t->aids[k])
+		k = (k + 1) & (t->capaids - 1);
+	t->aids[k] = s;
+	t->naids++;
+	return 0;
+}
+
+/* Remove s from the aid table, keeping the probe chains whole. */
+static void aid_remove(struct tree *t, struct snap *s)
+{
+	size_t k = s->aid & (t->capaids - 1);
+
+	while (t->aids[k] != s)
+		k = (k + 1) & (t->capaids - 1);
+	t->aids[k] = NULL;
+	t->naids--;
+	for (k = (k + 1) & (t->capaids - 1); t->aids[k]; k = (k + 1) & (t->capaids - 1)) {
+		struct snap *m = t->aids[k];
+		t->aids[k] = NULL;
+		size_t j = m->aid & (t->capaids - 1);
+		while (t->aids[j])
+			j = (j + 1) & (t->capaids - 1);
+		t->aids[j] = m;
+	}
+}
+
+/* Invalidations found during a rescan, sent once the lock is released. */
+struct inval {
+	uint64_t parent;	/* 0: inode only */
+	uint64_t ino;
+	char *name;
+};
+
+struct invals {
+	struct inval *v;
+	size_t n, cap;
+};
+
+static void inval_add(struct invals *iv, uint64_t parent, const char *name, uint64_t ino)
+{
+	if (iv->n == iv->cap) {
+		size_t cap = iv->cap ? iv->cap * 2 : 16;
+		struct inval *v = realloc(iv->v, cap * sizeof(*v));
+		if (!v)
+			return;	/* the kernel then learns of it when its short timeout ends */
+		iv->v = v;
+		iv->cap = cap;
+	}
+	iv->v[iv->n].parent = parent;
+	iv->v[iv->n].ino = ino;
+	iv->v[iv->n++].name = name ? strdup(name) : NULL;
+}
+
+static void inval_send(struct tree *t, struct invals *iv)
+{
+	for (size_t i = 0; i < iv->n; i++) {
+		if (iv->v[i].name && t->o.inval_entry)
+			t->o.inval_entry(t->o.ctx, iv->v[i].parent, iv->v[i].name);
+		else if (!iv->v[i].name && t->o.inval_inode)
+			t->o.inval_inode(t->o.ctx, iv->v[i].ino);
+		free(iv->v[i].name);
+	}
+	free(iv->v);
+}
+
+static struct dir *find_dir_rel(const struct tree *t, const char *rel)
+{
+	for (size_t i = 0; i < t->ndirs; i++)
+		if (strcmp(t->dirs[i]->rel, rel) == 0)
+			return t->dirs[i];
+	return NULL;
+}
+
+static struct dir *add_dir(struct tree *t, const char *rel)
+{
+	struct dir *d = calloc(1, sizeof(*d));
+
+	if (!d || !(d->rel = strdup(rel)))
+		goto fail;
+	if (t->ndirs == t->capdirs) {
+		size_t cap = t->capdirs ? t->capdirs * 2 : 16;
+		struct dir **v = realloc(t->dirs, cap * sizeof(*v));
+		if (!v)
+			goto fail;
+		t->dirs = v;
+		t->capdirs = cap;
+	}
+	d->ino = dir_ino(rel);
+	t->dirs[t->ndirs++] = d;
+	return d;
+fail:
+	if (d)
+		free(d->rel);
+	free(d);
+	return NULL;
+}
+
+static void free_kids(struct child *kids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(kids[i].name);
+	free(kids);
+}
+
+/* A snapshot that left the store: unlisted now, freed when its last open file closes. */
+static void drop_snap(struct tree *t, struct snap *s)
+{
+	s->gone = true;
+	if (atomic_load(&s->handles) == 0) {
+		aid_remove(t, s);
+		snap_put(s);
+	}
+}
+
+static int cmp_child(const void *a, const void *b)
+{
+	return strcmp(((const struct child *)a)->name, ((const struct child *)b)->name);
+}
+
+static bool name_taken(const struct child *kids, size_t n, const char *name)
+{
+	if (strcmp(name, LATEST) == 0)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(kids[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* The name an archive appears as: its time, or its file name without the extension. */
+static char *display_name(const struct child *kids, size_t n, const char *file,
+			  const struct store_name *p)
+{
+	char base[NAME_MAX + 1], *name = NULL;
+
+	if (p->has_time)
+		snprintf(base, sizeof(base), "%04d%02d%02d_%02d%02d%02d", p->year, p->month, p->day,
+			 p->hour, p->min, p->sec);
+	else
+		snprintf(base, sizeof(base), "%.*s", (int)(strlen(file) - p->ext_len), file);
+	if (!name_taken(kids, n, base))
+		return strdup(base);
+	/* the later in file-name order gets _2, then _3, ... */
+	for (int k = 2; !name; k++) {
+		if (asprintf(&name, "%s_%d", base, k) < 0)
+			return NULL;
+		if (name_taken(kids, n, name)) {
+			free(name);
+			name = NULL;
+		}
+	}
+	return name;
+}
+
+/* The snapshot of file in the old listing, if the file is still the same. */
+static struct snap *old_snap(const struct dir *d, const char *file, const struct stat *st)
+{
+	for (size_t i = 0; i < d->nkids; i++) {
+		struct snap *s = d->kids[i].snap;
+		if (d->kids[i].kind == K_SNAP && strcmp(s->file, file) == 0 &&
+		    s->st.st_ino == st->st_ino && s->st.st_size == st->st_size &&
+		    s->st.st_mtim.tv_sec == st->st_mtim.tv_sec &&
+		    s->st.st_mtim.tv_nsec == st->st_mtim.tv_nsec)
+			return s;
+	}
+	return NULL;
+}
+
+struct listing {
+	struct child *kids;
+	size_t n, cap;
+};
+
+static struct child *push_child(struct listing *l)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		struct child *v = realloc(l->kids, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		l->kids = v;
+		l->cap = cap;
+	}
+	memset(&l->kids[l->n], 0, sizeof(l->kids[0]));
+	return &l->kids[l->n++];
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The visible names in directory path, sorted: archives come in file-name order. */
+static char **read_names(const char *path, size_t *count)
+{
+	DIR *dp = opendir(path);
+	struct dirent *de;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+
+	*count = 0;
+	if (!dp)
+		return NULL;
+	while ((de = readdir(dp))) {
+		if (de->d_name[0] == '.')
+			continue;	/* hidden: temporary files, the lock */
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			char **nv = realloc(v, cap * sizeof(*nv));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		if (!(v[n] = strdup(de->d_name)))
+			break;
+		n++;
+	}
+	closedir(dp);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_str);
+	*count = n;
+	return v;
+}
+
+static char *child_rel(const struct dir *d, const char *name)
+{
+	char *rel;
+
+	if (asprintf(&rel, "%s%s%s", d->rel, *d->rel ? "/" : "", name) < 0)
+		return NULL;
+	return rel;
+}
+
+static void add_subdir(struct tree *t, struct listing *l, const struct dir *d, const char *name,
+		       const struct stat *st)
+{
+	char *rel = child_rel(d, name);
+	struct dir *sub = rel ? find_dir_rel(t, rel) : NULL;
+	struct child *c;
+
+	if (rel && !sub)
+		sub = add_dir(t, rel);
+	free(rel);
+	if (!sub || !(c = push_child(l)))
+		return;
+	if (!(c->name = strdup(name))) {
+		l->n--;
+		return;
+	}
+	sub->seen = true;
+	sub->st = *st;
+	c->kind = K_DIR;
+	c->dir = sub;
+}
+
+static void add_archive(struct tree *t, struct listing *l, struct dir *d, const char *path,
+			const char *file, const struct stat *st, const struct store_name *p)
+{
+	struct snap *s = old_snap(d, file, st);
+	char *name = display_name(l->kids, l->n, file, p);
+	char *rel = child_rel(d, file);
+	struct child *c;
+
+	if (!name || !rel || (!s && !(s = snap_new(path, file, st,
+						   p->has_time ? store_name_time(p) : 0)))) {
+		free(name);
+		free(rel);
+		return;
+	}
+	if (!s->aid && aid_add(t, s, rel) < 0) {
+		snap_put(s);
+		free(name);
+		free(rel);
+		return;
+	}
+	free(rel);
+	free(s->name);
+	s->name = name;
+	s->parent = d->ino;
+	if ((c = push_child(l)) && (c->name = strdup(name))) {
+		c->kind = K_SNAP;
+		c->snap = s;
+	} else if (c) {
+		l->n--;
+	}
+	/* latest: the newest time; on a tie the later in file-name order */
+	if (p->has_time && (!d->latest || s->time >= d->latest_time)) {
+		d->latest = s->name;
+		d->latest_time = s->time;
+	}
+}
+
+/* Compare the old listing with the new: what went, and what the kernel must forget. */
+static void diff_listing(struct tree *t, struct dir *d, struct listing *l, const char *old_latest,
+			 struct invals *iv)
+{
+	bool changed = d->nkids != l->n;
+
+	for (size_t i = 0; i < d->nkids; i++) {
+		struct child *o = &d->kids[i];
+		struct child key = { .name = o->name };
+		struct child *n = bsearch(&key, l->kids, l->n, sizeof(key), cmp_child);
+		bool same = n && n->kind == o->kind && n->snap == o->snap && n->dir == o->dir;
+		if (o->kind == K_LATEST)
+			same = old_latest && d->latest && strcmp(old_latest, d->latest) == 0;
+		if (same)
+			continue;
+		changed = true;
+		inval_add(iv, d->ino, o->name, 0);
+		if (o->kind == K_SNAP) {
+			bool kept = false;
+			for (size_t k = 0; k < l->n && !kept; k++)
+				kept = l->kids[k].snap == o->snap;
+			if (!kept)
+				drop_snap(t, o->snap);
+		}
+	}
+	if (changed)
+		inval_add(iv, 0, NULL, d->ino);
+}
+
+static void scan_dir(struct tree *t, struct dir *d, struct invals *iv)
+{
+	char *path = NULL, *old_latest = d->latest ? strdup(d->latest) : NULL;
+	struct listing l = { 0 };
+	size_t n = 0;
+	char **names;
+
+	if (asprintf(&path, "%s%s%s", t->store, *d->rel ? "/" : "", d->rel) < 0)
+		path = NULL;
+	names = path ? read_names(path, &n) : NULL;
+	d->latest = NULL;
+	for (int pass = 0; pass < 2; pass++)	/* directories first: archives avoid their names */
+		for (size_t i = 0; i < n; i++) {
+			struct stat st;
+			struct store_name p;
+			char *full = NULL;
+			if (asprintf(&full, "%s/%s", path, names[i]) < 0 || stat(full, &st) < 0) {
+				free(full);
+				continue;
+			}
+			free(full);
+			if (pass == 0 && S_ISDIR(st.st_mode))
+				add_subdir(t, &l, d, names[i], &st);
+			else if (pass == 1 && S_ISREG(st.st_mode) && store_parse_name(names[i], &p))
+				add_archive(t, &l, d, path, names[i], &st, &p);
+		}
+	if (d->latest) {
+		struct child *c = push_child(&l);
+		if (c && (c->name = strdup(LATEST))) {
+			c->kind = K_LATEST;
+			d->latest_ino = latest_ino(d->rel, d->latest);
+		} else if (c) {
+			l.n--;
+		}
+	}
+	if (l.n)
+		qsort(l.kids, l.n, sizeof(*l.kids), cmp_child);
+	diff_listing(t, d, &l, old_latest, iv);
+	free_kids(d->kids, d->nkids);
+	d->kids = l.kids;
+	d->nkids = l.n;
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(path);
+	free(old_latest);
+	for (size_t i = 0; i < d->nkids; i++)
+		if (d->kids[i].kind == K_DIR)
+			scan_dir(t, d->kids[i].dir, iv);
+}
+
+static void free_dir(struct tree *t, struct dir *d)
+{
+	for (size_t i = 0; i < d->nkids; i++)
+		if (d->kids[i].kind == K_SNAP)
+			drop_snap(t, d->kids[i].snap);
+	free_kids(d->kids, d->nkids);
+	free(d->rel);
+	free(d);
+}
+
+static void rescan_locked(struct tree *t, struct invals *iv)
+{
+	struct dir *root = t->dirs[0];
+	size_t k = 1;
+
+	for (size_t i = 0; i < t->ndirs; i++)
+		t->dirs[i]->seen = false;
+	root->seen = true;
+	stat(t->store, &root->st);
+	scan_dir(t, root, iv);
+	/* directories that went: forget them with what they held */
+	for (size_t i = 1; i < t->ndirs; i++) {
+		if (t->dirs[i]->seen)
+			t->dirs[k++] = t->dirs[i];
+		else
+			free_dir(t, t->dirs[i]);
+	}
+	t->ndirs = k;
+}
+
+void tree_rescan(struct tree *t)
+{
+	struct invals iv = { 0 };
+
+	pthread_rwlock_wrlock(&t->lock);
+	rescan_locked(t, &iv);
+	pthread_rwlock_unlock(&t->lock);
+	inval_send(t, &iv);
+}
+
+int tree_new(const struct tree_opts *o, struct tree **out, struct err *e)
+{
+	struct tree *t = calloc(1, sizeof(*t));
+	struct invals iv = { 0 };
+	struct stat st;
+
+	if (!t)
+		return err_set(e, ENOMEM, "out of memory");
+	t->o = *o;
+	if (!t->o.max_open)
+		t->o.max_open = 256;
+	pthread_rwlock_init(&t->lock, NULL);
+	pthread_mutex_init(&t->lru, NULL);
+	if (stat(o->store, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		err_set(e, errno ? errno : ENOTDIR, "cannot use '%s' as a store: %s", o->store,
+			strerror(errno ? errno : ENOTDIR));
+		tree_free(t);
+		return -1;
+	}
+	t->loaded = calloc(t->o.max_open, sizeof(*t->loaded));
+	if (!(t->store = strdup(o->store)) || !t->loaded || !add_dir(t, "")) {
+		tree_free(t);
+		return err_set(e, ENOMEM, "out of memory");
+	}
+	rescan_locked(t, &iv);
+	for (size_t i = 0; i < iv.n; i++)	/* nothing was cached yet */
+		free(iv.v[i].name);
+	free(iv.v);
+	*out = t;
+	return 0;
+}
+
+void tree_free(struct tree *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->ndirs; i++) {
+		for (size_t k = 0; k < t->dirs[i]->nkids; k++)
+			if (t->dirs[i]->kids[k].kind == K_SNAP)
+				t->dirs[i]->kids[k].snap->gone = true;
+		free_kids(t->dirs[i]->kids, t->dirs[i]->nkids);
+		free(t->dirs[i]->rel);
+		free(t->dirs[i]);
+	}
+	for (size_t i = 0; i < t->capaids; i++)
+		if (t->aids[i])
+			snap_put(t->aids[i]);
+	free(t->aids);
+	free(t->dirs);
+	free(t->loaded);
+	free(t->store);
+	pthread_rwlock_destroy(&t->lock);
+	pthread_mutex_destroy(&t->lru);
+	free(t);
+}
+
+/*
+ * Opening indexes. The index is opened under the snapshot's lock; the list of
+ * open indexes is updated after, and an evicted one is closed under its own
+ * lock only, so no thread ever holds two of these locks.
+ */
+static void note_loaded(struct tree *t, struct snap *s)
+{
+	struct snap *victim = NULL;
+
+	pthread_mutex_lock(&t->lru);
+	if (t->nloaded < t->o.max_open) {
+		t->loaded[t->nloaded++] = s;
+	} else {
+		size_t v = 0;
+		for (size_t i = 1; i < t->nloaded; i++)
+			if (t->loaded[i]->used < t->loaded[v]->used)
+				v = i;
+		victim = t->loaded[v];
+		t->loaded[v] = s;
+	}
+	atomic_fetch_add(&s->refs, 1);
+	pthread_mutex_unlock(&t->lru);
+	if (!victim)
+		return;
+	pthread_mutex_lock(&victim->mu);
+	struct aref *a = victim->ar;
+	victim->ar = NULL;
+	pthread_mutex_unlock(&victim->mu);
+	aref_put(a);	/* files open in it keep their own reference */
+	snap_put(victim);
+}
+
+/* The snapshot's index, opened on first use; a new reference for the caller. */
+static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
+{
+	struct aref *a = NULL;
+	bool fresh = false;
+	struct idx *x;
+
+	pthread_mutex_lock(&s->mu);
+	s->used = atomic_fetch_add(&t->clock, 1);
+	if (s->ar) {
+		a = s->ar;
+		atomic_fetch_add(&a->refs, 1);
+	} else if (s->failed) {
+		err_set(e, EIO, "'%s' cannot be read (logged when first found)", s->path);
+	} else if (idx_open_with(s->path, &t->o.idx, &x, e) < 0) {
+		s->failed = true;
+		if (t->o.damaged)
+			t->o.damaged(t->o.ctx, e->msg);
+		e->code = EIO;
+	} else if (!(a = malloc(sizeof(*a)))) {
+		idx_close(x);
+		err_set(e, ENOMEM, "out of memory");
+	} else {
+		a->x = x;
+		atomic_init(&a->refs, 2);	/* the snapshot's and the caller's */
+		s->ar = a;
+		fresh = true;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (fresh)
+		note_loaded(t, s);
+	return a;
+}
+
+/* What an inode is. A snapshot and an index come with references: release with node_put(). */
+struct node {
+	enum { N_DIR, N_LATEST, N_SNAPROOT, N_ENTRY } kind;
+	struct dir *dir;	/* N_DIR, N_LATEST: valid under the read lock */
+	struct snap *snap;
+	struct aref *ar;	/* N_ENTRY */
+	uint32_t entry;
+};
+
+static void node_put(struct node *n)
+{
+	aref_put(n->ar);
+	snap_put(n->snap);
+}
+
+/*
+ * Resolve ino under the read lock, held by the caller. A store directory or a
+ * link is valid while the lock is held; a snapshot comes with a reference, and
+ * its index is opened by node_index() after the lock is released, since
+ * opening a foreign archive may take long.
+ */
+static int resolve(struct tree *t, uint64_t ino, struct node *n, struct err *e)
+{
+	memset(n, 0, sizeof(*n));
+	if (ino == TREE_ROOT_INO || (ino & STORE_BIT)) {
+		for (size_t i = 0; i < t->ndirs; i++) {
+			struct dir *d = t->dirs[i];
+			if (d->ino == ino || (d->latest && d->latest_ino == ino)) {
+				n->kind = d->ino == ino ? N_DIR : N_LATEST;
+				n->dir = d;
+				return 0;
+			}
+		}
+		return err_set(e, ENOENT, "no such node");
+	}
+	n->snap = aid_find(t, (uint32_t)(ino >> 32));
+	if (!n->snap || (ino & 0xFFFFFFFFu) == 0)
+		return err_set(e, ENOENT, "no such snapshot");
+	atomic_fetch_add(&n->snap->refs, 1);
+	n->entry = (uint32_t)(ino & 0xFFFFFFFFu) - 1;
+	n->kind = n->entry == IDX_ROOT ? N_SNAPROOT : N_ENTRY;
+	return 0;
+}
+
+/* Open the index of a resolved snapshot node; without the tree lock. */
+static int node_index(struct tree *t, struct node *n, struct err *e)
+{
+	if (!n->ar && !(n->ar = snap_index(t, n->snap, e)))
+		return -1;
+	if (n->entry >= idx_count(n->ar->x))
+		return err_set(e, ENOENT, "no such entry");
+	return 0;
+}
+
+/* Resolve a node inside a snapshot, index open; the lock is not held on return. */
+static int get_entry(struct tree *t, uint64_t ino, struct node *n, struct err *e)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&t->lock);
+	rc = resolve(t, ino, n, e);
+	pthread_rwlock_unlock(&t->lock);
+	if (rc == 0 && !n->snap)
+		rc = err_set(e, EINVAL, "not inside a snapshot");
+	if (rc == 0)
+		rc = node_index(t, n, e);
+	if (rc < 0)
+		node_put(n);
+	return rc;
+}
+
+static void set_time(struct stat *st, int64_t sec, long nsec)
+{
+	st->st_mtim.tv_sec = (time_t)sec;
+	st->st_mtim.tv_nsec = nsec;
+	st->st_atim = st->st_ctim = st->st_mtim;
+}
+
+static void dir_stat(const struct dir *d, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = d->ino;
+	st->st_mode = S_IFDIR | 0755;
+	st->st_nlink = 2;
+	for (size_t i = 0; i < d->nkids; i++)
+		st->st_nlink += d->kids[i].kind != K_LATEST;
+	st->st_uid = d->st.st_uid;
+	st->st_gid = d->st.st_gid;
+	st->st_size = 4096;
+	st->st_blksize = 4096;
+	set_time(st, d->st.st_mtim.tv_sec, d->st.st_mtim.tv_nsec);
+}
+
+static void latest_stat(const struct dir *d, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = d->latest_ino;
+	st->st_mode = S_IFLNK | 0777;
+	st->st_nlink = 1;
+	st->st_uid = d->st.st_uid;
+	st->st_gid = d->st.st_gid;
+	st->st_size = (off_t)strlen(d->latest);
+	set_time(st, d->latest_time, 0);
+}
+
+/*
+ * A snapshot's own directory, from its file alone so that listing a store
+ * opens no archive: readable by all (the files inside keep their stored modes),
+ * owned by the archive's owner, timed by the snapshot.
+ */
+static void snaproot_stat(const struct snap *s, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = entry_ino(s->aid, IDX_ROOT);
+	st->st_mode = S_IFDIR | 0755;
+	st->st_nlink = 2;
+	st->st_uid = s->st.st_uid;
+	st->st_gid = s->st.st_gid;
+	st->st_size = 4096;
+	st->st_blksize = 4096;
+	if (s->time)
+		set_time(st, s->time, 0);
+	else
+		set_time(st, s->st.st_mtim.tv_sec, s->st.st_mtim.tv_nsec);
+}
+
+static uint64_t stored_bytes(const struct idx *x, const struct idx_entry *ent)
+{
+	uint64_t sum = 0;
+
+	if (!ent->nsparse)
+		return ent->size;
+	for (uint32_t k = 0; k < ent->nsparse; k++) {
+		struct idx_sparse sp;
+		idx_sparse(x, ent, k, &sp);
+		sum += sp.len;
+	}
+	return sum;
+}
+
+/* Entry i of the snapshot s; a hard link reports its target, inode number included. */
+static void entry_stat(const struct idx *x, const struct snap *s, uint32_t i, struct stat *st)
+{
+	struct idx_entry ent;
+
+	idx_get(x, i, &ent);
+	if (ent.target != i) {
+		i = ent.target;
+		idx_get(x, i, &ent);
+	}
+	if (i == IDX_ROOT) {
+		snaproot_stat(s, st);
+		return;
+	}
+	memset(st, 0, sizeof(*st));
+	st->st_ino = entry_ino(s->aid, i);
+	st->st_mode = ent.mode;
+	st->st_nlink = ent.nlink;
+	st->st_uid = ent.uid;
+	st->st_gid = ent.gid;
+	st->st_rdev = (dev_t)ent.rdev;
+	st->st_size = S_ISDIR(ent.mode) ? 4096 : (off_t)ent.size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((stored_bytes(x, &ent) + 511) / 512);
+	set_time(st, ent.mtime_sec, ent.mtime_nsec);
+}
+
+static void child_stat(const struct dir *d, const struct child *c, struct stat *st)
+{
+	if (c->kind == K_DIR)
+		dir_stat(c->dir, st);
+	else if (c->kind == K_LATEST)
+		latest_stat(d, st);
+	else
+		snaproot_stat(c->snap, st);
+}
+
+int tree_getattr(struct tree *t, uint64_t ino, struct stat *st, struct err *e)
+{
+	struct node n;
+
+	pthread_rwlock_rdlock(&t->lock);
+	if (resolve(t, ino, &n, e) < 0) {
+		pthread_rwlock_unlock(&t->lock);
+		return -1;
+	}
+	if (n.kind == N_DIR)
+		dir_stat(n.dir, st);
+	else if (n.kind == N_LATEST)
+		latest_stat(n.dir, st);
+	else if (n.kind == N_SNAPROOT)
+		snaproot_stat(n.snap, st);
+	pthread_rwlock_unlock(&t->lock);
+	if (n.kind == N_ENTRY) {
+		if (node_index(t, &n, e) < 0) {
+			node_put(&n);
+			return -1;
+		}
+		entry_stat(n.ar->x, n.snap, n.entry, st);
+	}
+	node_put(&n);
+	return 0;
+}
+
+static int lookup_store(struct tree *t, const struct dir *d, const char *name, struct stat *st,
+			struct err *e)
+{
+	struct child key = { .name = (char *)name };
+	const struct child *c = bsearch(&key, d->kids, d->nkids, sizeof(key), cmp_child);
+
+	(void)t;
+	if (!c)
+		return err_set(e, ENOENT, "no such snapshot");
+	child_stat(d, c, st);
+	return 0;
+}
+
+int tree_lookup(struct tree *t, uint64_t parent, const char *name, struct stat *st,
+		struct err *e)
+{
+	struct node n;
+	uint32_t i;
+	int rc;
+
+	pthread_rwlock_rdlock(&t->lock);
+	rc = resolve(t, parent, &n, e);
+	if (rc == 0 && n.kind == N_DIR)
+		rc = lookup_store(t, n.dir, name, st, e) < 0 ? -1 : 1;
+	pthread_rwlock_unlock(&t->lock);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	if (n.kind == N_LATEST) {
+		node_put(&n);
+		return err_set(e, ENOTDIR, "not a directory");
+	}
+	if (node_index(t, &n, e) < 0) {
+		node_put(&n);
+		return -1;
+	}
+	i = idx_lookup(n.ar->x, n.entry, name, strlen(name));
+	if (i == IDX_NONE)
+		rc = err_set(e, ENOENT, "no such file");
+	else
+		entry_stat(n.ar->x, n.snap, i, st);
+	node_put(&n);
+	return rc;
+}
+
+int tree_readlink(struct tree *t, uint64_t ino, char *buf, size_t size, struct err *e)
+{
+	struct node n;
+	struct idx_entry ent;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&t->lock);
+	if (resolve(t, ino, &n, e) < 0) {
+		pthread_rwlock_unlock(&t->lock);
+		return -1;
+	}
+	if (n.kind == N_LATEST)
+		snprintf(buf, size, "%s", n.dir->latest);
+	pthread_rwlock_unlock(&t->lock);
+	if (n.kind == N_LATEST)
+		return 0;
+	if (n.kind != N_ENTRY || node_index(t, &n, e) < 0) {
+		node_put(&n);
+		return n.kind != N_ENTRY ? err_set(e, EINVAL, "not a symlink") : -1;
+	}
+	idx_get(n.ar->x, n.entry, &ent);
+	if (!S_ISLNK(ent.mode) || ent.link_len >= size)
+		rc = err_set(e, S_ISLNK(ent.mode) ? ENAMETOOLONG : EINVAL, "not a symlink");
+	else
+		snprintf(buf, size, "%.*s", (int)ent.link_len, ent.link);
+	node_put(&n);
+	return rc;
+}
+
+static int readdir_store(const struct dir *d, uint64_t parent, off_t pos, tree_dirent_fn fn,
+			 void *ctx)
+{
+	struct stat st;
+
+	for (; pos < (off_t)d->nkids + 2; pos++) {
+		const char *name = pos == 0 ? "." : pos == 1 ? ".." : d->kids[pos - 2].name;
+		if (pos < 2) {
+			memset(&st, 0, sizeof(st));
+			st.st_ino = pos == 0 ? d->ino : parent;
+			st.st_mode = S_IFDIR | 0755;
+		} else {
+			child_stat(d, &d->kids[pos - 2], &st);
+		}
+		if (fn(ctx, name, &st, pos + 1))
+			break;
+	}
+	return 0;
+}
+
+/* The inode of a store directory's parent: the store's root for the top level. */
+static uint64_t parent_ino(const struct tree *t, const struct dir *d)
+{
+	const char *slash = strrchr(d->rel, '/');
+	char rel[PATH_MAX];
+
+	if (!*d->rel || !slash)
+		return TREE_ROOT_INO;
+	snprintf(rel, sizeof(rel), "%.*s", (int)(slash - d->rel), d->rel);
+	const struct dir *p = find_dir_rel(t, rel);
+	return p ? p->ino : TREE_ROOT_INO;
+}
+
+static void readdir_archive(const struct node *n, off_t pos, tree_dirent_fn fn, void *ctx)
+{
+	const struct idx *x = n->ar->x;
+	struct idx_entry d, c;
+	struct stat st;
+	char name[NAME_MAX + 1];
+
+	idx_get(x, n->entry, &d);
+	for (; pos < (off_t)d.nchildren + 2; pos++) {
+		if (pos < 2) {
+			memset(&st, 0, sizeof(st));
+			st.st_mode = S_IFDIR | 0755;
+			st.st_ino = pos == 0 ? entry_ino(n->snap->aid, n->entry)
+			      : n->entry == IDX_ROOT ? n->snap->parent
+						       : entry_ino(n->snap->aid, d.parent);
+			if (fn(ctx, pos == 0 ? "." : "..", &st, pos + 1))
+				return;
+			continue;
+		}
+		uint32_t k = d.first_child + (uint32_t)(pos - 2);
+		idx_get(x, k, &c);
+		snprintf(name, sizeof(name), "%.*s", (int)c.name_len, c.name);
+		entry_stat(x, n->snap, k, &st);
+		if (fn(ctx, name, &st, pos + 1))
+			return;
+	}
+}
+
+int tree_readdir(struct tree *t, uint64_t ino, off_t pos, tree_dirent_fn fn, void *ctx,
+		 struct err *e)
+{
+	struct node n;
+	struct idx_entry ent;
+
+	pthread_rwlock_rdlock(&t->lock);
+	if (resolve(t, ino, &n, e) < 0) {
+		pthread_rwlock_unlock(&t->lock);
+		return -1;
+	}
+	if (n.kind == N_DIR || n.kind == N_LATEST) {
+		int rc = n.kind == N_DIR ? readdir_store(n.dir, parent_ino(t, n.dir), pos, fn, ctx)
+					 : err_set(e, ENOTDIR, "not a directory");
+		pthread_rwlock_unlock(&t->lock);
+		return rc;
+	}
+	pthread_rwlock_unlock(&t->lock);
+	if (node_index(t, &n, e) < 0) {
+		node_put(&n);
+		return -1;
+	}
+	idx_get(n.ar->x, n.entry, &ent);
+	if (!S_ISDIR(ent.mode)) {
+		node_put(&n);
+		return err_set(e, ENOTDIR, "not a directory");
+	}
+	readdir_archive(&n, pos, fn, ctx);
+	node_put(&n);
+	return 0;
+}
+
+/* The entry that holds a node's metadata: its hard link target. */
+static void target_of(const struct node *n, struct idx_entry *ent)
+{
+	idx_get(n->ar->x, n->entry, ent);
+	if (ent->target != n->entry)
+		idx_get(n->ar->x, ent->target, ent);
+}
+
+ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf, size_t size,
+		      struct err *e)
+{
+	struct node n;
+	struct idx_entry ent;
+	struct idx_xattr xa;
+	ssize_t rc;
+
+	if (ino == TREE_ROOT_INO || (ino & STORE_BIT) || (ino & 0xFFFFFFFFu) == 1)
+		return err_set(e, ENODATA, "no such attribute");
+	if (get_entry(t, ino, &n, e) < 0)
+		return -1;
+	target_of(&n, &ent);
+	rc = err_set(e, ENODATA, "no such attribute");
+	for (uint32_t k = 0; k < ent.nxattrs; k++) {
+		idx_xattr(n.ar->x, &ent, k, &xa);
+		if (xa.name_len != strlen(name) || memcmp(xa.name, name, xa.name_len) != 0)
+			continue;
+		if (size && xa.value_len > size)
+			rc = err_set(e, ERANGE, "buffer too small");
+		else
+			rc = (ssize_t)xa.value_len;
+		if (size && xa.value_len <= size)
+			memcpy(buf, xa.value, xa.value_len);
+		break;
+	}
+	node_put(&n);
+	return rc;
+}
+
+ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, struct err *e)
+{
+	struct node n;
+	struct idx_entry ent;
+	struct idx_xattr xa;
+	size_t need = 0;
+
+	if (ino == TREE_ROOT_INO || (ino & STORE_BIT) || (ino & 0xFFFFFFFFu) == 1)
+		return 0;
+	if (get_entry(t, ino, &n, e) < 0)
+		return -1;
+	target_of(&n, &ent);
+	for (uint32_t k = 0; k < ent.nxattrs; k++) {
+		idx_xattr(n.ar->x, &ent, k, &xa);
+		if (size && need + xa.name_len + 1 <= size) {
+			memcpy((char *)buf + need, xa.name, xa.name_len);
+			((char *)buf)[need + xa.name_len] = '\0';
+		}
+		need += xa.name_len + 1;
+	}
+	node_put(&n);
+	if (size && need > size)
+		return err_set(e, ERANGE, "buffer too small");
+	return (ssize_t)need;
+}
+
+int tree_open(struct tree *t, uint64_t ino, struct tree_file **out, struct err *e)
+{
+	struct node n;
+	struct idx_entry ent;
+	struct tree_file *f;
+
+	if (get_entry(t, ino, &n, e) < 0)
+		return -1;
+	idx_get(n.ar->x, n.entry, &ent);
+	if (!S_ISREG(ent.mode) && !(ent.flags & IDX_F_HARDLINK)) {
+		node_put(&n);
+		return err_set(e, S_ISDIR(ent.mode) ? EISDIR : EINVAL, "not a regular file");
+	}
+	if (!(f = malloc(sizeof(*f)))) {
+		node_put(&n);
+		return err_set(e, ENOMEM, "out of memory");
+	}
+	f->snap = n.snap;	/* the node's references move to the file */
+	f->ar = n.ar;
+	f->entry = ent.target;
+	atomic_fetch_add(&f->snap->handles, 1);
+	*out = f;
+	return 0;
+}
+
+ssize_t tree_read(struct tree *t, struct tree_file *f, void *buf, size_t len, off_t off,
+		  struct idx_reader *r, struct err *e)
+{
+	ssize_t n = idx_pread(f->ar->x, f->entry, buf, len, (uint64_t)off, r, e);
+
+	/* damage is logged once per archive, not on every read that meets it */
+	if (n < 0 && e->code == EIO && !atomic_exchange(&f->snap->reported, true) && t->o.damaged)
+		t->o.damaged(t->o.ctx, e->msg);
+	return n;
+}
+
+void tree_close(struct tree *t, struct tree_file *f)
+{
+	if (!f)
+		return;
+	pthread_rwlock_wrlock(&t->lock);
+	if (atomic_fetch_sub(&f->snap->handles, 1) == 1 && f->snap->gone) {
+		/* pruned while open: it leaves the table with its last file */
+		aid_remove(t, f->snap);
+		snap_put(f->snap);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	aref_put(f->ar);
+	snap_put(f->snap);
+	free(f);
+}

@@ -1,0 +1,88 @@
+/*
+ * tree: the mounted view of a store (SPEC, "The mount"), by inode number.
+ *
+ * The store's directories are directories; every archive in one is a
+ * directory named by the timestamp in its file name, with `latest` a symlink
+ * to the newest. Inode numbers are derived, not counted, so they are stable
+ * across mounts of the same store:
+ *	- 1 is the store's root;
+ *	- a store directory or a `latest` link: bit 63 set, a hash of its path;
+ *	- entry k of an archive: (archive id << 32) | (k + 1), where the archive id
+ *	  is a 31-bit hash of the archive's path in the store (probing on a
+ *	  collision), and a hard link has its target's number. Entry 0 is the
+ *	  snapshot directory itself.
+ * An archive's index is opened on first use inside it, and at most max_open
+ * are kept open (least recently used closed first). Archives are reference
+ * counted: an open file keeps its archive readable after a prune.
+ *
+ *	tree_new() -> { tree_lookup/getattr/readdir/open/read... | tree_rescan() } -> tree_free()
+ * Every function is thread-safe. tree_rescan() calls the invalidation hooks
+ * after releasing its locks, so they may talk to the kernel.
+ */
+#ifndef SNAPFS_TREE_H
+#define SNAPFS_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "index.h"
+
+#define TREE_ROOT_INO 1u
+
+struct tree_opts {
+	const char *store;		/* the store directory */
+	struct idx_opts idx;		/* for foreign archives */
+	unsigned max_open;		/* indexes kept open; 0 = 256 */
+	/* The kernel must forget name in directory parent / what it cached of ino. */
+	void (*inval_entry)(void *ctx, uint64_t parent, const char *name);
+	void (*inval_inode)(void *ctx, uint64_t ino);
+	/* A damaged archive, reported once per archive file. */
+	void (*damaged)(void *ctx, const char *msg);
+	void *ctx;
+};
+
+struct tree;
+struct tree_file;
+
+/* Scan the store's directories (not the archives in them). */
+int tree_new(const struct tree_opts *o, struct tree **out, struct err *e);
+void tree_free(struct tree *t);
+
+/* Seconds the kernel may cache what ino says: long inside archives, short above. */
+double tree_timeout(uint64_t ino);
+
+/* The child name of directory parent: its attributes (st_ino set). ENOENT if none. */
+int tree_lookup(struct tree *t, uint64_t parent, const char *name, struct stat *st,
+		struct err *e);
+int tree_getattr(struct tree *t, uint64_t ino, struct stat *st, struct err *e);
+
+/* A symlink's target into buf (NUL-terminated). */
+int tree_readlink(struct tree *t, uint64_t ino, char *buf, size_t size, struct err *e);
+
+/*
+ * List directory ino from position pos (0 = the start, "." and ".." included).
+ * fn gets each entry and the position after it, and returns nonzero to stop.
+ */
+typedef int (*tree_dirent_fn)(void *ctx, const char *name, const struct stat *st, off_t next);
+int tree_readdir(struct tree *t, uint64_t ino, off_t pos, tree_dirent_fn fn, void *ctx,
+		 struct err *e);
+
+/* Extended attributes of ino. A value or the name list goes to buf; returns its size. */
+ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf, size_t size,
+		      struct err *e);
+ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, struct err *e);
+
+/* Open regular file ino for reading. *out lives until tree_close(), whatever is pruned. */
+int tree_open(struct tree *t, uint64_t ino, struct tree_file **out, struct err *e);
+ssize_t tree_read(struct tree *t, struct tree_file *f, void *buf, size_t len, off_t off,
+		  struct idx_reader *r, struct err *e);
+void tree_close(struct tree *t, struct tree_file *f);
+
+/* Look at the store again: archives that came or went, directories made or removed. */
+void tree_rescan(struct tree *t);
+
+#endif
