@@ -1122,13 +1122,8 @@ struct idx_reader {
 
 struct idx_reader *idx_reader_new(void)
 {
-	struct idx_reader *r = calloc(1, sizeof(*r));
-
-	if (r && !(r->dctx = zseek_dctx_new())) {
-		free(r);
-		return NULL;
-	}
-	return r;
+	/* the decompression context comes on first use: with a frame source it never does */
+	return calloc(1, sizeof(struct idx_reader));
 }
 
 void idx_reader_set_frames(struct idx_reader *r, const struct idx_frames *src)
@@ -1219,6 +1214,8 @@ static int read_stream(struct idx *x, struct idx_reader *r, unsigned char *buf, 
 				r->cap = fr.dsize;
 			}
 			r->serial = 0;
+			if (!r->dctx && !(r->dctx = zseek_dctx_new()))
+				return err_set(e, ENOMEM, "out of memory for a decoder");
 			if (zseek_decode(x->z, f, r->dctx, r->frame, e) < 0)
 				return -1;
 			r->serial = x->serial;
