@@ -54,6 +54,11 @@ static bool ignored(const char *o)
 	static const char *const names[] = {
 		"defaults", "auto", "noauto", "user", "nouser", "users", "nofail", "_netdev",
 		"relatime", "strictatime", "nodiratime", "lazytime", "rw", "ro", "owner", "group",
+		/*
+		 * A backup view never honours setuid bits or device nodes (they still show
+		 * as such): mount.fuse3 appends "dev,suid" for root, so they are dropped.
+		 */
+		"dev", "suid",
 	};
 
 	if (strncmp(o, "x-", 2) == 0 || strncmp(o, "comment=", 8) == 0)
@@ -227,6 +232,19 @@ static void damaged(void *ctx, const char *msg)
 	log_err("%s", msg);
 }
 
+/* fsname=STORE: commas and backslashes escaped for libfuse's option parser. */
+static void escape_opt(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (; *in && n + 3 < size; in++) {
+		if (*in == ',' || *in == '\\')
+			out[n++] = '\\';
+		out[n++] = *in;
+	}
+	out[n] = '\0';
+}
+
 struct daemon {
 	struct opts o;
 	char store[PATH_MAX];
@@ -239,7 +257,7 @@ struct daemon {
 
 static int start(struct daemon *d, const char *argv0)
 {
-	char optstr[4200];
+	char optstr[16384], fsname[2 * PATH_MAX];
 	char *fargv[] = { (char *)argv0, (char *)"-o", optstr, NULL, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
 	struct tree_opts to = {
@@ -257,8 +275,11 @@ static int start(struct daemon *d, const char *argv0)
 	if (check_mountpoint(d->o.mnt) < 0)
 		return -1;
 	/* read-only, and the kernel checks the stored modes: always (SPEC) */
-	snprintf(optstr, sizeof(optstr), "ro,default_permissions,fsname=%s,subtype=snapfs%s",
-		 d->store, d->o.fuse_opts);
+	escape_opt(d->store, fsname, sizeof(fsname));
+	if (snprintf(optstr, sizeof(optstr),
+		     "ro,nosuid,nodev,default_permissions,fsname=%s,subtype=snapfs%s", fsname,
+		     d->o.fuse_opts) >= (int)sizeof(optstr))
+		return fprintf(stderr, "snapfs: store path too long\n"), -1;
 	if (d->o.debug)
 		fargv[args.argc++] = (char *)"-d";
 	if (!(d->cache = fcache_new(d->o.cache_mib << 20)))

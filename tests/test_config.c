@@ -946,6 +946,7 @@ static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 120);	/* the damage loops are slow under sanitizers */
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, loads_spec_example);
