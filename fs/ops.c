@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -265,6 +266,22 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	reader_give(o, rd);
 }
 
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct err e = { 0 };
+	off_t r;
+
+	(void)ino;
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return (void)fuse_reply_err(req, EINVAL);	/* the kernel does the others */
+	r = tree_lseek((struct tree_file *)(uintptr_t)fi->fh, off, whence, &e);
+	if (r < 0)
+		reply_err(req, &e);
+	else
+		fuse_reply_lseek(req, r);
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
@@ -416,6 +433,7 @@ static const struct fuse_lowlevel_ops table = {
 	.open = op_open,
 	.read = op_read,
 	.release = op_release,
+	.lseek = op_lseek,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.statfs = op_statfs,

@@ -1214,6 +1214,34 @@ ssize_t tree_read(struct tree *t, struct tree_file *f, void *buf, size_t len, of
 	return n;
 }
 
+/* SEEK_DATA and SEEK_HOLE from the sparse map, so cp and tar skip holes without reading them. */
+off_t tree_lseek(struct tree_file *f, off_t off, int whence, struct err *e)
+{
+	const struct idx *x = f->ar->x;
+	struct idx_entry ent;
+	uint64_t pos = (uint64_t)off;
+
+	idx_get(x, f->entry, &ent);
+	if (off < 0 || pos >= ent.size)
+		return err_set(e, ENXIO, "past the end");
+	if (!ent.nsparse)
+		return whence == SEEK_DATA ? off : (off_t)ent.size;
+	for (uint32_t k = 0; k < ent.nsparse; k++) {
+		struct idx_sparse sp;
+		idx_sparse(x, &ent, k, &sp);
+		if (sp.off + sp.len <= pos)
+			continue;
+		if (whence == SEEK_DATA)
+			return (off_t)(sp.off > pos ? sp.off : pos);
+		if (sp.off > pos)
+			return off;	/* pos lies in a hole */
+		pos = sp.off + sp.len;	/* the data runs to here; a next region may continue it */
+	}
+	if (whence == SEEK_DATA)
+		return err_set(e, ENXIO, "no data past this offset");
+	return (off_t)(pos < ent.size ? pos : ent.size);
+}
+
 void tree_close(struct tree *t, struct tree_file *f)
 {
 	if (!f)

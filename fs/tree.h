@@ -80,6 +80,8 @@ ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, str
 int tree_open(struct tree *t, uint64_t ino, struct tree_file **out, struct err *e);
 ssize_t tree_read(struct tree *t, struct tree_file *f, void *buf, size_t len, off_t off,
 		  struct idx_reader *r, struct err *e);
+/* lseek's SEEK_DATA / SEEK_HOLE (whence) on an open file; ENXIO past the data. */
+off_t tree_lseek(struct tree_file *f, off_t off, int whence, struct err *e);
 void tree_close(struct tree *t, struct tree_file *f);
 
 /* Look at the store again: archives that came or went, directories made or removed. */
