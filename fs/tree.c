@@ -531,15 +531,45 @@ static void diff_listing(struct tree *t, struct dir *d, struct listing *l, const
 		inval_add(iv, 0, NULL, d->ino);
 }
 
-static void scan_dir(struct tree *t, struct dir *d, struct invals *iv)
+static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *iv);
+
+/* An unchanged directory (same mtime) holds the same names: only its subdirectories are looked at. */
+static bool dir_unchanged(struct dir *d, const char *path, bool force)
 {
-	char *path = NULL, *old_latest = d->latest ? strdup(d->latest) : NULL;
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return false;
+	bool same = !force && d->kids && st.st_mtim.tv_sec == d->st.st_mtim.tv_sec &&
+		    st.st_mtim.tv_nsec == d->st.st_mtim.tv_nsec;
+	d->st = st;
+	return same;
+}
+
+static void scan_subdirs(struct tree *t, struct dir *d, bool force, struct invals *iv)
+{
+	for (size_t i = 0; i < d->nkids; i++)
+		if (d->kids[i].kind == K_DIR) {
+			d->kids[i].dir->seen = true;
+			scan_dir(t, d->kids[i].dir, force, iv);
+		}
+}
+
+static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *iv)
+{
+	char *path = NULL, *old_latest;
 	struct listing l = { 0 };
 	size_t n = 0;
 	char **names;
 
 	if (asprintf(&path, "%s%s%s", t->store, *d->rel ? "/" : "", d->rel) < 0)
 		path = NULL;
+	if (path && dir_unchanged(d, path, force)) {
+		free(path);
+		scan_subdirs(t, d, force, iv);
+		return;
+	}
+	old_latest = d->latest ? strdup(d->latest) : NULL;
 	names = path ? read_names(path, &n) : NULL;
 	d->latest = NULL;
 	for (int pass = 0; pass < 2; pass++)	/* directories first: archives avoid their names */
@@ -577,9 +607,7 @@ static void scan_dir(struct tree *t, struct dir *d, struct invals *iv)
 	free(names);
 	free(path);
 	free(old_latest);
-	for (size_t i = 0; i < d->nkids; i++)
-		if (d->kids[i].kind == K_DIR)
-			scan_dir(t, d->kids[i].dir, iv);
+	scan_subdirs(t, d, force, iv);
 }
 
 static void free_dir(struct tree *t, struct dir *d)
@@ -592,7 +620,7 @@ static void free_dir(struct tree *t, struct dir *d)
 	free(d);
 }
 
-static void rescan_locked(struct tree *t, struct invals *iv)
+static void rescan_locked(struct tree *t, bool force, struct invals *iv)
 {
 	struct dir *root = t->dirs[0];
 	size_t k = 1;
@@ -600,8 +628,7 @@ static void rescan_locked(struct tree *t, struct invals *iv)
 	for (size_t i = 0; i < t->ndirs; i++)
 		t->dirs[i]->seen = false;
 	root->seen = true;
-	stat(t->store, &root->st);
-	scan_dir(t, root, iv);
+	scan_dir(t, root, force, iv);
 	/* directories that went: forget them with what they held */
 	for (size_t i = 1; i < t->ndirs; i++) {
 		if (t->dirs[i]->seen)
@@ -612,12 +639,12 @@ static void rescan_locked(struct tree *t, struct invals *iv)
 	t->ndirs = k;
 }
 
-void tree_rescan(struct tree *t)
+void tree_rescan(struct tree *t, bool force)
 {
 	struct invals iv = { 0 };
 
 	pthread_rwlock_wrlock(&t->lock);
-	rescan_locked(t, &iv);
+	rescan_locked(t, force, &iv);
 	pthread_rwlock_unlock(&t->lock);
 	inval_send(t, &iv);
 }
@@ -646,7 +673,7 @@ int tree_new(const struct tree_opts *o, struct tree **out, struct err *e)
 		tree_free(t);
 		return err_set(e, ENOMEM, "out of memory");
 	}
-	rescan_locked(t, &iv);
+	rescan_locked(t, true, &iv);
 	for (size_t i = 0; i < iv.n; i++)	/* nothing was cached yet */
 		free(iv.v[i].name);
 	free(iv.v);

@@ -84,7 +84,11 @@ ssize_t tree_read(struct tree *t, struct tree_file *f, void *buf, size_t len, of
 off_t tree_lseek(struct tree_file *f, off_t off, int whence, struct err *e);
 void tree_close(struct tree *t, struct tree_file *f);
 
-/* Look at the store again: archives that came or went, directories made or removed. */
-void tree_rescan(struct tree *t);
+/*
+ * Look at the store again: archives that came or went, directories made or
+ * removed. Without force, a directory whose mtime has not changed is not
+ * listed again (a file renamed into place or removed changes it).
+ */
+void tree_rescan(struct tree *t, bool force);
 
 #endif

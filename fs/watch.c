@@ -73,7 +73,8 @@ static void *watch_main(void *arg)
 			poll(&p[1], 1, SETTLE_MS);
 			drain(w->ifd);
 		}
-		tree_rescan(w->tree);
+		/* events: list everything; a quiet second: only directories whose mtime moved */
+		tree_rescan(w->tree, n > 0);
 		if (n > 0)
 			watch_dirs(w, w->store, 0);
 	}

@@ -22,6 +22,7 @@ struct spilled {
 };
 
 struct frn {
+	int fd;
 	char *path;
 	char *spill_dir;
 	uint64_t spill_max;
@@ -38,7 +39,7 @@ struct frn {
 	size_t nsp, capsp;
 };
 
-int frn_new(const char *path, const struct frn_opts *o, struct frn **out, struct err *e)
+int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out, struct err *e)
 {
 	struct frn *f = calloc(1, sizeof(*f));
 	const char *dir = o && o->spill_dir ? o->spill_dir : getenv("TMPDIR");
@@ -47,6 +48,7 @@ int frn_new(const char *path, const struct frn_opts *o, struct frn **out, struct
 		frn_free(f);
 		return err_set(e, ENOMEM, "out of memory");
 	}
+	f->fd = fd;
 	f->spill_max = o && o->spill_max ? o->spill_max : FRN_DEFAULT_SPILL_MAX;
 	f->spill_fd = -1;
 	f->cur_seq = -1;
@@ -100,7 +102,8 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 		f->starts++;
 		archive_read_support_filter_all(f->a);
 		archive_read_support_format_all(f->a);
-		if (archive_read_open_filename(f->a, f->path, 65536) != ARCHIVE_OK) {
+		if (lseek(f->fd, 0, SEEK_SET) < 0 ||
+		    archive_read_open_fd(f->a, f->fd, 65536) != ARCHIVE_OK) {
 			err_set(e, EIO, "cannot read '%s': %s", f->path, archive_error_string(f->a));
 			close_reader(f);
 			return -1;

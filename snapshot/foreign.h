@@ -29,8 +29,12 @@ struct frn_opts {
 
 struct frn;
 
-/* Start reading the archive at path (opened on first read). */
-int frn_new(const char *path, const struct frn_opts *o, struct frn **out, struct err *e);
+/*
+ * Start reading the archive open as fd (the caller keeps it open while f
+ * lives; f moves its offset); path is for messages. Reading an open
+ * descriptor keeps an archive readable after it was deleted.
+ */
+int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out, struct err *e);
 void frn_free(struct frn *f);
 
 /*

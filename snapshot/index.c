@@ -953,7 +953,7 @@ int idx_open_with(const char *path, const struct idx_opts *o, struct idx **out, 
 	}
 	if (rc == 0 && !x->z) {
 		struct frn_opts fo = { o ? o->spill_dir : NULL, o ? o->spill_max : 0 };
-		rc = frn_new(path, &fo, &x->frn, e);
+		rc = frn_new(x->fd, path, &fo, &x->frn, e);
 	}
 	if (rc < 0) {
 		idx_close(x);
