@@ -314,10 +314,17 @@ static void free_kids(struct child *kids, size_t n)
 	free(kids);
 }
 
-/* A snapshot that left the store: unlisted now, freed when its last open file closes. */
+static void unload(struct tree *t, struct snap *s);
+
+/*
+ * A snapshot that left the store: unlisted now, and its index closed, so the
+ * file's space is freed; files open in it keep their own reference to the
+ * index, and it stays in the aid table until the last of them closes.
+ */
 static void drop_snap(struct tree *t, struct snap *s)
 {
 	s->gone = true;
+	unload(t, s);
 	if (atomic_load(&s->handles) == 0) {
 		aid_remove(t, s);
 		snap_put(s);
@@ -737,6 +744,28 @@ static void note_loaded(struct tree *t, struct snap *s)
 	snap_put(victim);
 }
 
+/* Close the snapshot's index (users keep theirs) and take it off the open list. */
+static void unload(struct tree *t, struct snap *s)
+{
+	bool listed = false;
+	struct aref *a;
+
+	pthread_mutex_lock(&t->lru);
+	for (size_t i = 0; i < t->nloaded && !listed; i++)
+		if (t->loaded[i] == s) {
+			t->loaded[i] = t->loaded[--t->nloaded];
+			listed = true;
+		}
+	pthread_mutex_unlock(&t->lru);
+	pthread_mutex_lock(&s->mu);
+	a = s->ar;
+	s->ar = NULL;
+	pthread_mutex_unlock(&s->mu);
+	aref_put(a);
+	if (listed)
+		snap_put(s);
+}
+
 /* The snapshot's index, opened on first use; a new reference for the caller. */
 static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 {
@@ -749,6 +778,8 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 	if (s->ar) {
 		a = s->ar;
 		atomic_fetch_add(&a->refs, 1);
+	} else if (s->gone) {
+		err_set(e, ENOENT, "'%s' was removed from the store", s->path);
 	} else if (s->failed) {
 		err_set(e, EIO, "'%s' cannot be read (logged when first found)", s->path);
 	} else if (idx_open_with(s->path, &t->o.idx, &x, e) < 0) {
