@@ -34,6 +34,11 @@ static int digits(const char *s, int n)
 	return v;
 }
 
+static bool is_leap(int year)
+{
+	return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
+
 static bool parse_time(const char *s, struct store_name *o)
 {
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
@@ -46,9 +51,14 @@ static bool parse_time(const char *s, struct store_name *o)
 	o->hour = digits(s + 9, 2);
 	o->min = digits(s + 11, 2);
 	o->sec = digits(s + 13, 2);
-	return o->year >= 1970 && o->month >= 1 && o->month <= 12 && o->day >= 1 &&
-	       o->day <= mdays[o->month - 1] && o->hour >= 0 && o->hour < 24 && o->min >= 0 &&
-	       o->min < 60 && o->sec >= 0 && o->sec < 61;
+	if (o->year < 1970 || o->month < 1 || o->month > 12 || o->day < 1 ||
+	    o->day > mdays[o->month - 1])
+		return false;
+	/* February 29th exists in leap years only; mktime() would make it March 1st */
+	if (o->month == 2 && o->day == 29 && !is_leap(o->year))
+		return false;
+	return o->hour >= 0 && o->hour < 24 && o->min >= 0 && o->min < 60 && o->sec >= 0 &&
+	       o->sec < 61;
 }
 
 bool store_parse_name(const char *file, struct store_name *o)
@@ -174,6 +184,8 @@ int store_mkdir(const char *dir, struct err *e)
 	char path[PATH_MAX];
 	size_t len = strlen(dir);
 
+	if (len == 0)	/* the loop below starts after the first byte */
+		return err_set(e, EINVAL, "the store path is empty; name a directory");
 	if (len >= sizeof(path))
 		return err_set(e, ENAMETOOLONG, "store path '%s' is too long", dir);
 	memcpy(path, dir, len + 1);
@@ -206,13 +218,18 @@ int store_lock(const char *dir, int wait_ms, struct err *e)
 	for (int waited = 0;; waited += 100) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			return fd;
+		if (errno == EINTR)
+			continue;
 		if (errno != EWOULDBLOCK || waited >= wait_ms)
 			break;
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	err_set(e, EWOULDBLOCK, "store '%s' is locked by another snapkeep (take or prune); "
-				"wait for it to finish", dir);
+	if (errno == EWOULDBLOCK)
+		err_set(e, EWOULDBLOCK, "store '%s' is locked by another snapkeep (take or prune); "
+					"wait for it to finish", dir);
+	else
+		err_set(e, errno, "cannot lock '%s': %s", path, strerror(errno));
 	close(fd);
 	return -1;
 }
@@ -223,13 +240,27 @@ void store_unlock(int fd)
 		close(fd);
 }
 
-/* A temporary name: "." + final name + ".XXXXXX". */
+#define TEMP_SUFFIX_LEN 7	/* ".XXXXXX" */
+
+/*
+ * A temporary name: "." + final name + ".XXXXXX", the final name a native
+ * archive name. Anything else hidden in the store is the user's and stays.
+ */
 static bool is_temp(const char *file)
 {
 	size_t len = strlen(file);
+	char final[NAME_MAX + 1];
+	struct store_name p;
 
-	return file[0] == '.' && len > 8 && file[len - 7] == '.' &&
-	       strstr(file, STORE_NATIVE_EXT ".") != NULL;
+	if (file[0] != '.' || len < 2 + TEMP_SUFFIX_LEN || len - 1 > NAME_MAX ||
+	    file[len - TEMP_SUFFIX_LEN] != '.')
+		return false;
+	for (size_t i = len - TEMP_SUFFIX_LEN + 1; i < len; i++)
+		if (!isalnum((unsigned char)file[i]))
+			return false;
+	memcpy(final, file + 1, len - 1 - TEMP_SUFFIX_LEN);
+	final[len - 1 - TEMP_SUFFIX_LEN] = '\0';
+	return store_parse_name(final, &p) && p.native;
 }
 
 int store_clean_temps(const char *dir, struct err *e)
@@ -247,13 +278,16 @@ int store_clean_temps(const char *dir, struct err *e)
 	return 0;
 }
 
+/* 1: no file is named final, 0: one is, -1: cannot tell (errno says why) */
 static int name_free(int dirfd, const char *name, int64_t time, char *final, size_t size)
 {
 	char ts[16];
 
 	store_format_time(time, ts);
 	snprintf(final, size, "%s-%s%s", name, ts, STORE_NATIVE_EXT);
-	return faccessat(dirfd, final, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+	if (faccessat(dirfd, final, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	return errno == ENOENT ? 1 : -1;
 }
 
 int store_create(const char *dir, const char *name, int64_t *time, struct store_tmp *t,
@@ -261,6 +295,7 @@ int store_create(const char *dir, const char *name, int64_t *time, struct store_
 {
 	char final[NAME_MAX + 1], tmp[NAME_MAX + 1];
 	int64_t when = *time;
+	int is_free;
 
 	memset(t, 0, sizeof(*t));
 	t->fd = t->dirfd = -1;
@@ -271,8 +306,15 @@ int store_create(const char *dir, const char *name, int64_t *time, struct store_
 	t->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->dirfd < 0)
 		return err_set(e, errno, "cannot open store '%s': %s", dir, strerror(errno));
-	while (!name_free(t->dirfd, name, when, final, sizeof(final)))
+	while ((is_free = name_free(t->dirfd, name, when, final, sizeof(final))) == 0)
 		when++;
+	if (is_free < 0) {
+		/* EACCES (a directory we may read but not search) would otherwise loop forever */
+		err_set(e, errno, "cannot look up '%s' in store '%s': %s", final, dir,
+			strerror(errno));
+		store_abort(t);
+		return -1;
+	}
 	if (snprintf(tmp, sizeof(tmp), ".%.*s.XXXXXX", NAME_MAX - 8, final) >= (int)sizeof(tmp))
 		return err_set(e, ENAMETOOLONG, "snapshot name '%s' is too long", name);
 	t->dir = strdup(dir);
@@ -295,6 +337,9 @@ int store_create(const char *dir, const char *name, int64_t *time, struct store_
 	}
 	if (t->fd < 0) {
 		err_set(e, errno, "cannot create a file in store '%s': %s", dir, strerror(errno));
+		/* the last name tried is not ours (EEXIST): store_abort() must not remove it */
+		free(t->tmp);
+		t->tmp = NULL;
 		store_abort(t);
 		return -1;
 	}
@@ -313,8 +358,12 @@ int store_commit(struct store_tmp *t, struct err *e)
 			       strerror(errno));
 	free(t->tmp);
 	t->tmp = NULL;
-	if (fsync(t->dirfd) < 0)
-		return err_set(e, errno, "cannot sync store '%s': %s", t->dir, strerror(errno));
+	if (fsync(t->dirfd) < 0) {
+		err_set(e, errno, "'%s/%s' is in place but the store directory could not be "
+				  "synced: %s; run 'sync' to be sure it survives a crash", t->dir,
+			t->final, strerror(errno));
+		return 1;
+	}
 	return 0;
 }
 

@@ -38,7 +38,10 @@ struct store_name {
  */
 bool store_parse_name(const char *file, struct store_name *out);
 
-/* The Unix time of a parsed local time (TZ applies); -1 if it does not exist. */
+/*
+ * The Unix time of a parsed local time (TZ applies), as mktime() takes it: a
+ * time in a daylight-saving gap moves on by the gap.
+ */
 int64_t store_name_time(const struct store_name *n);
 
 struct store_entry {
@@ -86,7 +89,11 @@ struct store_tmp {
 int store_create(const char *dir, const char *name, int64_t *time, struct store_tmp *t,
 		 struct err *e);
 
-/* Sync the file, rename it into place without replacing anything, sync the directory. */
+/*
+ * Sync the file, rename it into place without replacing anything, sync the
+ * directory. Returns 0; -1 when nothing is in place; 1 (with e filled) when
+ * the archive is in place but the directory could not be synced.
+ */
 int store_commit(struct store_tmp *t, struct err *e);
 
 /* Remove the temporary file (if not committed) and release what store_create() filled. */
