@@ -10,7 +10,9 @@
  * the future. Periods are in local time: a snapshot's local calendar fields
  * come from its file name.
  *
- * Pure: no I/O, no allocation but the caller's arrays. Thread-safe.
+ * Pure: no I/O, no allocation but the caller's arrays, no clock or time zone
+ * access of its own: the current time and the local zone's UTC offsets come
+ * in through struct keep_clock. Thread-safe if the clock's callback is.
  */
 #ifndef SNAPFS_RETENTION_H
 #define SNAPFS_RETENTION_H
@@ -63,23 +65,50 @@ struct keep_verdict {
 	unsigned reasons;
 };
 
-/* True when the policy has at least one rule. */
+/*
+ * What restic's forget takes from the running system. now: snapshots after it
+ * (unix_time > now) are never the reference time (restic's findLatestTimestamp;
+ * when every snapshot is after now, every snapshot is within every duration,
+ * as in restic). utc_offset: the
+ * local zone's offset east of UTC, in seconds, at a Unix time (the caller's
+ * localtime_r() tm_gmtoff); it must answer for any time. Duration rules step
+ * back in calendar time in that zone, as Go's AddDate does in time.Local, so
+ * "30d" before 02:00 CEST is 02:00 CET. NULL: the reference snapshot's own
+ * offset all the way back, as restic does when its TZ differs from the stored
+ * offsets; identical for zones without DST changes.
+ */
+struct keep_clock {
+	int64_t now;
+	int (*utc_offset)(int64_t unix_time, void *arg);
+	void *arg;
+};
+
+/* True when the policy has at least one rule (a count > 0 or a non-zero duration). */
 bool keep_policy_any(const struct keep_policy *p);
 
 /*
- * Parse a restic duration: one or more of <N>y, <N>m, <N>d, <N>h, e.g. "1y6m".
- * Returns 0, or -1 with EINVAL and a message naming the text.
+ * Parse a restic duration: one or more of <N>y, <N>m, <N>d, <N>h, e.g. "1y6m",
+ * each unit at most once, N in decimal digits up to INT_MAX, no spaces or signs.
+ * "0d" parses; keep_apply() treats a zero duration as no rule, as restic does.
+ * Returns 0, or -1 with EINVAL and a message naming the text (*out untouched).
  */
 int keep_parse_dur(const char *s, struct keep_dur *out, struct err *e);
 
 /*
  * Decide. snaps[0..n) in any order; out[i] gets the verdict for snaps[i].
- * Returns 0, or -1 with EINVAL when the policy has no rule (nothing is decided).
+ * Snapshots with the same unix_time are ordered by index: the later one is
+ * the newer. Fast for snapshots sorted by time (either way), O(n^2) otherwise.
+ * Returns 0, or -1 with EINVAL when the policy has no rule, a negative count or
+ * duration, or a snapshot has an impossible local time (out is then untouched).
  */
-int keep_apply(const struct keep_policy *p, const struct keep_snap *snaps, size_t n,
-	       struct keep_verdict *out, struct err *e);
+int keep_apply(const struct keep_policy *p, const struct keep_clock *clk,
+	       const struct keep_snap *snaps, size_t n, struct keep_verdict *out, struct err *e);
 
-/* The name of a reason bit for JSON and text output: "last", "hourly", ..., "within". */
+/*
+ * The name of a reason bit for JSON and text output: "last", "hourly", ..., "within".
+ * A count rule and a duration rule of the same period share a name. Static storage;
+ * "unknown" for anything but one reason bit.
+ */
 const char *keep_reason_name(unsigned bit);
 
 #endif
