@@ -210,6 +210,7 @@ static int check_mountpoint(const char *mnt)
 	return 0;
 }
 
+__attribute__((format(printf, 2, 0)))
 static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	log_vmsg((int)level, fmt, ap);

@@ -282,8 +282,8 @@ static int fill_node(struct idx_builder *b, struct bnode *nd, struct archive_ent
 	clear_node(nd);
 	nd->flags = hl ? IDX_F_HARDLINK : 0;
 	nd->mode = (uint32_t)archive_entry_mode(entry);
-	if (!hl && (nd->mode & S_IFMT) == 0)
-		nd->mode |= S_IFREG;	/* old tar members with no type are files */
+	if ((nd->mode & S_IFMT) == 0)
+		nd->mode |= S_IFREG;	/* old tar members, and hard links, with no type are files */
 	nd->uid = (uint32_t)archive_entry_uid(entry);
 	nd->gid = (uint32_t)archive_entry_gid(entry);
 	nd->mtime = archive_entry_mtime(entry);

@@ -13,13 +13,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "extract.h"
 #include "index.h"
 #include "json.h"
+#include "retention.h"
 #include "store.h"
+#include "verify.h"
 #include "writer.h"
 
 #define EXIT_WARN 1
@@ -146,28 +150,34 @@ static int take_one(struct take_job *j)
 	j->o.progress = on_progress;
 	j->o.ctx = &ui;
 	j->o.time = (int64_t)time(NULL);
+	/* a missing path fails before anything, even the store, is made */
+	if (wr_check_paths(&j->o, &e) < 0)
+		return fail(&e);
 	if ((lock = store_lock(j->store, LOCK_WAIT_MS, &e)) < 0)
 		return fail(&e);
-	if (store_clean_temps(j->dir, &e) < 0 || wr_check_paths(&j->o, &e) < 0 ||
+	if (store_clean_temps(j->dir, &e) < 0 ||
 	    store_create(j->dir, j->name, &j->o.time, &t, &e) < 0) {
 		store_unlock(lock);
 		return fail(&e);
 	}
 	arm_cleanup(&t);
-	if (wr_write(t.fd, t.tmp, &j->o, &st, &e) < 0 || store_commit(&t, &e) < 0) {
-		if (ui.shown)
-			fputs("\r\033[K", stderr);
-		if (e.code == ENOSPC || e.code == EDQUOT)
-			complain("%s; nothing was kept: free space in '%s' or prune old snapshots",
-				 e.msg, j->dir);
-		else
-			fail(&e);
+	int w = wr_write(t.fd, t.tmp, &j->o, &st, &e);
+	int c = w < 0 ? -1 : store_commit(&t, &e);
+	if (ui.shown)
+		fputs("\r\033[K", stderr);
+	if (w < 0 || c < 0) {
+		char hint[PATH_MAX + 64] = "";
+		if (e.code == ENOSPC || e.code == EDQUOT || e.code == EFBIG)
+			snprintf(hint, sizeof(hint), "; free space in '%s' or prune old snapshots",
+				 j->dir);
+		complain("taking '%s/%s' failed, nothing was kept: %s%s", j->dir, t.final, e.msg,
+			 hint);
 	} else {
-		if (ui.shown)
-			fputs("\r\033[K", stderr);
 		printf("%s\n", store_tmp_path(&t, path, sizeof(path)));
 		fflush(stdout);
-		rc = st.warnings ? EXIT_WARN : 0;
+		if (c > 0)	/* in place, but the directory could not be synced */
+			complain("warning: %s", e.msg);
+		rc = st.warnings || c > 0 ? EXIT_WARN : 0;
 	}
 	pending.armed = 0;
 	store_abort(&t);
@@ -453,10 +463,472 @@ static int cmd_list(const char *config, int argc, char **argv)
 	return rc;
 }
 
-static int not_yet(const char *what)
+/* ---- prune ---- */
+
+static const char *const rule_flags[KEEP_NRULES] = {
+	"keep-last", "keep-hourly", "keep-daily", "keep-weekly", "keep-monthly", "keep-yearly",
+};
+
+#define RULES_HINT								\
+	"--keep-last N, --keep-hourly/--keep-daily/--keep-weekly/--keep-monthly/"	\
+	"--keep-yearly N|DUR, or --keep-within DUR (DUR as restic writes it: 24h, 30d, 1y6m)"
+
+/* "--keep-daily 7" or "--keep-daily 30d" into p; false after complaining. */
+static bool parse_rule(struct keep_policy *p, enum keep_rule r, const char *arg)
 {
-	complain("'%s' is not available in this build yet", what);
-	return EXIT_FAIL;
+	struct err e;
+	char *end;
+
+	if (*arg >= '0' && *arg <= '9' && arg[strspn(arg, "0123456789")] == '\0') {
+		errno = 0;
+		long n = strtol(arg, &end, 10);
+		if (errno || n > INT_MAX) {
+			complain("prune: --%s %s is too large", rule_flags[r], arg);
+			return false;
+		}
+		p->count[r] = (int)n;	/* 0 leaves the rule unused, as in restic */
+		return true;
+	}
+	if (r == KEEP_LAST || keep_parse_dur(arg, &p->within[r], &e) < 0) {
+		complain("prune: --%s takes %s, not '%s'", rule_flags[r],
+			 r == KEEP_LAST ? "a count N" : "a count N or a duration such as 30d", arg);
+		return false;
+	}
+	p->has_within[r] = true;
+	return true;
+}
+
+static bool parse_within(struct keep_policy *p, const char *arg)
+{
+	struct err e;
+
+	if (keep_parse_dur(arg, &p->keep_within, &e) < 0) {
+		complain("prune: --keep-within takes a duration such as 24h, 30d or 1y6m, not '%s'",
+			 arg);
+		return false;
+	}
+	p->has_keep_within = true;
+	return true;
+}
+
+static int local_offset(int64_t t, void *arg)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	(void)arg;
+	return localtime_r(&tt, &tm) ? (int)tm.tm_gmtoff : 0;
+}
+
+struct prune_out {
+	bool json, dry_run, first;
+	const char *set;	/* config form: the set, shown in JSON */
+	int rc;
+};
+
+/* Extra reasons, besides the policy's, for keeping an archive. */
+#define WHY_NO_TIME "no-time"		/* no valid time in its name: never pruned */
+#define WHY_NO_POLICY "no-policy"	/* its set has no keep: rules */
+
+static void print_verdict(struct prune_out *po, const char *file, bool keep, unsigned reasons,
+			  const char *extra)
+{
+	const char *sep = "";
+
+	if (po->json) {
+		printf("%s\n  {\"archive\": ", po->first ? "" : ",");
+		json_string(stdout, file);
+		printf(", \"action\": \"%s\", \"reasons\": [", keep ? "keep" : "prune");
+	} else {
+		printf("%-5s  %s%s", keep ? "keep" : "prune", file, reasons || extra ? "  " : "");
+	}
+	for (unsigned bit = 1; bit <= KEEP_REASON_WITHIN; bit <<= 1) {
+		if (!(reasons & bit))
+			continue;
+		printf(po->json ? "%s\"%s\"" : "%s%s", sep, keep_reason_name(bit));
+		sep = po->json ? ", " : ",";
+	}
+	if (extra)
+		printf(po->json ? "%s\"%s\"" : "%s%s", sep, extra);
+	if (po->json && po->set) {
+		printf("], \"set\": ");
+		json_string(stdout, po->set);
+		printf("}");
+	} else {
+		printf(po->json ? "]}" : "\n");
+	}
+	po->first = false;
+}
+
+/* Whether a listed archive has a time the policy can use. */
+static bool usable_time(const struct store_entry *s)
+{
+	return s->parsed.has_time && s->time != -1 && s->parsed.sec <= 59;
+}
+
+/* Decide for every archive in v; verdicts[i] for v[i], timeless ones kept. */
+static int decide(const struct keep_policy *p, const struct store_entry *v, size_t n,
+		  struct keep_verdict *verdicts, struct err *e)
+{
+	struct keep_clock clk = { .now = (int64_t)time(NULL), .utc_offset = local_offset };
+	struct keep_snap *snaps = calloc(n + 1, sizeof(*snaps));
+	struct keep_verdict *got = calloc(n + 1, sizeof(*got));
+	size_t k = 0;
+	int rc = 0;
+
+	if (!snaps || !got) {
+		rc = err_set(e, ENOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (usable_time(&v[i]))
+			snaps[k++] = (struct keep_snap){ v[i].parsed.year, v[i].parsed.month,
+							 v[i].parsed.day, v[i].parsed.hour,
+							 v[i].parsed.min, v[i].parsed.sec, v[i].time };
+	if (k && (rc = keep_apply(p, &clk, snaps, k, got, e)) < 0)
+		goto done;
+	for (size_t i = 0, j = 0; i < n; i++)
+		verdicts[i] = usable_time(&v[i]) ? got[j++] : (struct keep_verdict){ true, 0 };
+done:
+	free(snaps);
+	free(got);
+	return rc;
+}
+
+static void prune_one(struct prune_out *po, const char *dir, const struct store_entry *s,
+		      const struct keep_verdict *vd)
+{
+	struct err e;
+
+	if (!vd->keep && !po->dry_run && store_delete(dir, s->file, &e) < 0) {
+		complain("%s", e.msg);
+		po->rc = EXIT_WARN;
+	}
+	print_verdict(po, s->file, vd->keep, vd->reasons, usable_time(s) ? NULL : WHY_NO_TIME);
+}
+
+/* Prune the archives in dir by p; p NULL: a set without keep rules, kept whole. */
+static int prune_dir(struct prune_out *po, const char *dir, const struct keep_policy *p)
+{
+	struct store_entry *v;
+	struct keep_verdict *vd;
+	struct err e;
+	size_t n;
+
+	if (store_list(dir, &v, &n, &e) < 0)
+		return fail(&e);
+	if (!p && !po->json)
+		printf("%s: no keep rules in the config, so nothing is pruned (%zu archive%s kept)\n",
+		       po->set, n, n == 1 ? "" : "s");
+	for (size_t i = 0; !p && po->json && i < n; i++)
+		print_verdict(po, v[i].file, true, 0, WHY_NO_POLICY);
+	if (!p || n == 0) {
+		store_list_free(v, n);
+		return 0;
+	}
+	if (!(vd = calloc(n, sizeof(*vd))) || decide(p, v, n, vd, &e) < 0) {
+		free(vd);
+		store_list_free(v, n);
+		return vd ? fail(&e) : EXIT_FAIL;
+	}
+	for (size_t i = 0; i < n; i++)
+		prune_one(po, dir, &v[i], &vd[i]);
+	free(vd);
+	store_list_free(v, n);
+	return 0;
+}
+
+/* The lock, unless it is a dry run (which deletes nothing, and may run on a read-only copy). */
+static int prune_lock(const struct prune_out *po, const char *store)
+{
+	struct stat st;
+	struct err e;
+	int fd;
+
+	if (stat(store, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		complain("no store at '%s'; check the path (snapkeep take creates it)", store);
+		return -2;
+	}
+	if (po->dry_run)
+		return -1;
+	if ((fd = store_lock(store, LOCK_WAIT_MS, &e)) < 0) {
+		fail(&e);
+		return -2;
+	}
+	return fd;
+}
+
+static int prune_config(struct prune_out *po, const char *file, int argc, char **argv)
+{
+	const struct cfg_set **sets;
+	struct cfg *c;
+	struct err e;
+	size_t n;
+	int lock, rc = 0;
+
+	if (cfg_load(file, &c, &e) < 0)
+		return fail(&e);
+	if (!(sets = pick_sets(c, argc, argv, &n))) {
+		cfg_free(c);
+		return EXIT_FAIL;
+	}
+	if ((lock = prune_lock(po, c->store)) == -2)
+		rc = EXIT_FAIL;
+	for (size_t i = 0; i < n && rc != EXIT_FAIL; i++) {
+		char dir[PATH_MAX];
+		set_dir(c, sets[i], dir, sizeof(dir));
+		po->set = sets[i]->name;
+		rc = prune_dir(po, dir, sets[i]->has_keep ? &sets[i]->keep : NULL);
+	}
+	store_unlock(lock);
+	free(sets);
+	cfg_free(c);
+	return rc;
+}
+
+static int prune_store(struct prune_out *po, const char *store, const struct keep_policy *p)
+{
+	int lock, rc;
+
+	if ((lock = prune_lock(po, store)) == -2)
+		return EXIT_FAIL;
+	rc = prune_dir(po, store, p);
+	store_unlock(lock);
+	return rc;
+}
+
+/* The --keep-* rules return their enum keep_rule value, 0 to 5. */
+static const struct option prune_opts[] = {
+	{ "keep-last", required_argument, NULL, KEEP_LAST },
+	{ "keep-hourly", required_argument, NULL, KEEP_HOURLY },
+	{ "keep-daily", required_argument, NULL, KEEP_DAILY },
+	{ "keep-weekly", required_argument, NULL, KEEP_WEEKLY },
+	{ "keep-monthly", required_argument, NULL, KEEP_MONTHLY },
+	{ "keep-yearly", required_argument, NULL, KEEP_YEARLY },
+	{ "keep-within", required_argument, NULL, 'w' },
+	{ "store", required_argument, NULL, 's' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "json", no_argument, NULL, 'j' },
+	{ 0 },
+};
+
+static int cmd_prune(const char *config, int argc, char **argv)
+{
+	struct prune_out po = { .first = true };
+	struct keep_policy p = { 0 };
+	const char *store = NULL;
+	bool rules = false;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "", prune_opts, NULL)) != -1) {
+		if (c >= 0 && c < KEEP_NRULES && parse_rule(&p, (enum keep_rule)c, optarg))
+			rules = true;
+		else if (c == 'w' && parse_within(&p, optarg))
+			rules = true;
+		else if (c == 's')
+			store = optarg;
+		else if (c == 'n')
+			po.dry_run = true;
+		else if (c == 'j')
+			po.json = true;
+		else
+			return c == '?' ? usage_error("prune: unknown option") : EXIT_FAIL;
+	}
+	if (store && optind < argc)
+		return usage_error("prune: name no sets with --store");
+	if (!store && rules)
+		return usage_error("prune: --keep-* rules need --store; with a config, each set's "
+				   "keep: holds its rules");
+	if (store && !keep_policy_any(&p))
+		return usage_error("prune: name at least one rule: " RULES_HINT);
+	if (po.json)
+		printf("[");
+	rc = store ? prune_store(&po, store, &p) : prune_config(&po, config, argc - optind,
+							     argv + optind);
+	if (po.json)
+		printf("%s]\n", po.first ? "" : "\n");
+	return rc;
+}
+
+/* ---- verify ---- */
+
+struct verify_ui {
+	bool tty, shown;
+	const char *name;
+	struct timespec start, last;
+};
+
+static void verify_progress(void *ctx, const struct vfy_progress *p)
+{
+	struct verify_ui *ui = ctx;
+	struct timespec now;
+
+	if (!ui->tty)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (since(&ui->start) < 0.5 || since(&ui->last) < 0.2)
+		return;
+	ui->last = now;
+	fprintf(stderr, "\r\033[Kverifying %s: %.0f%%, %.1f MiB/s read", ui->name,
+		p->total ? 100.0 * (double)p->done / (double)p->total : 100.0,
+		(double)p->done / 1048576 / since(&ui->start));
+	ui->shown = true;
+}
+
+/* Verify one archive and print its line; 0 when OK, EXIT_WARN when not. */
+static int verify_one(const char *path, const char *const *require, size_t nrequire,
+		      int threads)
+{
+	struct verify_ui ui = { .tty = isatty(STDERR_FILENO), .name = path };
+	struct vfy_opts o = { .require = require, .nrequire = nrequire, .threads = threads,
+			      .progress = verify_progress, .ctx = &ui };
+	struct err e;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &ui.start);
+	ui.last = ui.start;
+	rc = vfy_archive(path, &o, NULL, &e);
+	if (ui.shown)
+		fputs("\r\033[K", stderr);
+	if (rc < 0)
+		printf("FAIL %s: %s\n", path, e.msg);
+	else
+		printf("OK %s\n", path);
+	fflush(stdout);
+	return rc < 0 ? EXIT_WARN : 0;
+}
+
+static int verify_set(const struct cfg *c, const struct cfg_set *s, int threads)
+{
+	struct store_entry *v;
+	struct err e;
+	char dir[PATH_MAX];
+	size_t n;
+	int rc = 0;
+
+	set_dir(c, s, dir, sizeof(dir));
+	if (store_list(dir, &v, &n, &e) < 0)
+		return fail(&e);
+	if (n == 0) {
+		complain("set '%s' has no archives in '%s'; run 'snapkeep take %s'", s->name, dir,
+			 s->name);
+		rc = EXIT_WARN;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char path[PATH_MAX + NAME_MAX + 2];
+		snprintf(path, sizeof(path), "%s/%s", dir, v[i].file);
+		if (verify_one(path, (const char *const *)s->require.v, s->require.n, threads))
+			rc = EXIT_WARN;
+	}
+	store_list_free(v, n);
+	return rc;
+}
+
+static int verify_config(const char *file, int argc, char **argv, int threads)
+{
+	const struct cfg_set **sets;
+	struct cfg *c;
+	struct err e;
+	size_t n;
+	int rc = 0;
+
+	if (cfg_load(file, &c, &e) < 0)
+		return fail(&e);
+	if (!(sets = pick_sets(c, argc, argv, &n))) {
+		cfg_free(c);
+		return EXIT_FAIL;
+	}
+	for (size_t i = 0; i < n && rc != EXIT_FAIL; i++) {
+		int r = verify_set(c, sets[i], threads);
+		if (r > rc)
+			rc = r;
+	}
+	free(sets);
+	cfg_free(c);
+	return rc;
+}
+
+/* ARCHIVE arguments are paths: they hold a '/' or name a file; anything else names a set. */
+static bool names_files(int argc, char **argv)
+{
+	struct stat st;
+
+	for (int i = 0; i < argc; i++)
+		if (strchr(argv[i], '/') || stat(argv[i], &st) == 0)
+			return true;
+	return false;
+}
+
+static int cmd_verify(const char *config, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "require", required_argument, NULL, 'r' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ 0 },
+	};
+	const char **require = calloc((size_t)argc + 1, sizeof(*require));
+	size_t nrequire = 0;
+	int c, threads = 0, rc = 0;
+
+	if (!require)
+		return EXIT_FAIL;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'r')
+			require[nrequire++] = optarg;
+		else if (c == 'T')
+			threads = atoi(optarg);
+		else {
+			free(require);
+			return usage_error("verify: unknown option");
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (nrequire && argc == 0)
+		rc = usage_error("verify: name the ARCHIVE files to check for --require");
+	else if (!nrequire && !names_files(argc, argv))
+		rc = verify_config(config, argc, argv, threads);
+	for (int i = 0; (nrequire || names_files(argc, argv)) && i < argc; i++)
+		if (verify_one(argv[i], require, nrequire, threads))
+			rc = EXIT_WARN;
+	free(require);
+	return rc;
+}
+
+/* ---- restore ---- */
+
+static void restore_warn(void *ctx, const char *msg)
+{
+	(void)ctx;
+	complain("warning: %s", msg);
+}
+
+static int cmd_restore(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, 't' },
+		{ 0 },
+	};
+	struct ext_opts o = { .warn = restore_warn };
+	struct ext_stats st;
+	struct err e;
+	const char *to = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 't')
+			return usage_error("restore: unknown option");
+		to = optarg;
+	}
+	if (optind == argc || !to)
+		return usage_error(optind == argc ? "restore: name the ARCHIVE to restore"
+						  : "restore: name the directory to restore into "
+						    "with --to DIR");
+	o.paths = (const char *const *)argv + optind + 1;
+	o.npaths = (size_t)(argc - optind - 1);
+	if (ext_restore(argv[optind], to, &o, &st, &e) < 0)
+		return fail(&e);
+	return st.warnings ? EXIT_WARN : 0;
 }
 
 int main(int argc, char **argv)
@@ -492,8 +964,11 @@ int main(int argc, char **argv)
 		return cmd_take(config, argc, argv);
 	if (strcmp(cmd, "list") == 0)
 		return cmd_list(config, argc, argv);
-	if (strcmp(cmd, "prune") == 0 || strcmp(cmd, "verify") == 0 ||
-	    strcmp(cmd, "restore") == 0)
-		return not_yet(cmd);
+	if (strcmp(cmd, "prune") == 0)
+		return cmd_prune(config, argc, argv);
+	if (strcmp(cmd, "verify") == 0)
+		return cmd_verify(config, argc, argv);
+	if (strcmp(cmd, "restore") == 0)
+		return cmd_restore(argc, argv);
 	return usage_error("unknown command");
 }

@@ -1,0 +1,609 @@
+#include "decode.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <zstd.h>
+#ifdef SNAPFS_HAVE_ZLIB
+#include <zlib.h>
+#endif
+
+#include "bytes.h"
+#include "fdio.h"
+#include "index.h"
+#include "zseek.h"
+
+/* Decoded frames in flight are bounded by count and by bytes. */
+#define RING_MAX_BYTES (256u << 20)
+#define STREAM_CHUNK (256u * 1024)
+#define ZSTD_MAGIC 0xFD2FB528u
+#define ZSTD_SKIP_MASK 0xFFFFFFF0u
+
+/*
+ * The frame ring: worker threads decode the data frames in order into a ring
+ * of slots, ahead of the reading thread. Frame k goes to slot k % nslots, and
+ * a worker takes frame k only once frame k - nslots is released, so no slot
+ * is overwritten while libarchive still reads from it (it reads a block until
+ * it asks for the next one).
+ */
+enum slot_state { SLOT_EMPTY, SLOT_BUSY, SLOT_DONE };
+
+struct slot {
+	unsigned char *buf;
+	ssize_t len;		/* -1: failed, e says why */
+	enum slot_state state;
+	struct err e;
+};
+
+struct ring {
+	const struct zseek *z;
+	uint32_t *frames;	/* the data frames (those with bytes), in order */
+	uint32_t n;
+	struct slot *slots;
+	uint32_t nslots;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint32_t next;		/* the next frame a worker takes */
+	uint32_t taken;		/* frames handed to the reader */
+	uint32_t released;	/* frames whose slots may be reused */
+	bool stop;
+	pthread_t *threads;
+	int nthreads;
+};
+
+/* A zstd file read as a stream of frames. */
+struct zsf {
+	ZSTD_DCtx *dctx;
+	unsigned char *in, *out;
+	size_t in_len, in_pos, out_cap;
+	uint64_t in_off;	/* file offset of in[0] */
+	uint64_t frame_start;
+	bool boundary;		/* between frames */
+	bool flushing;		/* the last call filled the output: call again before reading */
+};
+
+#ifdef SNAPFS_HAVE_ZLIB
+struct gz {
+	z_stream zs;
+	unsigned char in[STREAM_CHUNK], out[STREAM_CHUNK];
+	uint64_t in_off;	/* file bytes read into in[] so far */
+	bool eof, member_end;
+};
+#endif
+
+enum dec_kind { DEC_FRAMES, DEC_ZSTD, DEC_GZIP };
+
+struct dec {
+	enum dec_kind kind;
+	int fd;
+	char *name;
+	uint64_t size;
+	struct dec_opts o;
+	bool failed;
+	struct err e;		/* why the decoder failed */
+	int64_t index_at;
+	bool ring_started;
+	struct ring ring;
+	struct zsf zs;
+#ifdef SNAPFS_HAVE_ZLIB
+	struct gz *gz;
+#endif
+};
+
+static ssize_t failed(struct dec *d)
+{
+	d->failed = true;
+	return -1;
+}
+
+static void progress(struct dec *d, uint64_t done)
+{
+	if (d->o.progress)
+		d->o.progress(d->o.ctx, done);
+}
+
+/* ---- frames ---- */
+
+static bool claimable(const struct ring *r)
+{
+	return r->next < r->n && r->next < r->released + r->nslots;
+}
+
+static void decode_one(struct ring *r, uint32_t k, struct zseek_dctx *zd)
+{
+	struct slot *s = &r->slots[k % r->nslots];
+	struct err e = { 0 };
+	ssize_t len = zd ? zseek_decode(r->z, r->frames[k], zd, s->buf, &e)
+			 : err_set(&e, ENOMEM, "out of memory for a decompression context");
+
+	pthread_mutex_lock(&r->mu);
+	s->len = len;
+	s->e = e;
+	s->state = SLOT_DONE;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void *ring_worker(void *arg)
+{
+	struct ring *r = arg;
+	struct zseek_dctx *zd = zseek_dctx_new();
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (!r->stop && r->next < r->n && !claimable(r))
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (r->stop || r->next >= r->n)
+			break;
+		uint32_t k = r->next++;
+		r->slots[k % r->nslots].state = SLOT_BUSY;
+		pthread_mutex_unlock(&r->mu);
+		decode_one(r, k, zd);
+		pthread_mutex_lock(&r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	zseek_dctx_free(zd);
+	return NULL;
+}
+
+/* The data frames of z, in order; every other frame must be a skippable frame. */
+static int list_frames(struct ring *r, struct err *e)
+{
+	uint32_t nf = zseek_nframes(r->z);
+
+	if (!(r->frames = malloc(((size_t)nf + 1) * sizeof(*r->frames))))
+		return err_set(e, ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < nf; i++) {
+		struct zseek_frame f;
+		unsigned kind;
+		void *content;
+		zseek_frame(r->z, i, &f);
+		if (f.dsize) {
+			r->frames[r->n++] = i;
+			continue;
+		}
+		if (zseek_read_skippable(r->z, i, &kind, &content, e) < 0)
+			return -1;
+		free(content);
+	}
+	return 0;
+}
+
+static int alloc_slots(struct ring *r, int threads, struct err *e)
+{
+	size_t each = zseek_max_dsize(r->z) ? zseek_max_dsize(r->z) : 1;
+	uint32_t want = (uint32_t)threads * 2 + 2;
+
+	r->nslots = (uint32_t)(RING_MAX_BYTES / each);
+	if (r->nslots > want)
+		r->nslots = want;
+	if (r->nslots < 2)
+		r->nslots = 2;
+	if (!(r->slots = calloc(r->nslots, sizeof(*r->slots))))
+		return err_set(e, ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < r->nslots; i++)
+		if (!(r->slots[i].buf = malloc(each)))
+			return err_set(e, ENOMEM, "out of memory for %u frames of %zu bytes",
+				       r->nslots, each);
+	return 0;
+}
+
+static int cores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (int)n : 1;
+}
+
+static int ring_start(struct ring *r, const struct zseek *z, int threads, struct err *e)
+{
+	r->z = z;
+	if (list_frames(r, e) < 0)
+		return -1;
+	if (threads <= 0)
+		threads = cores();
+	if ((uint32_t)threads > r->n)
+		threads = r->n ? (int)r->n : 1;
+	if (alloc_slots(r, threads, e) < 0)
+		return -1;
+	if (!(r->threads = calloc((size_t)threads, sizeof(*r->threads))))
+		return err_set(e, ENOMEM, "out of memory");
+	for (; r->nthreads < threads; r->nthreads++)
+		if (pthread_create(&r->threads[r->nthreads], NULL, ring_worker, r) != 0)
+			return err_set(e, EAGAIN, "cannot start a decompression thread");
+	return 0;
+}
+
+static void ring_release(struct ring *r)
+{
+	pthread_mutex_lock(&r->mu);
+	r->stop = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	for (int i = 0; i < r->nthreads; i++)
+		pthread_join(r->threads[i], NULL);
+	for (uint32_t i = 0; r->slots && i < r->nslots; i++)
+		free(r->slots[i].buf);
+	free(r->slots);
+	free(r->frames);
+	free(r->threads);
+}
+
+/* The next frame, in order; the previous one is released. */
+static ssize_t ring_next(struct dec *d, const void **buf)
+{
+	struct ring *r = &d->ring;
+	struct zseek_frame f;
+	struct slot *s;
+
+	pthread_mutex_lock(&r->mu);
+	r->released = r->taken;
+	pthread_cond_broadcast(&r->cv);
+	if (r->taken >= r->n) {
+		pthread_mutex_unlock(&r->mu);
+		return 0;
+	}
+	s = &r->slots[r->taken % r->nslots];
+	while (s->state != SLOT_DONE)
+		pthread_cond_wait(&r->cv, &r->mu);
+	s->state = SLOT_EMPTY;
+	pthread_mutex_unlock(&r->mu);
+	if (s->len < 0) {
+		d->e = s->e;
+		return failed(d);
+	}
+	zseek_frame(r->z, r->frames[r->taken++], &f);
+	progress(d, f.coff + f.csize);
+	*buf = s->buf;
+	return s->len;
+}
+
+/* ---- a zstd stream ---- */
+
+static ssize_t zsf_damaged(struct dec *d, uint64_t off, const char *what)
+{
+	err_set(&d->e, EIO, "'%s' is damaged: %s at byte %" PRIu64, d->name, what, off);
+	return failed(d);
+}
+
+/*
+ * Between frames: pass over skippable frames (noting a snapfs index), and
+ * find the next zstd frame. Returns 1 at a frame, 0 at the end of the file.
+ */
+static ssize_t zsf_next_frame(struct dec *d)
+{
+	struct zsf *z = &d->zs;
+	unsigned char hdr[8];
+
+	for (;;) {
+		uint64_t cur = z->in_off + z->in_pos;
+		if (cur == d->size)
+			return 0;
+		if (cur + 8 > d->size || fd_pread_all(d->fd, hdr, 8, cur) < 0)
+			return zsf_damaged(d, cur, "the file ends inside a frame header");
+		if (le32_get(hdr) == ZSTD_MAGIC) {
+			z->boundary = false;
+			z->frame_start = cur;
+			return 1;
+		}
+		if ((le32_get(hdr) & ZSTD_SKIP_MASK) != ZSEEK_SKIPPABLE_MAGIC_BASE)
+			return zsf_damaged(d, cur, "not a zstd frame");
+		if (cur + 8 + le32_get(hdr + 4) > d->size)
+			return zsf_damaged(d, cur, "the file ends inside a skippable frame");
+		if ((le32_get(hdr) & 0xF) == IDX_FRAME_KIND && d->index_at < 0)
+			d->index_at = (int64_t)cur;
+		z->in_off = cur + 8 + le32_get(hdr + 4);
+		z->in_len = z->in_pos = 0;
+	}
+}
+
+static int zsf_fill(struct dec *d)
+{
+	struct zsf *z = &d->zs;
+	uint64_t left;
+	size_t want;
+
+	if (z->in_pos < z->in_len)
+		return 0;
+	z->in_off += z->in_len;
+	z->in_len = z->in_pos = 0;
+	left = d->size - z->in_off;
+	want = left < STREAM_CHUNK ? (size_t)left : STREAM_CHUNK;
+	if (want == 0)
+		return zsf_damaged(d, z->frame_start, "the file ends inside the zstd frame");
+	if (fd_pread_all(d->fd, z->in, want, z->in_off) < 0) {
+		err_set(&d->e, errno ? errno : EIO, "cannot read '%s': %s", d->name,
+			errno ? strerror(errno) : "short file");
+		return failed(d);
+	}
+	z->in_len = want;
+	progress(d, z->in_off + want);
+	return 0;
+}
+
+static ssize_t zsf_next(struct dec *d, const void **buf)
+{
+	struct zsf *z = &d->zs;
+
+	for (;;) {
+		ssize_t r;
+		if (z->boundary && (r = zsf_next_frame(d)) <= 0)
+			return r;
+		if (!z->flushing && zsf_fill(d) < 0)
+			return -1;
+		ZSTD_inBuffer in = { z->in, z->in_len, z->in_pos };
+		ZSTD_outBuffer out = { z->out, z->out_cap, 0 };
+		size_t ret = ZSTD_decompressStream(z->dctx, &out, &in);
+		z->in_pos = in.pos;
+		if (ZSTD_isError(ret))
+			return zsf_damaged(d, z->frame_start, ZSTD_getErrorName(ret));
+		z->boundary = ret == 0;
+		z->flushing = !z->boundary && out.pos == out.size;
+		if (out.pos) {
+			*buf = z->out;
+			return (ssize_t)out.pos;
+		}
+	}
+}
+
+static int zsf_start(struct dec *d, struct err *e)
+{
+	struct zsf *z = &d->zs;
+
+	z->out_cap = ZSTD_DStreamOutSize();
+	z->boundary = true;
+	z->dctx = ZSTD_createDCtx();
+	z->in = malloc(STREAM_CHUNK);
+	z->out = malloc(z->out_cap);
+	if (!z->dctx || !z->in || !z->out)
+		return err_set(e, ENOMEM, "out of memory");
+	return 0;
+}
+
+/* ---- gzip ---- */
+
+#ifdef SNAPFS_HAVE_ZLIB
+static int gz_fill(struct dec *d)
+{
+	struct gz *g = d->gz;
+	ssize_t n;
+
+	if (g->zs.avail_in || g->eof)
+		return 0;
+	do
+		n = read(d->fd, g->in, sizeof(g->in));
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		err_set(&d->e, errno, "cannot read '%s': %s", d->name, strerror(errno));
+		return (int)failed(d);
+	}
+	g->eof = n == 0;
+	g->zs.next_in = g->in;
+	g->zs.avail_in = (uInt)n;
+	g->in_off += (uint64_t)n;
+	progress(d, g->in_off);
+	return 0;
+}
+
+static ssize_t gz_damaged(struct dec *d, const char *what)
+{
+	err_set(&d->e, EIO, "'%s' is damaged: gzip %s at byte %" PRIu64, d->name, what,
+		d->gz->in_off - d->gz->zs.avail_in);
+	return failed(d);
+}
+
+/* After a member: 1 when another one follows, 0 at the end (zero padding allowed). */
+static ssize_t gz_next_member(struct dec *d)
+{
+	struct gz *g = d->gz;
+
+	for (;;) {
+		if (gz_fill(d) < 0)
+			return -1;
+		if (!g->zs.avail_in)
+			return 0;
+		if (*g->zs.next_in != 0)
+			break;
+		g->zs.next_in++;
+		g->zs.avail_in--;
+	}
+	g->member_end = false;
+	return inflateReset(&g->zs) == Z_OK ? 1 : gz_damaged(d, "cannot restart");
+}
+
+static ssize_t gz_next(struct dec *d, const void **buf)
+{
+	struct gz *g = d->gz;
+
+	for (;;) {
+		ssize_t r;
+		if (g->member_end && (r = gz_next_member(d)) <= 0)
+			return r;
+		if (gz_fill(d) < 0)
+			return -1;
+		if (g->eof && !g->zs.avail_in)
+			return gz_damaged(d, "data ends early");
+		g->zs.next_out = g->out;
+		g->zs.avail_out = sizeof(g->out);
+		int rc = inflate(&g->zs, Z_NO_FLUSH);
+		if (rc == Z_STREAM_END)
+			g->member_end = true;
+		else if (rc != Z_OK && rc != Z_BUF_ERROR)
+			return gz_damaged(d, g->zs.msg ? g->zs.msg : "error");
+		if (g->zs.avail_out < sizeof(g->out)) {
+			*buf = g->out;
+			return (ssize_t)(sizeof(g->out) - g->zs.avail_out);
+		}
+	}
+}
+
+static int gz_start(struct dec *d, struct err *e)
+{
+	if (!(d->gz = calloc(1, sizeof(*d->gz))))
+		return err_set(e, ENOMEM, "out of memory");
+	/* 16 + window bits: gzip only, with its header and CRC-32 trailer */
+	if (inflateInit2(&d->gz->zs, 16 + MAX_WBITS) != Z_OK) {
+		free(d->gz);
+		d->gz = NULL;
+		return err_set(e, ENOMEM, "out of memory");
+	}
+	return lseek(d->fd, 0, SEEK_SET) < 0 ? err_set(e, errno, "cannot read '%s': %s", d->name,
+						       strerror(errno)) : 0;
+}
+#endif
+
+/* ---- the decoder ---- */
+
+static ssize_t dec_next(struct dec *d, const void **buf)
+{
+	if (d->failed)
+		return -1;
+	switch (d->kind) {
+	case DEC_FRAMES:
+		return ring_next(d, buf);
+	case DEC_ZSTD:
+		return zsf_next(d, buf);
+	case DEC_GZIP:
+#ifdef SNAPFS_HAVE_ZLIB
+		return gz_next(d, buf);
+#endif
+		break;
+	}
+	return 0;
+}
+
+static la_ssize_t dec_read(struct archive *a, void *ctx, const void **buf)
+{
+	struct dec *d = ctx;
+	ssize_t len = dec_next(d, buf);
+
+	if (len < 0)
+		archive_set_error(a, d->e.code ? d->e.code : EIO, "%s", d->e.msg);
+	return len;
+}
+
+static struct dec *dec_new(int fd, const char *name, uint64_t size, const struct dec_opts *o,
+			   enum dec_kind kind)
+{
+	struct dec *d = calloc(1, sizeof(*d));
+
+	if (!d || !(d->name = strdup(name))) {
+		free(d);
+		return NULL;
+	}
+	d->kind = kind;
+	d->fd = fd;
+	d->size = size;
+	d->index_at = -1;
+	if (o)
+		d->o = *o;
+	return d;
+}
+
+int dec_open_frames(int fd, const char *name, const struct zseek *z, const struct dec_opts *o,
+		    struct dec **out, struct err *e)
+{
+	struct dec *d = dec_new(fd, name, 0, o, DEC_FRAMES);
+
+	if (!d)
+		return err_set(e, ENOMEM, "out of memory");
+	pthread_mutex_init(&d->ring.mu, NULL);
+	pthread_cond_init(&d->ring.cv, NULL);
+	d->ring_started = true;
+	if (ring_start(&d->ring, z, d->o.threads, e) < 0) {
+		dec_close(d);
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
+int dec_open_stream(int fd, const char *name, uint64_t size, const struct dec_opts *o,
+		    struct dec **out, struct err *e)
+{
+	unsigned char m[4] = { 0 };
+	enum dec_kind kind;
+	struct dec *d;
+	int rc;
+
+	*out = NULL;
+	if (size >= 4 && fd_pread_all(fd, m, 4, 0) == 0 &&
+	    (le32_get(m) == ZSTD_MAGIC || (le32_get(m) & ZSTD_SKIP_MASK) == ZSEEK_SKIPPABLE_MAGIC_BASE))
+		kind = DEC_ZSTD;
+#ifdef SNAPFS_HAVE_ZLIB
+	else if (size >= 2 && m[0] == 0x1f && m[1] == 0x8b)
+		kind = DEC_GZIP;
+#endif
+	else
+		return 0;
+	if (!(d = dec_new(fd, name, size, o, kind)))
+		return err_set(e, ENOMEM, "out of memory");
+#ifdef SNAPFS_HAVE_ZLIB
+	rc = kind == DEC_ZSTD ? zsf_start(d, e) : gz_start(d, e);
+#else
+	rc = zsf_start(d, e);
+#endif
+	if (rc < 0) {
+		dec_close(d);
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
+int dec_attach(struct dec *d, struct archive *a)
+{
+	return archive_read_open(a, d, NULL, dec_read, NULL);
+}
+
+const struct err *dec_error(const struct dec *d)
+{
+	return d && d->failed ? &d->e : NULL;
+}
+
+int dec_finish(struct dec *d, struct err *e)
+{
+	const void *buf;
+	ssize_t len;
+
+	while ((len = dec_next(d, &buf)) > 0)
+		;
+	if (len < 0) {
+		*e = d->e;
+		return -1;
+	}
+	return 0;
+}
+
+int64_t dec_index_at(const struct dec *d)
+{
+	return d ? d->index_at : -1;
+}
+
+void dec_close(struct dec *d)
+{
+	if (!d)
+		return;
+	if (d->ring_started) {
+		ring_release(&d->ring);
+		pthread_cond_destroy(&d->ring.cv);
+		pthread_mutex_destroy(&d->ring.mu);
+	}
+	ZSTD_freeDCtx(d->zs.dctx);
+	free(d->zs.in);
+	free(d->zs.out);
+#ifdef SNAPFS_HAVE_ZLIB
+	if (d->gz)
+		inflateEnd(&d->gz->zs);
+	free(d->gz);
+#endif
+	free(d->name);
+	free(d);
+}

@@ -1,0 +1,478 @@
+#include "extract.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "decode.h"
+#include "index.h"
+#include "zseek.h"
+
+#define READ_BLOCK (256u * 1024)
+
+/*
+ * A hard link selected by a partial restore whose target is not selected: the
+ * target member is restored under the link's name instead, and later links to
+ * the target point there, so the link gets its data without restoring
+ * anything that was not asked for.
+ */
+struct alias {
+	char *target;
+	char *as;
+};
+
+struct ext {
+	const char *path;
+	const char *dir;
+	const struct ext_opts *o;
+	struct ext_stats *st;
+	int dirfd;
+	int fd;				/* the archive */
+	struct zseek *z;		/* its seek table, for a native archive */
+	struct dec *dec;		/* the checked decoder in front of r; NULL: r's own */
+	struct archive *r;
+	struct archive *w;		/* the disk writer, working in dir */
+	char **want;			/* o->paths, normalised */
+	bool *found;
+	struct alias *aliases;
+	size_t naliases;
+	char name[PATH_MAX];		/* the current member's name, normalised */
+	char link[PATH_MAX];		/* its hard link target, normalised */
+};
+
+__attribute__((format(printf, 2, 3)))
+static void warn(struct ext *x, const char *fmt, ...)
+{
+	char msg[PATH_MAX + 256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	x->st->warnings++;
+	if (x->o->warn)
+		x->o->warn(x->o->ctx, msg);
+}
+
+enum name_kind { NAME_OK, NAME_ABSOLUTE, NAME_DOTDOT, NAME_TOO_LONG };
+
+/*
+ * Normalise a stored name as tar extracts it: no "./", no empty or "."
+ * components. An absolute name is still normalised (without its "/"), so a
+ * partial restore can tell whether it was asked for.
+ */
+static enum name_kind clean_name(const char *in, char *out, size_t size)
+{
+	enum name_kind kind = in[0] == '/' ? NAME_ABSOLUTE : NAME_OK;
+	size_t n = 0;
+
+	while (*in) {
+		size_t len = strcspn(in, "/");
+		if (len == 2 && in[0] == '.' && in[1] == '.')
+			return NAME_DOTDOT;
+		if (len && !(len == 1 && in[0] == '.')) {
+			if (n + len + 2 > size)
+				return NAME_TOO_LONG;
+			if (n)
+				out[n++] = '/';
+			memcpy(out + n, in, len);
+			n += len;
+		}
+		in += len + (in[len] == '/');
+	}
+	out[n] = '\0';
+	return kind;
+}
+
+/* Whether name is asked for; mark records which requested path matched it. */
+static bool selected(struct ext *x, const char *name, bool mark)
+{
+	if (!x->o->npaths)
+		return true;
+	for (size_t i = 0; i < x->o->npaths; i++) {
+		size_t len = strlen(x->want[i]);
+		if (len && (strncmp(name, x->want[i], len) != 0 || (name[len] && name[len] != '/')))
+			continue;
+		if (mark)
+			x->found[i] = true;
+		return true;
+	}
+	return false;
+}
+
+static struct alias *find_alias(struct ext *x, const char *target)
+{
+	for (size_t i = 0; i < x->naliases; i++)
+		if (strcmp(x->aliases[i].target, target) == 0)
+			return &x->aliases[i];
+	return NULL;
+}
+
+/* The first parent directory of name (relative to dirfd) that is a symlink, into buf. */
+static bool behind_symlink(int dirfd, const char *name, char *buf, size_t size)
+{
+	for (const char *s = strchr(name, '/'); s; s = strchr(s + 1, '/')) {
+		size_t len = (size_t)(s - name);
+		struct stat st;
+		if (len >= size)
+			return false;
+		memcpy(buf, name, len);
+		buf[len] = '\0';
+		if (fstatat(dirfd, buf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return false;	/* missing: nothing below it exists either */
+		if (S_ISLNK(st.st_mode))
+			return true;
+	}
+	return false;
+}
+
+static bool refuse(struct ext *x, const char *raw, const char *why, const char *what)
+{
+	x->st->refused++;
+	warn(x, "refusing '%s': %s%s%s", raw, why, what ? what : "", what ? "'" : "");
+	return false;
+}
+
+/*
+ * A hard link's target must lie inside the directory too. Returns false when
+ * the member is not to be restored: refused, or the link that took the data
+ * of an unselected target (see struct alias).
+ */
+static bool link_inside(struct ext *x, struct archive_entry *entry, const char *raw,
+			const char *hl)
+{
+	char sym[PATH_MAX];
+	struct alias *a;
+
+	if (clean_name(hl, x->link, sizeof(x->link)) != NAME_OK)
+		return refuse(x, raw, "it is a hard link to a path outside the directory: '", hl);
+	if ((a = find_alias(x, x->link))) {
+		if (strcmp(a->as, x->name) == 0)
+			return false;
+		snprintf(x->link, sizeof(x->link), "%s", a->as);
+		archive_entry_copy_hardlink(entry, a->as);
+	}
+	if (behind_symlink(x->dirfd, x->link, sym, sizeof(sym)))
+		return refuse(x, raw, "it is a hard link through the symlink '", sym);
+	return true;
+}
+
+/*
+ * Whether to restore this member: asked for, and landing inside the
+ * directory. Fills x->name (and x->link), renaming an aliased target.
+ */
+static bool accept(struct ext *x, struct archive_entry *entry)
+{
+	const char *raw = archive_entry_pathname(entry), *hl = archive_entry_hardlink(entry);
+	enum name_kind kind;
+	struct alias *a = NULL;
+	char sym[PATH_MAX];
+
+	raw = raw ? raw : "";
+	kind = clean_name(raw, x->name, sizeof(x->name));
+	if (kind == NAME_DOTDOT)
+		return x->o->npaths ? false : refuse(x, raw, "its name climbs out with '..'", NULL);
+	if (kind == NAME_TOO_LONG)
+		return refuse(x, raw, "its name is too long", NULL);
+	if (!hl)
+		a = find_alias(x, x->name);
+	if (!selected(x, x->name, true) && !a)
+		return false;
+	if (kind == NAME_ABSOLUTE)
+		return refuse(x, raw, "its name is absolute", NULL);
+	if (a) {
+		snprintf(x->name, sizeof(x->name), "%s", a->as);
+		archive_entry_copy_pathname(entry, a->as);
+	}
+	if (behind_symlink(x->dirfd, x->name, sym, sizeof(sym)))
+		return refuse(x, raw, "it would be written through the symlink '", sym);
+	return !hl || link_inside(x, entry, raw, hl);
+}
+
+static int write_failed(struct ext *x, const char *what, struct err *e)
+{
+	int code = archive_errno(x->w);
+
+	return err_set(e, code > 0 ? code : EIO, "cannot restore '%s' into '%s': %s%s%s", x->name,
+		       x->dir, what, archive_error_string(x->w) ? ": " : "",
+		       archive_error_string(x->w) ? archive_error_string(x->w) : "");
+}
+
+static int damaged(struct ext *x, const char *member, struct err *e)
+{
+	const char *msg = archive_error_string(x->r);
+
+	if (dec_error(x->dec) && member)
+		return err_set(e, EIO, "restoring '%s': %s", member, dec_error(x->dec)->msg);
+	if (dec_error(x->dec)) {
+		*e = *dec_error(x->dec);
+		return -1;
+	}
+	return err_set(e, EIO, "cannot read '%s'%s%s%s: %s; what came before it is restored",
+		       x->path, member ? " at member '" : "", member ? member : "",
+		       member ? "'" : "", msg ? msg : "read error");
+}
+
+static int copy_data(struct ext *x, struct err *e)
+{
+	const void *buf;
+	size_t len;
+	la_int64_t off;
+	int r;
+
+	while ((r = archive_read_data_block(x->r, &buf, &len, &off)) == ARCHIVE_OK) {
+		if (archive_write_data_block(x->w, buf, len, off) < ARCHIVE_WARN)
+			return write_failed(x, "writing data", e);
+	}
+	return r == ARCHIVE_EOF ? 0 : damaged(x, x->name, e);
+}
+
+static int restore_member(struct ext *x, struct archive_entry *entry, struct err *e)
+{
+	int r;
+
+	if (!accept(x, entry))
+		return 0;
+	r = archive_write_header(x->w, entry);
+	if (r == ARCHIVE_FATAL)
+		return write_failed(x, "", e);
+	if (r < ARCHIVE_WARN) {
+		warn(x, "'%s' not restored: %s", x->name, archive_error_string(x->w));
+		return 0;
+	}
+	if (r == ARCHIVE_WARN)
+		warn(x, "'%s': %s", x->name, archive_error_string(x->w));
+	if (archive_entry_size(entry) > 0 && copy_data(x, e) < 0)
+		return -1;
+	r = archive_write_finish_entry(x->w);
+	if (r == ARCHIVE_FATAL)
+		return write_failed(x, "", e);
+	if (r < ARCHIVE_OK)
+		warn(x, "'%s' not fully restored: %s", x->name, archive_error_string(x->w));
+	x->st->restored++;
+	return 0;
+}
+
+static int restore_all(struct ext *x, struct err *e)
+{
+	struct archive_entry *entry;
+	int r;
+
+	while ((r = archive_read_next_header(x->r, &entry)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		if (r == ARCHIVE_WARN)
+			warn(x, "'%s': %s", archive_entry_pathname(entry), archive_error_string(x->r));
+		if (restore_member(x, entry, e) < 0)
+			return -1;
+	}
+	if (r != ARCHIVE_EOF)
+		return damaged(x, NULL, e);
+	/* the last checksums (a gzip trailer, the last frame's) lie past the tar's end */
+	if (x->dec && dec_finish(x->dec, e) < 0)
+		return -1;
+	/* directories get their modes and times now, after everything inside them */
+	if (archive_write_close(x->w) < ARCHIVE_WARN)
+		warn(x, "directory modes or times not restored: %s", archive_error_string(x->w));
+	return 0;
+}
+
+/* ---- setting up ---- */
+
+static int add_alias(struct ext *x, const char *target, const char *as)
+{
+	struct alias *v = realloc(x->aliases, (x->naliases + 1) * sizeof(*v));
+
+	if (!v)
+		return -1;
+	x->aliases = v;
+	v[x->naliases].target = strdup(target);
+	v[x->naliases].as = strdup(as);
+	if (!v[x->naliases].target || !v[x->naliases].as) {
+		free(v[x->naliases].target);
+		free(v[x->naliases].as);
+		return -1;
+	}
+	x->naliases++;
+	return 0;
+}
+
+/*
+ * For a partial restore: find selected hard links whose targets are not
+ * selected, from the index (a native archive's trailer; one scan of a foreign
+ * one). Without an index, such links fail with a warning.
+ */
+static int plan_links(struct ext *x, struct err *e)
+{
+	char p[PATH_MAX], t[PATH_MAX];
+	struct idx *ix;
+	int rc = 0;
+
+	if (!x->o->npaths || idx_open(x->path, &ix, NULL) < 0)
+		return 0;
+	for (uint32_t i = 0; i < idx_count(ix) && rc == 0; i++) {
+		struct idx_entry ent;
+		idx_get(ix, i, &ent);
+		if (!(ent.flags & IDX_F_HARDLINK) || idx_path(ix, i, p, sizeof(p), NULL) < 0 ||
+		    idx_path(ix, ent.target, t, sizeof(t), NULL) < 0)
+			continue;
+		if (selected(x, p, false) && !selected(x, t, false) && !find_alias(x, t))
+			rc = add_alias(x, t, p);
+	}
+	idx_close(ix);
+	return rc < 0 ? err_set(e, ENOMEM, "out of memory") : 0;
+}
+
+static int normalise_wanted(struct ext *x, struct err *e)
+{
+	size_t n = x->o->npaths;
+
+	x->want = calloc(n + 1, sizeof(*x->want));
+	x->found = calloc(n + 1, sizeof(*x->found));
+	if (!x->want || !x->found)
+		return err_set(e, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const char *p = x->o->paths[i];
+		if (!(x->want[i] = malloc(strlen(p) + 2)))
+			return err_set(e, ENOMEM, "out of memory");
+		if (clean_name(p, x->want[i], strlen(p) + 2) == NAME_DOTDOT)
+			return err_set(e, EINVAL, "'%s' climbs out with '..'; name paths as the archive "
+						  "stores them, e.g. 'config/app.yaml'", p);
+	}
+	return 0;
+}
+
+static int make_dir(const char *dir, struct err *e)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(path))
+		return err_set(e, ENAMETOOLONG, "cannot use '%s' as the restore directory", dir);
+	memcpy(path, dir, len + 1);
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return err_set(e, errno, "cannot create '%s': %s", path, strerror(errno));
+		if ((*p = c) == '\0')
+			return 0;
+	}
+}
+
+/*
+ * Read through a checked decoder where there is one: a native archive's
+ * frames on all cores, zstd and gzip with every checksum (decode.h).
+ */
+static int open_reader(struct ext *x, struct err *e)
+{
+	struct stat st;
+
+	x->fd = open(x->path, O_RDONLY | O_CLOEXEC);
+	if (x->fd < 0 || fstat(x->fd, &st) < 0)
+		return err_set(e, errno, "cannot open '%s': %s", x->path, strerror(errno));
+	if (zseek_open(x->fd, x->path, (uint64_t)st.st_size, &x->z, NULL) == 0) {
+		if (dec_open_frames(x->fd, x->path, x->z, NULL, &x->dec, e) < 0)
+			return -1;
+	} else if (dec_open_stream(x->fd, x->path, (uint64_t)st.st_size, NULL, &x->dec, e) < 0) {
+		return -1;
+	}
+	if ((x->dec ? dec_attach(x->dec, x->r) : archive_read_open_fd(x->r, x->fd, READ_BLOCK)) !=
+	    ARCHIVE_OK)
+		return dec_error(x->dec) ? (*e = *dec_error(x->dec), -1)
+					 : err_set(e, ENOTSUP, "cannot read '%s': %s", x->path,
+						   archive_error_string(x->r));
+	return 0;
+}
+
+static int open_archive(struct ext *x, struct err *e)
+{
+	int flags = ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_XATTR |
+		    ARCHIVE_EXTRACT_SPARSE | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+		    ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+
+	if (geteuid() == 0)
+		flags |= ARCHIVE_EXTRACT_OWNER;
+	if (!(x->r = archive_read_new()) || !(x->w = archive_write_disk_new()))
+		return err_set(e, ENOMEM, "out of memory");
+	archive_read_support_filter_all(x->r);
+	archive_read_support_format_all(x->r);
+	archive_write_disk_set_options(x->w, flags);
+	archive_write_disk_set_standard_lookup(x->w);
+	return open_reader(x, e);
+}
+
+/* Restore with the working directory in dir, and back, whatever happens. */
+static int restore_in_dir(struct ext *x, struct err *e)
+{
+	int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC), rc;
+
+	if (cwd < 0)
+		return err_set(e, errno, "cannot open the working directory: %s", strerror(errno));
+	if (fchdir(x->dirfd) < 0) {
+		rc = err_set(e, errno, "cannot enter '%s': %s", x->dir, strerror(errno));
+	} else {
+		rc = restore_all(x, e);
+		if (fchdir(cwd) < 0 && rc == 0)
+			rc = err_set(e, errno, "cannot return to the working directory: %s",
+				     strerror(errno));
+	}
+	close(cwd);
+	return rc;
+}
+
+static void release(struct ext *x)
+{
+	for (size_t i = 0; x->want && i < x->o->npaths; i++)
+		free(x->want[i]);
+	free(x->want);
+	free(x->found);
+	for (size_t i = 0; i < x->naliases; i++) {
+		free(x->aliases[i].target);
+		free(x->aliases[i].as);
+	}
+	free(x->aliases);
+	archive_read_free(x->r);
+	archive_write_free(x->w);
+	dec_close(x->dec);
+	zseek_close(x->z);
+	if (x->fd >= 0)
+		close(x->fd);
+	if (x->dirfd >= 0)
+		close(x->dirfd);
+}
+
+int ext_restore(const char *path, const char *dir, const struct ext_opts *o, struct ext_stats *st,
+		struct err *e)
+{
+	struct ext x = { .path = path, .dir = dir, .o = o, .st = st, .dirfd = -1, .fd = -1 };
+	int rc = -1;
+
+	memset(st, 0, sizeof(*st));
+	if (normalise_wanted(&x, e) < 0 || make_dir(dir, e) < 0)
+		goto done;
+	x.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (x.dirfd < 0) {
+		err_set(e, errno, "cannot open '%s': %s", dir, strerror(errno));
+		goto done;
+	}
+	if (plan_links(&x, e) < 0 || open_archive(&x, e) < 0 || restore_in_dir(&x, e) < 0)
+		goto done;
+	for (size_t i = 0; i < o->npaths; i++)
+		if (!x.found[i])
+			warn(&x, "'%s' is not in '%s'", o->paths[i], path);
+	rc = 0;
+done:
+	release(&x);
+	return rc;
+}

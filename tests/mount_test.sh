@@ -1,0 +1,891 @@
+#!/bin/bash
+# mount_test.sh: the snapfs daemon end to end, with real FUSE mounts (issue 3, "Tests";
+# SPEC "The store", "The mount", "snapfs").
+#
+#   bash tests/mount_test.sh PATH/TO/snapfs PATH/TO/snapkeep
+#
+# Builds stores in a temporary directory with snapkeep (and tar, bsdtar for the
+# foreign formats), mounts them and compares what the mount shows with the
+# source: every kind of entry, the layout, EROFS, stable inode numbers, live
+# updates, foreign and damaged archives, permissions under allow_other, the
+# program's behaviour (readiness, errors, mount -t, fstab, SIGTERM) and a
+# 1,000-archive store. Nothing sleeps for a fixed time: the daemon returns once
+# mounted, and everything else is polled with a deadline that stops early when
+# the daemon died. Every mount made is unmounted on every path.
+#
+# Root covers device nodes, big uids, setpriv as nobody and mount(8); without
+# root those parts are skipped with a note. Without /dev/fuse or fusermount3
+# the whole test prints "SKIP: <reason>" and exits 77. The last line is
+# "N passed, M failed"; any failure exits 1.
+set -u
+export LC_ALL=C	# English error messages, and bytes in names stay bytes
+
+if [ $# -ne 2 ]; then
+	echo "usage: $0 PATH/TO/snapfs PATH/TO/snapkeep" >&2
+	exit 2
+fi
+SNAPFS=$(realpath -- "$1") || exit 2
+SNAPKEEP=$(realpath -- "$2") || exit 2
+[ -x "$SNAPFS" ] && [ -x "$SNAPKEEP" ] || { echo "$0: need executables, got '$1' '$2'" >&2; exit 2; }
+
+[ -c /dev/fuse ] || { echo "SKIP: /dev/fuse is missing"; exit 77; }
+command -v fusermount3 >/dev/null || { echo "SKIP: fusermount3 is missing"; exit 77; }
+for tool in tar bsdtar getfattr setfattr cmp truncate find stat; do
+	command -v "$tool" >/dev/null || { echo "SKIP: $tool is missing"; exit 77; }
+done
+ROOT=$([ "$(id -u)" = 0 ] && echo 1 || echo 0)
+# lz4 for the .tar.lz4 archive: installed when missing and we may
+if ! command -v lz4 >/dev/null && [ "$ROOT" = 1 ] && command -v apt-get >/dev/null; then
+	apt-get install -y -qq lz4 >/dev/null 2>&1
+fi
+
+umask 022
+W=$(mktemp -d "${TMPDIR:-/tmp}/snapfs_mount.XXXXXX") || exit 2
+W=$(realpath -- "$W")
+chmod 711 "$W"	# user nobody must reach the mount points (check 8); nothing else here is secret
+MOUNTS=()	# every mount point this test mounted on
+BGPIDS=()	# daemons started in the foreground (-f) in the background
+
+mounted() {	# mounted MNT: something is mounted on MNT
+	awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo
+}
+# mount_opts MNT: the per-mount options; mount_type MNT: the file system type;
+# mount_super MNT: the super block's options (proc(5), /proc/PID/mountinfo).
+mount_opts() { awk -v m="$1" '$5 == m { print $6; exit }' /proc/self/mountinfo; }
+mount_type() {
+	awk -v m="$1" '$5 == m { for (i = 7; $i != "-"; i++); print $(i + 1); exit }' \
+		/proc/self/mountinfo
+}
+mount_super() {
+	awk -v m="$1" '$5 == m { for (i = 7; $i != "-"; i++); print $(i + 3); exit }' \
+		/proc/self/mountinfo
+}
+cleanup() {
+	local i m
+	exec 3<&- 2>/dev/null
+	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+		m=${MOUNTS[i]}
+		mounted "$m" || continue
+		fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	done
+	for m in "${BGPIDS[@]}"; do
+		kill -0 "$m" 2>/dev/null && kill "$m" 2>/dev/null
+	done
+	rm -rf --one-file-system -- "$W"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PASS=0
+FAIL=0
+WHY=0
+# check NAME CMD...: one counted check. It fails when CMD returns nonzero or
+# called why() at any point, so a check function need not carry every
+# failure through to its last command.
+check() {
+	local name=$1
+	shift
+	WHY=0
+	if "$@" && [ "$WHY" = 0 ]; then
+		PASS=$((PASS + 1))
+		echo "PASS: $name"
+	else
+		FAIL=$((FAIL + 1))
+		echo "FAIL: $name"
+	fi
+}
+why() { echo "    - $*"; WHY=1; return 1; }
+# fatal WHAT: the setup failed; no further check can run.
+fatal() {
+	echo "FAIL: $*"
+	FAIL=$((FAIL + 1))
+	echo "$PASS passed, $FAIL failed"
+	exit 1
+}
+note() { echo "# $*"; }
+
+now_us() { echo "${EPOCHREALTIME/./}"; }
+ms_since() { echo $((($(now_us) - $1) / 1000)); }
+# gone PID: PID has exited (a zombie child of ours counts as exited)
+gone() {
+	local s
+	{ read -r s <"/proc/$1/stat"; } 2>/dev/null || return 0
+	s=${s##*) }
+	[ "${s:0:1}" = Z ]
+}
+# wait_for MS PID CMD...: run CMD every 50 ms until it succeeds, at most MS ms;
+# give up at once when PID (0: none) has died.
+wait_for() {
+	local ms=$1 pid=$2 start
+	shift 2
+	start=$(now_us)
+	while :; do
+		"$@" && return 0
+		if [ "$pid" != 0 ] && gone "$pid"; then
+			why "the daemon (pid $pid) died"
+			return 1
+		fi
+		[ "$(ms_since "$start")" -ge "$ms" ] && return 1
+		sleep 0.05
+	done
+}
+
+# The pid of the snapfs that serves mount point $1 (an argument of its command line).
+daemon_pid() {
+	local p a
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/exe" 2>/dev/null)" = "$SNAPFS" ] || continue
+		while IFS= read -r -d '' a; do
+			[ "$a" = "$1" ] && { echo "${p#/proc/}"; return 0; }
+		done 2>/dev/null <"$p/cmdline"
+	done
+	return 1
+}
+
+# mount_fs STORE MNT [OPTION...]: snapfs, detached; returns its status.
+mount_fs() {
+	local st=$1 m=$2
+	shift 2
+	MOUNTS+=("$m")
+	# a daemon that never comes up must not hang the test (it returns once mounted)
+	timeout -k 5 30 "$SNAPFS" "$@" "$st" "$m"
+}
+# unmount MNT: fusermount3 -u, and wait (5 s at most) for its daemon to exit.
+unmount() {
+	local m=$1 pid
+	mounted "$m" || return 0
+	pid=$(daemon_pid "$m")
+	fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null || umount -l "$m"
+	[ -z "$pid" ] || wait_for 5000 0 gone "$pid" || why "daemon $pid still runs after unmounting $m"
+	! mounted "$m"
+}
+# Mount STORE on MNT detached, or fail the check that needs it.
+need_mount() {
+	mkdir -p "$2"
+	mount_fs "$@" || { why "cannot mount $1 on $2"; return 1; }
+}
+
+SEQ=0
+# mkarchive DEST SRC PATH...: a native archive of PATHs in SRC, under the name DEST.
+mkarchive() {
+	local dest=$1 src=$2 out
+	shift 2
+	SEQ=$((SEQ + 1))
+	out=$("$SNAPKEEP" take --store "$W/scratch" --name "s$SEQ" -C "$src" "$@") || {
+		echo "snapkeep take into $dest failed" >&2
+		return 1
+	}
+	mkdir -p "$(dirname "$dest")"
+	mv -- "$out" "$dest"
+}
+# flip FILE OFFSET: invert the byte at OFFSET.
+flip() {
+	local v
+	v=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "\\$(printf %03o $((v ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+# errs EXPECT CMD...: CMD must fail with EXPECT in its message.
+errs() {
+	local expect=$1 out
+	shift
+	if out=$("$@" 2>&1 >/dev/null); then
+		why "'$*' succeeded"
+		return 1
+	fi
+	[[ $out == *"$expect"* ]] || why "'$*' failed without '$expect': $out"
+}
+
+T0=$(now_us)
+
+#####################################################################################
+# 1. Round trip: a tree with every kind of entry, mounted, equals its source.
+#####################################################################################
+S1=$W/src1/tree
+mkdir -p "$S1"
+NL=$'new\nline'
+BAD=$'bad\xff\xfename'
+LONG=$(printf 'L%.0s' {1..220})
+(
+	cd "$S1" || exit 1
+	printf 'hello world\n' >regular
+	: >empty
+	mkdir -p nested/deeper/deepest emptydir sticky
+	chmod 1777 sticky
+	seq 1 20000 >nested/deeper/numbers
+	head -c 3000000 /dev/urandom >nested/random.bin
+	ln -s nested/deeper/numbers symlink
+	ln -s /nonexistent/dangling dangling
+	echo 'linked twice' >hard1
+	ln hard1 hard2
+	truncate -s 9G sparse
+	truncate -s 64M allhole	# sparse with no data at all
+	head -c 1048576 /dev/urandom | dd of=sparse bs=1M seek=4608 conv=notrunc status=none
+	setfattr -n user.color -v blue regular
+	setfattr -n user.bin -v 0x00ff0a7f regular
+	setfattr -n user.on_dir -v yes nested
+	setfattr -n user.on_link -v same hard1
+	mkfifo fifo
+	echo 'newline in the name' >"$NL"
+	echo 'not utf-8' >"$BAD"
+	echo 'a long name' >"$LONG"
+	printf 'SECRET=hunter2\n' >.env
+	chmod 600 .env
+	echo '#!/bin/sh' >script
+	chmod 4755 script
+	if [ "$ROOT" = 1 ]; then
+		mknod chardev c 1 3
+		echo 'big owner' >bigowner
+		chown 4000000:4000001 bigowner
+		chown -h 4000002:4000003 symlink
+	fi
+) || fatal "cannot build the source tree"
+[ "$ROOT" = 1 ] || note "not root: no device node and no uid 4000000 in the round trip"
+mapfile -d '' P1 < <(cd "$S1" && find . -mindepth 1 -print0)
+# Times with nanoseconds, every entry its own, children before parents; atime =
+# mtime because archives keep no atime and the mount reports the mtime for it.
+i=0
+while IFS= read -r -d '' p; do
+	i=$((i + 1))
+	touch -h -d "@$((1700000000 + i * 3671)).$(printf %09d $((123456789 + i * 1013)))" \
+		"$S1/$p"
+done < <(cd "$S1" && find . -depth -print0)
+# What the mount must show, read before anything reads the source (relatime).
+STATFMT='%f %u %g %h %Y %X %y %t %T'
+stat_of() {	# never follows a symlink: that would update its atime
+	if [ ! -L "$1" ] && [ -d "$1" ]; then
+		stat -c "$STATFMT" -- "$1"
+	else
+		stat -c "$STATFMT %s" -- "$1"	# a directory's size is its file system's business
+	fi
+}
+declare -a E1
+for p in "${P1[@]}"; do
+	E1+=("$(stat_of "$S1/$p")")
+done
+A1=$W/store1/rt-20260101_000000.tar.zst
+mkarchive "$A1" "$W/src1" tree || fatal "cannot build the archives"
+M1=$W/m1
+need_mount "$W/store1" "$M1" || fatal "cannot mount the round-trip store"
+R1=$M1/latest/tree
+
+t_names() {
+	local a b
+	a=$(cd "$S1" && find . -print0 | sort -z | od -c)
+	b=$(cd "$R1" && find . -print0 | sort -z | od -c)
+	[ "$a" = "$b" ] || why "the names differ: $(diff <(echo "$a") <(echo "$b") | head -5)"
+}
+check "round trip: the same names, newline, non-UTF-8 and 220-char names included" t_names
+
+t_stat() {
+	local i got bad=0
+	for i in "${!P1[@]}"; do
+		got=$(stat_of "$R1/${P1[i]}" 2>&1)
+		if [ "$got" != "${E1[i]}" ]; then
+			why "${P1[i]@Q}: got '$got', want '${E1[i]}'"
+			bad=1
+		fi
+	done
+	return $bad
+}
+check "round trip: mode, owner, links, mtime (ns), atime, rdev and size of every entry" t_stat
+
+t_nsec() {
+	local got
+	got=$(stat -c %y -- "$R1/regular")
+	[[ $got != *.000000000* ]] || why "mtime without nanoseconds: $got"
+	[ "$got" = "$(stat -c %y -- "$S1/regular")" ] || why "mtime $got, want $(stat -c %y -- "$S1/regular")"
+}
+check "round trip: mtime to the nanosecond" t_nsec
+
+t_links() {
+	local p bad=0
+	for p in "${P1[@]}"; do
+		[ -L "$S1/$p" ] || continue
+		[ -L "$R1/$p" ] || { why "${p@Q} is not a symlink"; bad=1; continue; }
+		[ "$(readlink -- "$R1/$p")" = "$(readlink -- "$S1/$p")" ] ||
+			{ why "${p@Q} -> $(readlink -- "$R1/$p")"; bad=1; }
+	done
+	[ "$(cat "$R1/symlink")" = "$(cat "$S1/symlink")" ] || { why "symlink does not resolve"; bad=1; }
+	return $bad
+}
+check "round trip: symlink targets" t_links
+
+t_xattrs() {
+	local p a b bad=0 n=0
+	for p in "${P1[@]}"; do
+		a=$(cd "$S1" && getfattr -h -d -m- -e hex -- "$p" 2>&1)
+		b=$(cd "$R1" && getfattr -h -d -m- -e hex -- "$p" 2>&1)
+		[ -n "$a" ] && n=$((n + 1))
+		[ "$a" = "$b" ] || { why "${p@Q}: got '$b', want '$a'"; bad=1; }
+	done
+	[ $n -ge 3 ] || { why "only $n entries with xattrs in the source"; bad=1; }
+	[ "$(getfattr --absolute-names --only-values -n user.color "$R1/regular" 2>&1)" = blue ] ||
+		{ why "getfattr -n user.color: $(getfattr --absolute-names -n user.color "$R1/regular" 2>&1)"; bad=1; }
+	return $bad
+}
+check "round trip: xattrs of every entry (getfattr -d -m-)" t_xattrs
+
+t_special() {
+	test -p "$R1/fifo" || why "fifo is not a FIFO"
+	if [ "$ROOT" = 1 ]; then
+		test -c "$R1/chardev" || why "chardev is not a character device"
+		[ "$(stat -c '%t:%T' "$R1/chardev")" = 1:3 ] || why "chardev is $(stat -c '%t:%T' "$R1/chardev")"
+		[ "$(stat -c '%u:%g' "$R1/bigowner")" = 4000000:4000001 ] ||
+			why "bigowner is owned by $(stat -c '%u:%g' "$R1/bigowner")"
+	fi
+	[ -d "$R1/emptydir" ] && [ -z "$(ls -A "$R1/emptydir")" ] || why "emptydir is not an empty directory"
+	[ "$(stat -c %a "$R1/.env")" = 600 ] || why ".env has mode $(stat -c %a "$R1/.env")"
+}
+check "round trip: FIFO, device, big uid, empty dir, 0600 .env as such" t_special
+
+t_content() {
+	local p bad=0 n=0 start
+	for p in "${P1[@]}"; do
+		[ -f "$S1/$p" ] && [ ! -L "$S1/$p" ] || continue
+		[ "$p" != ./sparse ] && [ "$p" != ./allhole ] || continue	# checked below
+		n=$((n + 1))
+		cmp -- "$S1/$p" "$R1/$p" || { bad=1; why "${p@Q} differs"; }
+	done
+	[ $n -ge 8 ] || why "only $n files compared"
+	return $bad
+}
+check "round trip: content of every regular file" t_content
+
+# The source's holes are zeros by construction (truncate), and ext4 reads them
+# at a few hundred MB/s here: the holes are compared with /dev/zero, the data
+# in the middle with the source. Every byte of the 9 GiB is read through the mount.
+t_sparse() {
+	local blocks start data=$((4608 << 20)) mib=$((1 << 20)) size=$((9 << 30))
+	[ "$(stat -c %s "$R1/sparse")" = $size ] || why "size $(stat -c %s "$R1/sparse")"
+	blocks=$(stat -c %b "$R1/sparse")
+	[ "$blocks" -lt $((4 << 11)) ] || why "st_blocks $blocks: holes counted as data"
+	start=$(now_us)
+	cmp -n $data -- "$R1/sparse" /dev/zero || why "the hole before the data is not zeros"
+	cmp -i $data -n $mib -- "$R1/sparse" "$S1/sparse" || why "the data in the middle differs"
+	cmp -i $((data + mib)):0 -n $((size - data - mib)) -- "$R1/sparse" /dev/zero ||
+		why "the hole after the data is not zeros"
+	note "reading the 9 GiB sparse file through the mount: $(ms_since "$start") ms"
+	[ "$(dd if="$R1/sparse" bs=1M skip=9215 status=none | wc -c)" = $mib ] || why "reads past its size"
+}
+check "round trip: 9 GiB sparse file: few blocks, holes read as zeros, data in the middle" t_sparse
+
+t_allhole() {
+	[ "$(stat -c %s "$R1/allhole")" = $((64 << 20)) ] || why "size $(stat -c %s "$R1/allhole")"
+	cmp -- "$R1/allhole" "$S1/allhole" || why "a file with no data does not read as zeros"
+}
+check "round trip: a sparse file that is all hole (truncate -s 64M) reads as zeros" t_allhole
+
+t_hardlinks() {
+	local a b dup
+	a=$(stat -c '%i %h' "$R1/hard1")
+	b=$(stat -c '%i %h' "$R1/hard2")
+	[ "$a" = "$b" ] || why "hard1 '$a', hard2 '$b'"
+	[ "${a#* }" = 2 ] || why "link count '${a#* }', want 2"
+	[ "$(cat "$R1/hard2")" = 'linked twice' ] || why "hard2 reads '$(cat "$R1/hard2")'"
+	# every other entry has its own number
+	dup=$(cd "$R1" && find . -print0 | xargs -0 stat -c %i | sort | uniq -d)
+	[ "$dup" = "${a% *}" ] || why "shared inode numbers: '$dup', want only ${a% *}"
+}
+check "round trip: two hard links: one inode number, link count 2" t_hardlinks
+
+#####################################################################################
+# 2. Layout of the mount.
+#####################################################################################
+ST2=$W/store2
+for x in A B X H1 H2; do
+	mkdir -p "$W/src2/$x"
+	echo "$x" >"$W/src2/$x/which"
+done
+mkarchive "$ST2/p-20260101_000000.tar.zst" "$W/src2/A" which &&
+	mkarchive "$ST2/a-20260204_020000.tar.zst" "$W/src2/A" which &&
+	mkarchive "$ST2/b-20260204_020000.tar.zst" "$W/src2/B" which &&
+	mkarchive "$ST2/z-20260203_000000.tar.zst" "$W/src2/X" which &&
+	mkarchive "$ST2/hourly/h-20260205_120000.tar.zst" "$W/src2/H1" which &&
+	mkarchive "$ST2/hourly/h-20260205_130000.tar.zst" "$W/src2/H2" which || fatal "cannot build the archives"
+tar czf "$ST2/old-backup.tar.gz" -C "$W/src2/X" which
+echo 'not an archive' >"$ST2/notes.txt"
+cp "$ST2/p-20260101_000000.tar.zst" "$ST2/.x.tar.zst.ABC123"
+M2=$W/m2
+need_mount "$ST2" "$M2" || fatal "cannot mount the layout store"
+
+t_top() {
+	local got want
+	got=$(ls -A "$M2" | tr '\n' ' ')
+	want='20260101_000000 20260203_000000 20260204_020000 20260204_020000_2 hourly latest old-backup '
+	[ "$got" = "$want" ] || why "ls: '$got', want '$want'"
+}
+check "layout: timestamp names, collision _2, no-timestamp name; notes.txt and temp hidden" t_top
+
+t_collision() {
+	[ "$(cat "$M2/20260204_020000/which")" = A ] || why "20260204_020000 is not a-*"
+	[ "$(cat "$M2/20260204_020000_2/which")" = B ] || why "20260204_020000_2 is not b-*"
+	[ "$(cat "$M2/old-backup/which")" = X ] || why "old-backup does not read"
+}
+check "layout: the later file name gets _2; old-backup.tar.gz reads" t_collision
+
+t_latest() {
+	[ -L "$M2/latest" ] || why "latest is not a symlink"
+	[ "$(readlink "$M2/latest")" = 20260204_020000_2 ] ||
+		why "latest -> '$(readlink "$M2/latest")', want the newest 20260204_020000_2"
+	[ "$(cat "$M2/latest/which")" = B ] || why "latest/which is not B"
+}
+check "layout: latest points at the newest (by time, not file name)" t_latest
+
+t_hourly() {
+	[ -d "$M2/hourly" ] && [ ! -L "$M2/hourly" ] || why "hourly is not a directory"
+	[ "$(ls -A "$M2/hourly" | tr '\n' ' ')" = '20260205_120000 20260205_130000 latest ' ] ||
+		why "hourly holds '$(ls -A "$M2/hourly" | tr '\n' ' ')'"
+	[ "$(readlink "$M2/hourly/latest")" = 20260205_130000 ] ||
+		why "hourly/latest -> '$(readlink "$M2/hourly/latest")'"
+	[ "$(cat "$M2/hourly/latest/which")" = H2 ] || why "hourly/latest/which is not H2"
+}
+check "layout: a store subdirectory is a directory with its own latest" t_hourly
+
+#####################################################################################
+# 3. Read-only.
+#####################################################################################
+t_erofs() {
+	local T=$M1/latest/tree snap
+	snap=$(readlink "$M1/latest")
+	local -a cmds=(
+		"touch $T/regular" "touch $T/newfile" "touch $M1/newfile" "touch $M1/$snap"
+		"mkdir $T/newdir" "mkdir $M1/newdir" "mkdir $T/nested/newdir"
+		"rm -f $T/regular" "rm -f $M1/latest" "rmdir $T/emptydir" "rmdir $M1/$snap"
+		"mv $T/regular $T/renamed" "mv $M1/$snap $M1/renamed" "mv $T/regular $M1/moved"
+		"ln $T/regular $T/hardnew" "ln -s x $T/symnew" "ln -s x $M1/symnew"
+		"chmod 777 $T/regular" "chmod 700 $M1/$snap" "chown 1:1 $T/regular"
+		"setfattr -n user.new -v 1 $T/regular" "setfattr -x user.color $T/regular"
+		"truncate -s 0 $T/regular" "truncate -s 0 $T/empty" "mkfifo $T/newfifo"
+	)
+	local c bad=0
+	for c in "${cmds[@]}"; do
+		errs 'Read-only file system' $c || bad=1
+	done
+	errs 'Read-only file system' bash -c 'echo x >"$1"' _ "$T/regular" || bad=1
+	errs 'Read-only file system' bash -c 'echo x >>"$1"' _ "$T/nested/deeper/numbers" || bad=1
+	errs 'Read-only file system' bash -c 'echo x >"$1"' _ "$M1/newfile" || bad=1
+	cmp -s "$S1/regular" "$T/regular" || { why "regular changed"; bad=1; }
+	[ "$(getfattr --absolute-names --only-values -n user.color "$T/regular")" = blue ] || { why "xattr changed"; bad=1; }
+	return $bad
+}
+check "read-only: 28 kinds of write inside and outside snapshots fail with EROFS" t_erofs
+
+#####################################################################################
+# 4. Inode numbers across remounts.
+#####################################################################################
+INO_PATHS=("" /20260204_020000 /20260204_020000_2 /20260204_020000_2/which /latest
+	/hourly /hourly/latest /hourly/20260205_130000/which /old-backup /old-backup/which)
+inos() { local p; for p in "${INO_PATHS[@]}"; do stat -c "%i $p" "$1$p"; done; }
+t_inodes() {
+	local before after
+	before=$(inos "$M2")
+	unmount "$M2" || return 1
+	need_mount "$ST2" "$M2" || return 1
+	after=$(inos "$M2")
+	[ "$before" = "$after" ] || why "$(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | head -6)"
+	[ "$(echo "$after" | cut -d' ' -f1 | sort -u | wc -l)" = ${#INO_PATHS[@]} ] ||
+		why "inode numbers not distinct: $after"
+}
+check "inode numbers are the same after unmount and mount" t_inodes
+
+#####################################################################################
+# 5. Live updates.
+#####################################################################################
+ST5=$W/store5
+S5=$W/src5
+mkdir -p "$S5"
+head -c $((6 << 20)) /dev/urandom >"$S5/big.bin"	# a dozen frames, none read before the prune
+echo live >"$S5/small.txt"
+mkarchive "$ST5/l-20000101_000000.tar.zst" "$S5" small.txt || fatal "cannot build the archives"
+M5=$W/m5
+need_mount "$ST5" "$M5" || fatal "cannot mount the live store"
+PID5=$(daemon_pid "$M5")
+ls "$M5" >/dev/null	# the kernel has the listing now
+LIVE_FILE= LIVE_NAME=
+listed() { ls "$M5" | grep -qxF -- "$1"; }
+not_listed() { ! listed "$1"; }
+latest_is() { [ "$(readlink "$M5/latest")" = "$1" ]; }
+
+t_appear() {
+	local start ms
+	LIVE_FILE=$("$SNAPKEEP" take --store "$ST5" --name live -C "$S5" big.bin small.txt) ||
+		{ why "snapkeep take failed"; return 1; }
+	start=$(now_us)
+	LIVE_NAME=${LIVE_FILE##*/live-}
+	LIVE_NAME=${LIVE_NAME%.tar.zst}
+	wait_for 2000 "${PID5:-0}" listed "$LIVE_NAME" || { why "$LIVE_NAME not listed after 2 s"; return 1; }
+	ms=$(ms_since "$start")
+	note "a new snapshot appeared in ls after $ms ms"
+	wait_for 2000 "${PID5:-0}" latest_is "$LIVE_NAME" || why "latest -> $(readlink "$M5/latest")"
+}
+check "live: a snapshot taken while mounted appears within 2 s, latest follows" t_appear
+
+t_prune() {
+	local start ms bad=0
+	[ -n "$LIVE_NAME" ] || { why "no live snapshot"; return 1; }
+	exec 3<"$M5/$LIVE_NAME/big.bin" || { why "cannot open big.bin"; return 1; }
+	rm -- "$LIVE_FILE"
+	start=$(now_us)
+	if wait_for 2000 "${PID5:-0}" not_listed "$LIVE_NAME"; then
+		ms=$(ms_since "$start")
+		note "a deleted snapshot left ls after $ms ms"
+	else
+		why "$LIVE_NAME still listed 2 s after rm"
+		bad=1
+	fi
+	wait_for 2000 "${PID5:-0}" latest_is 20000101_000000 ||
+		{ why "latest -> $(readlink "$M5/latest") after the prune"; bad=1; }
+	errs 'No such file or directory' ls "$M5/$LIVE_NAME" || bad=1
+	# the open file still reads every byte, from the deleted archive
+	cmp - "$S5/big.bin" <&3 || { why "the file open across the prune read wrong"; bad=1; }
+	exec 3<&-
+	return $bad
+}
+check "live: an rm'd archive vanishes within 2 s; a file open in it reads right until closed" t_prune
+t_alive5() {
+	[ -n "$PID5" ] && ! gone "$PID5" || why "the daemon is gone"
+	[ "$(cat "$M5/latest/small.txt")" = live ] || why "the old snapshot does not read"
+}
+check "live: the daemon serves on after the prune and close" t_alive5
+
+#####################################################################################
+# 6. Foreign archives.
+#####################################################################################
+S6=$W/src6
+ST6=$W/store6
+mkdir -p "$S6/f6/docs/nested" "$ST6"
+(
+	cd "$S6" || exit 1
+	seq 1 50000 >f6/docs/numbers.txt
+	echo 'deep inside' >f6/docs/nested/deep.txt
+	head -c 1500000 /dev/urandom >f6/blob.bin
+	: >f6/empty.txt
+	printf 'cluster: cc\nnodes: 3\n' >f6/config.yaml
+)
+declare -A FOREIGN=(
+	[orchestrator-cc-20260204_020000.tar.gz]=20260204_020000
+	[xz-20260205_000000.tar.xz]=20260205_000000
+	[bz-20260206_000000.tar.bz2]=20260206_000000
+	[zip-20260207_000000.zip]=20260207_000000
+	[cpio-20260208_000000.cpio]=20260208_000000
+	[sz-20260210_000000.7z]=20260210_000000
+	[iso-20260211_000000.iso]=20260211_000000
+	[zst-20260212_000000.tar.zst]=20260212_000000
+	[plain-20260213_000000.tar]=20260213_000000
+)
+(
+	cd "$S6" || exit 1
+	tar czf "$ST6/orchestrator-cc-20260204_020000.tar.gz" f6
+	tar cJf "$ST6/xz-20260205_000000.tar.xz" f6
+	tar cjf "$ST6/bz-20260206_000000.tar.bz2" f6
+	bsdtar --format zip -cf "$ST6/zip-20260207_000000.zip" f6
+	find f6 -print0 | bsdtar -cf "$ST6/cpio-20260208_000000.cpio" --format newc -n --null -T -
+	bsdtar --format 7zip -cf "$ST6/sz-20260210_000000.7z" f6
+	bsdtar --format iso9660 -cf "$ST6/iso-20260211_000000.iso" f6
+	tar --zstd -cf "$ST6/zst-20260212_000000.tar.zst" f6	# plain zstd, no snapfs index
+	tar cf "$ST6/plain-20260213_000000.tar" f6
+) || fatal "cannot build the archives"
+if command -v lz4 >/dev/null; then
+	(cd "$S6" && tar -I lz4 -cf "$ST6/lz4-20260209_000000.tar.lz4" f6) || fatal "cannot build the archives"
+	FOREIGN[lz4-20260209_000000.tar.lz4]=20260209_000000
+else
+	note "lz4 is missing and could not be installed: no .tar.lz4"
+fi
+M6=$W/m6
+need_mount "$ST6" "$M6" || fatal "cannot mount the foreign store"
+mapfile -t F6 < <(cd "$S6" && find f6 -type f | sort)
+
+t_foreign() {	# t_foreign FILE DIR
+	local d=$M6/$2 f got
+	[ -d "$d" ] || { why "$2 is not a directory"; return 1; }
+	got=$(cd "$d" && find f6 -type f | sort | tr '\n' ' ')
+	[ "$got" = "$(printf '%s ' "${F6[@]}")" ] || why "files: $got"
+	for f in "${F6[@]}"; do
+		cmp -- "$S6/$f" "$d/$f" || why "$f differs"
+	done
+	[ "$(stat -c %s "$d/f6/blob.bin")" = 1500000 ] || why "blob.bin has size $(stat -c %s "$d/f6/blob.bin")"
+}
+for a in "${!FOREIGN[@]}"; do
+	echo "${FOREIGN[$a]} $a"
+done | sort >"$W/foreign.list"
+while read -r ts a; do
+	check "foreign: .${a#*_[0-9][0-9][0-9][0-9][0-9][0-9].} ($a) is a directory equal to the source" \
+		t_foreign "$a" "$ts"
+done <"$W/foreign.list"
+
+t_find_cat() {
+	local bytes want
+	want=$(cat "${F6[@]/#/$S6/}" | wc -c)
+	bytes=$(cd "$M6/20260204_020000" && find . -type f -exec cat {} + | wc -c;
+		exit "${PIPESTATUS[0]}") || why "find -exec cat failed"
+	[ "$bytes" = "$want" ] || why "find -exec cat read $bytes bytes, want $want"
+	# and in archive order, twice through the same decoder
+	bytes=$(cd "$M6/20260205_000000" && find . -type f -exec cat {} + | wc -c)
+	[ "$bytes" = "$want" ] || why ".tar.xz: $bytes bytes"
+}
+check "foreign: find -type f -exec cat over a tar.gz reads every byte" t_find_cat
+
+#####################################################################################
+# 7. Damaged archives: faults stay local.
+#####################################################################################
+ST7=$W/store7
+S7=$W/src7
+mkdir -p "$S7/d"
+for f in a b c; do head -c $((3 << 20)) /dev/urandom >"$S7/d/$f.bin"; done
+echo 'other snapshot' >"$S7/other.txt"
+mkarchive "$ST7/good-20260101_000000.tar.zst" "$S7" other.txt &&
+	mkarchive "$ST7/dmg-20260102_000000.tar.zst" "$S7" d &&
+	mkarchive "$ST7/trunc-20260103_000000.tar.zst" "$S7" d other.txt || fatal "cannot build the archives"
+DMG=$ST7/dmg-20260102_000000.tar.zst
+# the middle of the archive lies in b.bin's frames (a, b, c: 3 MiB each, incompressible)
+flip "$DMG" $(($(stat -c %s "$DMG") / 2))
+truncate -s $(($(stat -c %s "$ST7/trunc-20260103_000000.tar.zst") / 2)) "$ST7/trunc-20260103_000000.tar.zst"
+M7=$W/m7
+LOG7=$W/daemon7.log
+mkdir -p "$M7"
+MOUNTS+=("$M7")
+"$SNAPFS" -f "$ST7" "$M7" 2>"$LOG7" &
+PID7=$!
+BGPIDS+=("$PID7")
+is_snapfs() { [ "$(mount_type "$1")" = fuse.snapfs ]; }
+wait_for 5000 "$PID7" is_snapfs "$M7" || fatal "snapfs -f did not mount $M7: $(cat "$LOG7")"
+
+t_damaged() {
+	errs 'Input/output error' cat "$M7/20260102_000000/d/b.bin"
+	errs 'Input/output error' cat "$M7/20260102_000000/d/b.bin"
+	cmp "$S7/d/a.bin" "$M7/20260102_000000/d/a.bin" || why "a.bin, before the damage, differs"
+	cmp "$S7/d/c.bin" "$M7/20260102_000000/d/c.bin" || why "c.bin, after the damage, differs"
+	[ "$(cat "$M7/20260101_000000/other.txt")" = 'other snapshot' ] || why "the good snapshot"
+}
+check "damaged: a flipped byte gives EIO in its file; the archive's other files read right" t_damaged
+
+t_damage_alive() {
+	gone "$PID7" && { why "the daemon died"; return 1; }
+	[ "$(ls "$M7" | tr '\n' ' ')" = '20260101_000000 20260102_000000 20260103_000000 latest ' ] ||
+		why "ls: $(ls "$M7" 2>&1 | tr '\n' ' ')"
+}
+check "damaged: the daemon is alive and the mount answers ls" t_damage_alive
+
+t_damage_log() {
+	local lines
+	lines=$(grep -F 'dmg-20260102_000000.tar.zst' "$LOG7")
+	[ "$(grep -c . <<<"$lines")" = 1 ] || why "logged $(grep -c . <<<"$lines") times: $(cat "$LOG7")"
+	grep -qE '(byte|offset) [0-9]+' <<<"$lines" || why "no offset in '$lines'"
+}
+check "damaged: the daemon logs the archive and the offset once" t_damage_log
+
+t_truncated() {
+	local d=$M7/20260103_000000
+	[ -d "$d" ] || why "20260103_000000 is not listed as a directory"
+	errs 'Input/output error' ls "$d"
+	errs 'Input/output error' ls "$d"
+	[ "$(cat "$M7/20260101_000000/other.txt")" = 'other snapshot' ] || why "the good snapshot"
+	cmp "$S7/d/a.bin" "$M7/20260102_000000/d/a.bin" || why "the damaged snapshot's good file"
+	gone "$PID7" && why "the daemon died"
+	[ "$(grep -cF 'trunc-20260103_000000.tar.zst' "$LOG7")" = 1 ] ||
+		why "truncated archive logged $(grep -cF 'trunc-20260103_000000.tar.zst' "$LOG7") times"
+}
+check "damaged: a truncated archive is a directory that gives EIO, logged once" t_truncated
+note "the daemon's log: $(tr '\n' '|' <"$LOG7")"
+t_fg_unmount() {
+	fusermount3 -u "$M7" || why "fusermount3 -u failed"
+	wait_for 5000 0 gone "$PID7" || why "snapfs -f still runs after fusermount3 -u"
+	wait "$PID7" || why "snapfs -f exited with $?"
+}
+check "damaged: snapfs -f exits 0 when unmounted" t_fg_unmount
+
+#####################################################################################
+# 8. Permissions under allow_other.
+#####################################################################################
+t_perms() {
+	local S8=$W/src8 M8=$W/m8 out
+	mkdir -p "$S8/d"
+	echo 'top secret' >"$S8/d/secret"
+	echo 'for everyone' >"$S8/d/public"
+	chown -R 0:0 "$S8"
+	chmod 600 "$S8/d/secret"
+	chmod 644 "$S8/d/public"
+	mkarchive "$W/store8/p-20260101_000000.tar.zst" "$S8" d || return 1
+	need_mount "$W/store8" "$M8" -o allow_other || return 1
+	local as=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+	out=$("${as[@]}" cat "$M8/latest/d/public" 2>&1)
+	[ "$out" = 'for everyone' ] || why "nobody cannot read the 0644 file: $out"
+	errs 'Permission denied' "${as[@]}" cat "$M8/latest/d/secret"
+	[ "$(cat "$M8/latest/d/secret")" = 'top secret' ] || why "root cannot read the 0600 file"
+	unmount "$M8"
+}
+if [ "$ROOT" = 1 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+	check "permissions: under allow_other nobody reads a 0644 file, not a 0600 one" t_perms
+else
+	note "SKIP permissions: needs root, user nobody and setpriv"
+fi
+
+#####################################################################################
+# 9. As a program.
+#####################################################################################
+M9=$W/m9
+mkdir -p "$M9"
+t_ready() {
+	local k
+	for k in 1 2 3; do
+		mount_fs "$ST2" "$M9" || { why "mount $k failed"; return 1; }
+		stat "$M9/latest" >/dev/null || why "stat latest right after mount $k failed"
+		[ "$(cat "$M9/latest/which")" = B ] || why "latest/which after mount $k"
+		unmount "$M9" || return 1
+	done
+}
+check "program: snapfs returns once the mount is ready (stat latest at once, 3 times)" t_ready
+
+t_missing_store() {
+	local out rc
+	out=$("$SNAPFS" "$W/no-such-store" "$M9" 2>&1)
+	rc=$?
+	[ $rc = 1 ] || why "exit $rc, want 1"
+	[[ $out == *"$W/no-such-store"* ]] || why "message does not name the store: $out"
+	! mounted "$M9" || why "mounted anyway"
+}
+check "program: a missing store: exit 1, message names it" t_missing_store
+
+t_missing_mnt() {
+	local out rc
+	out=$("$SNAPFS" "$ST2" "$W/no-such-mnt" 2>&1)
+	rc=$?
+	[ $rc = 1 ] || why "exit $rc, want 1"
+	[[ $out == *"$W/no-such-mnt"* && $out =~ (create|mkdir) ]] ||
+		why "message does not say to create it: $out"
+}
+check "program: a missing mount point: exit 1, message says to create it" t_missing_mnt
+
+t_twice() {
+	local out rc
+	mount_fs "$ST2" "$M9" || { why "first mount failed"; return 1; }
+	out=$("$SNAPFS" "$ST2" "$M9" 2>&1)
+	rc=$?
+	[ $rc = 1 ] || why "second mount: exit $rc, want 1"
+	[[ $out == *'already a snapfs mount'* ]] || why "message: $out"
+	[ "$(awk -v m="$M9" '$5 == m' /proc/self/mountinfo | wc -l)" = 1 ] || why "stacked mounts"
+	[ "$(cat "$M9/latest/which")" = B ] || why "the first mount stopped working"
+	unmount "$M9"
+}
+check "program: mounting twice: exit 1, 'already a snapfs mount'" t_twice
+
+BIN9=$W/bin
+mkdir -p "$BIN9"
+ln -s "$SNAPFS" "$BIN9/snapfs"
+# mount(8) removes PATH from the environment before it runs a helper (util-linux
+# sanitize_env), so mount.fuse3's `/bin/sh -c 'snapfs STORE MNT -o ...'` finds
+# snapfs only in sh's default PATH, which begins with /usr/local/sbin: an
+# installed snapfs is found there, a directory put first on PATH is not. in_ns
+# runs a check in a private mount namespace in which BIN9 is bind-mounted on
+# /usr/local/sbin; nothing outside sees that, or the FUSE mounts made in there.
+in_ns() {
+	unshare --mount --propagation private bash -c "
+		set -u
+		export LC_ALL=C
+		WHY=0
+		$(declare -p SNAPFS ST2 M9 W BIN9)
+		$(declare -f why mounted mount_opts mount_type mount_super daemon_pid gone wait_for \
+			now_us ms_since is_snapfs "$1")
+		trap 'mounted \"\$M9\" && umount -l \"\$M9\"' EXIT
+		mount --bind \"\$BIN9\" /usr/local/sbin || { why 'cannot bind-mount on /usr/local/sbin'; exit 1; }
+		$1 && [ \$WHY = 0 ]"
+}
+t_mount_t() {
+	local out pid
+	out=$(PATH="$BIN9:$PATH" mount -t fuse.snapfs "$ST2" "$M9" -o allow_other 2>&1) ||
+		{ why "mount -t failed: $out"; return 1; }
+	is_snapfs "$M9" || why "type $(mount_type "$M9")"
+	[ "$(cat "$M9/latest/which")" = B ] || why "cannot read through the mount"
+	[[ ,$(mount_opts "$M9"), == *,nosuid,* && ,$(mount_opts "$M9"), == *,nodev,* ]] ||
+		why "options $(mount_opts "$M9"): mount.fuse3 asked for dev,suid, snapfs must not"
+	[[ ,$(mount_super "$M9"), == *,allow_other,* ]] || why "super options $(mount_super "$M9")"
+	pid=$(daemon_pid "$M9")
+	out=$(umount "$M9" 2>&1) || why "umount failed: $out"
+	! mounted "$M9" || why "still mounted after umount"
+	[ -z "$pid" ] || wait_for 5000 0 gone "$pid" || why "daemon $pid runs on after umount"
+}
+t_fstab() {
+	local out opts pid
+	printf '# snapfs test\n%s  %s  fuse.snapfs  ro,allow_other,nofail,nodev,nosuid  0 0\n' \
+		"$ST2" "$M9" >"$W/fstab"
+	out=$(PATH="$BIN9:$PATH" mount -T "$W/fstab" "$M9" 2>&1) ||
+		{ why "mount -T failed: $out"; return 1; }
+	is_snapfs "$M9" || why "type $(mount_type "$M9")"
+	opts=,$(mount_opts "$M9"),
+	[[ $opts == *,ro,* && $opts == *,nosuid,* && $opts == *,nodev,* ]] || why "options $opts"
+	[ "$(cat "$M9/hourly/latest/which")" = H2 ] || why "cannot read through the mount"
+	pid=$(daemon_pid "$M9")
+	out=$(umount "$M9" 2>&1) || why "umount failed: $out"
+	! mounted "$M9" || why "still mounted after umount"
+	[ -z "$pid" ] || wait_for 5000 0 gone "$pid" || why "daemon $pid runs on after umount"
+}
+if [ "$ROOT" != 1 ]; then
+	note "SKIP mount -t and fstab: need root"
+elif ! command -v mount.fuse3 >/dev/null && [ ! -x /sbin/mount.fuse3 ]; then
+	note "SKIP mount -t and fstab: mount.fuse3 is missing"
+elif ! command -v unshare >/dev/null || [ ! -d /usr/local/sbin ]; then
+	note "SKIP mount -t and fstab: need unshare and /usr/local/sbin"
+else
+	check "program: mount -t fuse.snapfs -o allow_other (mount.fuse3), then umount" in_ns t_mount_t
+	check "program: an fstab line (ro,allow_other,nofail,nodev,nosuid) via mount -T" in_ns t_fstab
+fi
+
+t_sigterm() {
+	local pid
+	mount_fs "$ST2" "$M9" || { why "mount failed"; return 1; }
+	pid=$(daemon_pid "$M9") || { why "no daemon for $M9"; return 1; }
+	kill -TERM "$pid"
+	wait_for 5000 0 gone "$pid" || why "the daemon runs on after SIGTERM"
+	wait_for 5000 0 eval '! mounted "$M9"' || why "still in /proc/self/mountinfo after SIGTERM"
+}
+check "program: SIGTERM unmounts and the daemon exits, no mount left" t_sigterm
+
+t_fusermount() {
+	local pid
+	mount_fs "$ST2" "$M9" || { why "mount failed"; return 1; }
+	pid=$(daemon_pid "$M9") || { why "no daemon for $M9"; return 1; }
+	fusermount3 -u "$M9" || why "fusermount3 -u failed"
+	wait_for 5000 0 gone "$pid" || why "the daemon runs on after fusermount3 -u"
+	! mounted "$M9" || why "still mounted"
+}
+check "program: fusermount3 -u makes the daemon exit" t_fusermount
+
+#####################################################################################
+# 10. Fast start: 1,000 archives.
+#####################################################################################
+ST10=$W/store10
+mkdir -p "$ST10"
+mkarchive "$W/one.tar.zst" "$W/src2/A" which || fatal "cannot build the archives"
+for ((i = 0; i < 1000; i++)); do
+	TZ=UTC0 printf -v n 'k-%(%Y%m%d_%H%M%S)T.tar.zst' $((1767225600 + i * 3600))
+	ln "$W/one.tar.zst" "$ST10/$n"
+done
+M10=$W/m10
+t_fast() {
+	local start ms n pid fds
+	need_mount "$ST10" "$M10" || return 1
+	start=$(now_us)
+	n=$(ls "$M10" | wc -l)
+	ms=$(ms_since "$start")
+	note "the first ls of 1,000 archives took $ms ms"
+	[ "$n" = 1001 ] || why "ls shows $n names, want 1001"
+	[ "$ms" -lt 5000 ] || why "the first ls took $ms ms (safety net 5 s)"
+	[ "$(readlink "$M10/latest")" = 20260211_150000 ] || why "latest -> $(readlink "$M10/latest")"
+	pid=$(daemon_pid "$M10")
+	fds=$(ls -l "/proc/$pid/fd" 2>/dev/null | grep -c "$ST10/")
+	[ "$fds" = 0 ] || why "listing opened $fds archives; they open on first entry"
+	[ "$(cat "$M10/20260101_000000/which")" = A ] || why "an archive does not read"
+	unmount "$M10"
+}
+check "fast start: 1,000 archives list at once (1001 names), none opened" t_fast
+
+unmount "$M1"
+unmount "$M2"
+unmount "$M5"
+unmount "$M6"
+for m in "${MOUNTS[@]}"; do
+	mounted "$m" && { echo "FAIL: $m is still mounted at the end"; FAIL=$((FAIL + 1)); }
+done
+note "total time $(ms_since "$T0") ms"
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" = 0 ]

@@ -1,0 +1,413 @@
+#include "extract.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "fixture.h"
+#include "writer.h"
+
+static int nwarnings;
+static char warnings[4096];
+
+static void on_warn(void *ctx, const char *msg)
+{
+	(void)ctx;
+	nwarnings++;
+	strncat(warnings, msg, sizeof(warnings) - strlen(warnings) - 2);
+	strcat(warnings, "\n");
+}
+
+static int restore(const char *archive, const char *dir, const char *const *paths, size_t n,
+		   struct ext_stats *st, struct err *e)
+{
+	struct ext_opts o = { .paths = paths, .npaths = n, .warn = on_warn };
+
+	nwarnings = 0;
+	warnings[0] = '\0';
+	return ext_restore(archive, dir, &o, st, e);
+}
+
+static void mkfile(const char *rel, size_t len, uint64_t seed, int text)
+{
+	unsigned char *buf = malloc(len + 1);
+
+	fixture_fill(buf, len, seed, text);
+	fixture_write(fixture_path(rel), buf, len);
+	free(buf);
+}
+
+/* ---- hostile archives ---- */
+
+struct member {
+	const char *path;
+	int type;
+	const char *symlink;
+	const char *hardlink;
+	const char *data;
+};
+
+static const char *write_archive(const char *name, const struct member *m, size_t n)
+{
+	struct archive *a = archive_write_new();
+
+	archive_write_set_format_pax(a);
+	ck_assert_int_eq(archive_write_open_filename(a, fixture_path(name)), ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *ent = archive_entry_new();
+		archive_entry_set_pathname(ent, m[i].path);
+		archive_entry_set_filetype(ent, (unsigned)m[i].type);
+		archive_entry_set_perm(ent, m[i].type == AE_IFDIR ? 0755 : 0644);
+		if (m[i].symlink)
+			archive_entry_set_symlink(ent, m[i].symlink);
+		if (m[i].hardlink)
+			archive_entry_set_hardlink(ent, m[i].hardlink);
+		archive_entry_set_size(ent, m[i].data ? (la_int64_t)strlen(m[i].data) : 0);
+		ck_assert_int_eq(archive_write_header(a, ent), ARCHIVE_OK);
+		if (m[i].data)
+			archive_write_data(a, m[i].data, strlen(m[i].data));
+		archive_entry_free(ent);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	return fixture_path(name);
+}
+
+/* The names in dir, sorted, one string: "a b c". */
+static void list_dir(const char *dir, char *out, size_t size)
+{
+	struct dirent **v;
+	int n = scandir(dir, &v, NULL, alphasort);
+
+	out[0] = '\0';
+	ck_assert_int_ge(n, 0);
+	for (int i = 0; i < n; i++) {
+		if (strcmp(v[i]->d_name, ".") && strcmp(v[i]->d_name, "..")) {
+			strncat(out, v[i]->d_name, size - strlen(out) - 2);
+			strcat(out, " ");
+		}
+		free(v[i]);
+	}
+	free(v);
+}
+
+static void assert_file(const char *path, const char *content)
+{
+	size_t len;
+	unsigned char *got = fixture_read(path, &len);
+
+	ck_assert_uint_eq(len, strlen(content));
+	ck_assert_mem_eq(got, content, len);
+	free(got);
+}
+
+/*
+ * "in" is the restore directory and "outside" its sibling with one file; every
+ * hostile member aims at "outside", by "..", by an absolute name, through a
+ * symlink, or by a hard link.
+ */
+START_TEST(nothing_is_written_outside_the_directory)
+{
+	char abs_file[4300], abs_victim[4300], abs_dir[4200], names[1024];
+	struct member m[] = {
+		{ "ok.txt", AE_IFREG, NULL, NULL, "fine\n" },
+		{ "../outside/escape", AE_IFREG, NULL, NULL, "x\n" },
+		{ "dir/../../outside/escape2", AE_IFREG, NULL, NULL, "x\n" },
+		{ abs_file, AE_IFREG, NULL, NULL, "x\n" },
+		{ "link", AE_IFLNK, "../outside", NULL, NULL },
+		{ "link/file", AE_IFREG, NULL, NULL, "through a symlink\n" },
+		{ "alink", AE_IFLNK, abs_dir, NULL, NULL },
+		{ "alink/file", AE_IFREG, NULL, NULL, "through an absolute symlink\n" },
+		{ "hl1", AE_IFREG, NULL, "../../etc/x", "x\n" },
+		{ "hl2", AE_IFREG, NULL, "../outside/victim", "overwritten\n" },
+		{ "hl3", AE_IFREG, NULL, abs_victim, "overwritten\n" },
+		{ "hl4", AE_IFREG, NULL, "link/victim", "overwritten\n" },
+		{ "last.txt", AE_IFREG, NULL, NULL, "still restored\n" },
+	};
+	struct ext_stats st;
+	struct err e;
+	const char *a;
+
+	snprintf(abs_dir, sizeof(abs_dir), "%s", fixture_path("outside"));
+	snprintf(abs_file, sizeof(abs_file), "%s/abs", abs_dir);
+	snprintf(abs_victim, sizeof(abs_victim), "%s/victim", abs_dir);
+	ck_assert_int_eq(mkdir(abs_dir, 0755), 0);
+	fixture_write(abs_victim, "victim\n", 7);
+	a = write_archive("hostile.tar", m, sizeof(m) / sizeof(m[0]));
+	ck_assert_msg(restore(a, fixture_path("in"), NULL, 0, &st, &e) == 0, "%s", e.msg);
+	list_dir(abs_dir, names, sizeof(names));
+	ck_assert_str_eq(names, "victim ");
+	assert_file(abs_victim, "victim\n");
+	ck_assert_msg(st.refused == 9, "%s", warnings);
+	ck_assert_uint_eq(st.warnings, 9);
+	ck_assert_int_eq(nwarnings, 9);
+	ck_assert_uint_eq(st.restored, 4);	/* ok.txt, the two symlinks, last.txt */
+	ck_assert_ptr_nonnull(strstr(warnings, "refusing '../outside/escape'"));
+	ck_assert_ptr_nonnull(strstr(warnings, "refusing 'link/file': it would be written through "
+						"the symlink 'link'"));
+	ck_assert_ptr_nonnull(strstr(warnings, "refusing 'hl1'"));
+	assert_file(fixture_path("in/last.txt"), "still restored\n");
+	list_dir(fixture_path("in"), names, sizeof(names));
+	ck_assert_str_eq(names, "alink last.txt link ok.txt ");
+}
+END_TEST
+
+/* A directory already holding a symlink out (an earlier restore, an intruder) is no way out. */
+START_TEST(existing_symlink_in_the_directory_is_not_followed)
+{
+	struct member m[] = {
+		{ "etc/passwd", AE_IFREG, NULL, NULL, "evil\n" },
+		{ "etc", AE_IFDIR, NULL, NULL, NULL },
+		{ "etc/group", AE_IFREG, NULL, NULL, "evil\n" },
+	};
+	char names[256];
+	struct ext_stats st;
+	struct err e;
+
+	ck_assert_int_eq(mkdir(fixture_path("outside"), 0755), 0);
+	ck_assert_int_eq(mkdir(fixture_path("in"), 0755), 0);
+	ck_assert_int_eq(symlink("../outside", fixture_path("in/etc")), 0);
+	ck_assert_int_eq(restore(write_archive("a.tar", m, 3), fixture_path("in"), NULL, 0, &st, &e),
+			 0);
+	list_dir(fixture_path("outside"), names, sizeof(names));
+	ck_assert_str_eq(names, "");
+	/* the "etc" member replaces the symlink with a directory; then etc/group is fine */
+	ck_assert_uint_eq(st.refused, 1);
+	assert_file(fixture_path("in/etc/group"), "evil\n");
+}
+END_TEST
+
+static void assert_same_file(const char *a, const char *b)
+{
+	size_t la, lb;
+	unsigned char *da = fixture_read(a, &la), *db = fixture_read(b, &lb);
+
+	ck_assert_msg(la == lb && memcmp(da, db, la) == 0, "%s and %s differ", a, b);
+	free(da);
+	free(db);
+}
+
+/* ---- round trips ---- */
+
+static void make_tree(void)
+{
+	struct timespec ts[2] = { { 1580612645, 123456789 }, { 1580612645, 987654321 } };
+
+	ck_assert_int_eq(mkdir(fixture_path("src"), 0755), 0);
+	ck_assert_int_eq(mkdir(fixture_path("src/config"), 0750), 0);
+	ck_assert_int_eq(mkdir(fixture_path("src/config/personalities"), 0711), 0);
+	ck_assert_int_eq(mkdir(fixture_path("src/queue"), 0700), 0);
+	ck_assert_int_eq(mkdir(fixture_path("src/empty"), 0705), 0);
+	mkfile("src/config/cc-cluster.yaml", 3000, 1, 1);
+	mkfile("src/config/personalities/grand_boss.txt", 100, 2, 1);
+	mkfile("src/queue/msg-0001.yaml", 400, 3, 1);
+	mkfile("src/big.bin", 3 * 1024 * 1024 + 5, 4, 0);
+	mkfile("src/.env", 20, 5, 1);
+	ck_assert_int_eq(chmod(fixture_path("src/.env"), 0600), 0);
+	ck_assert_int_eq(symlink("config/cc-cluster.yaml", fixture_path("src/link")), 0);
+	ck_assert_int_eq(link(fixture_path("src/queue/msg-0001.yaml"), fixture_path("src/hard")), 0);
+	ck_assert_int_eq(mkfifo(fixture_path("src/fifo"), 0640), 0);
+	ck_assert_int_eq(setxattr(fixture_path("src/config/cc-cluster.yaml"), "user.note", "hello",
+				  5, 0), 0);
+	int fd = open(fixture_path("src/sparse"), O_WRONLY | O_CREAT, 0644);
+	ck_assert_int_eq(pwrite(fd, "data", 4, 1 << 20), 4);
+	ck_assert_int_eq(ftruncate(fd, 4 << 20), 0);
+	close(fd);
+	ck_assert_int_eq(utimensat(AT_FDCWD, fixture_path("src/config/cc-cluster.yaml"), ts, 0), 0);
+	ck_assert_int_eq(utimensat(AT_FDCWD, fixture_path("src/link"), ts, AT_SYMLINK_NOFOLLOW), 0);
+	ck_assert_int_eq(utimensat(AT_FDCWD, fixture_path("src/config"), ts, 0), 0);
+	if (geteuid() == 0)
+		ck_assert_int_eq(lchown(fixture_path("src/.env"), 4000, 4001), 0);
+}
+
+static const char *take(const char *name)
+{
+	static const char *const paths[] = { "." };
+	char src[4200];
+	struct wr_opts o = { .source = strcpy(src, fixture_path("src")), .paths = paths,
+			     .npaths = 1, .level = 3, .frame_size = 256 * 1024, .time = 1 };
+	struct wr_stats st;
+	struct err e;
+	int fd = open(fixture_path(name), O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_msg(wr_write(fd, name, &o, &st, &e) == 0, "%s", e.msg);
+	close(fd);
+	return fixture_path(name);
+}
+
+static void compare_entry(const char *rel)
+{
+	char a[4200], b[4200];
+	struct stat sa, sb;
+
+	snprintf(a, sizeof(a), "%s/%s", fixture_path("src"), rel);
+	snprintf(b, sizeof(b), "%s/%s", fixture_path("out"), rel);
+	ck_assert_int_eq(lstat(a, &sa), 0);
+	ck_assert_msg(lstat(b, &sb) == 0, "%s missing", rel);
+	ck_assert_msg(sa.st_mode == sb.st_mode, "%s: mode %o != %o", rel, sb.st_mode, sa.st_mode);
+	ck_assert_msg(sa.st_mtim.tv_sec == sb.st_mtim.tv_sec &&
+		      sa.st_mtim.tv_nsec == sb.st_mtim.tv_nsec, "%s: mtime differs", rel);
+	ck_assert_uint_eq(sa.st_size, sb.st_size);
+	ck_assert_uint_eq(sa.st_nlink, sb.st_nlink);
+	if (geteuid() == 0) {
+		ck_assert_uint_eq(sa.st_uid, sb.st_uid);
+		ck_assert_uint_eq(sa.st_gid, sb.st_gid);
+	}
+	if (S_ISREG(sa.st_mode)) {
+		size_t la, lb;
+		unsigned char *da = fixture_read(a, &la), *db = fixture_read(b, &lb);
+		ck_assert_msg(la == lb && memcmp(da, db, la) == 0, "%s: content differs", rel);
+		free(da);
+		free(db);
+	}
+	if (S_ISLNK(sa.st_mode)) {
+		char ta[4096] = "", tb[4096] = "";
+		ck_assert_int_gt(readlink(a, ta, sizeof(ta) - 1), 0);
+		ck_assert_int_gt(readlink(b, tb, sizeof(tb) - 1), 0);
+		ck_assert_str_eq(ta, tb);
+	}
+}
+
+START_TEST(round_trip_equals_the_source)
+{
+	static const char *const all[] = { "config", "config/cc-cluster.yaml", "config/personalities",
+					   "config/personalities/grand_boss.txt", "queue",
+					   "queue/msg-0001.yaml", "empty", "big.bin", ".env", "link",
+					   "hard", "fifo", "sparse" };
+	struct ext_stats st;
+	struct stat s1, s2;
+	struct err e;
+	char value[16] = "";
+
+	make_tree();
+	ck_assert_msg(restore(take("a.tar.zst"), fixture_path("out"), NULL, 0, &st, &e) == 0, "%s",
+		      e.msg);
+	ck_assert_msg(st.warnings == 0, "%s", warnings);
+	ck_assert_uint_eq(st.restored, 14);	/* "." and the 13 entries */
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		compare_entry(all[i]);
+	ck_assert_int_eq(stat(fixture_path("out/hard"), &s1), 0);
+	ck_assert_int_eq(stat(fixture_path("out/queue/msg-0001.yaml"), &s2), 0);
+	ck_assert_uint_eq(s1.st_ino, s2.st_ino);
+	ck_assert_int_eq(getxattr(fixture_path("out/config/cc-cluster.yaml"), "user.note", value,
+				  sizeof(value)), 5);
+	ck_assert_str_eq(value, "hello");
+	ck_assert_int_eq(stat(fixture_path("out/sparse"), &s1), 0);
+	ck_assert_int_lt(s1.st_blocks * 512, 1 << 20);	/* holes stayed holes */
+}
+END_TEST
+
+START_TEST(restores_only_the_paths_asked_for)
+{
+	static const char *const want[] = { "config/personalities", "./hard", ".env", "nothere" };
+	char names[1024];
+	struct ext_stats st;
+	struct err e;
+
+	make_tree();
+	ck_assert_int_eq(restore(take("a.tar.zst"), fixture_path("out"), want, 4, &st, &e), 0);
+	list_dir(fixture_path("out"), names, sizeof(names));
+	ck_assert_str_eq(names, ".env config hard ");
+	list_dir(fixture_path("out/config"), names, sizeof(names));
+	ck_assert_str_eq(names, "personalities ");
+	compare_entry("config/personalities/grand_boss.txt");
+	compare_entry(".env");
+	/* a hard link whose target was not asked for still gets the data */
+	assert_same_file(fixture_path("out/hard"), fixture_path("src/hard"));
+	ck_assert_int_eq(nwarnings, 1);
+	ck_assert_ptr_nonnull(strstr(warnings, "'nothere' is not in"));
+	ck_assert_uint_eq(st.warnings, 1);
+}
+END_TEST
+
+START_TEST(restores_a_foreign_archive_into_a_new_directory)
+{
+	char cmd[8400];
+	struct ext_stats st;
+	struct err e;
+
+	make_tree();
+	snprintf(cmd, sizeof(cmd), "cd '%s' && tar -czf ../old.tar.gz config queue",
+		 fixture_path("src"));
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_msg(restore(fixture_path("old.tar.gz"), fixture_path("new/deep/out"), NULL, 0,
+			      &st, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(st.warnings, 0);
+	ck_assert_uint_eq(st.restored, 6);
+	assert_same_file(fixture_path("new/deep/out/queue/msg-0001.yaml"),
+			 fixture_path("src/queue/msg-0001.yaml"));
+}
+END_TEST
+
+START_TEST(damaged_archive_stops_with_an_error)
+{
+	struct ext_stats st;
+	struct err e;
+	const char *a;
+	int fd;
+
+	make_tree();
+	a = take("a.tar.zst");
+	fd = open(a, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, 2 * 1024 * 1024), 4);
+	close(fd);
+	ck_assert_int_eq(restore(a, fixture_path("out"), NULL, 0, &st, &e), -1);
+	ck_assert_int_eq(e.code, EIO);
+	ck_assert_ptr_nonnull(strstr(e.msg, "big.bin"));
+	ck_assert_int_eq(restore(fixture_path("none.tar"), fixture_path("out"), NULL, 0, &st, &e),
+			 -1);
+}
+END_TEST
+
+START_TEST(working_directory_is_unchanged)
+{
+	char before[4096], after[4096];
+	struct ext_stats st;
+	struct err e;
+
+	make_tree();
+	ck_assert_ptr_nonnull(getcwd(before, sizeof(before)));
+	ck_assert_int_eq(restore(take("a.tar.zst"), fixture_path("out"), NULL, 0, &st, &e), 0);
+	ck_assert_ptr_nonnull(getcwd(after, sizeof(after)));
+	ck_assert_str_eq(before, after);
+	ck_assert_int_eq(restore(fixture_path("none.tar"), fixture_path("out"), NULL, 0, &st, &e),
+			 -1);
+	ck_assert_ptr_nonnull(getcwd(after, sizeof(after)));
+	ck_assert_str_eq(before, after);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("extract");
+	TCase *tc = tcase_create("extract");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, nothing_is_written_outside_the_directory);
+	tcase_add_test(tc, existing_symlink_in_the_directory_is_not_followed);
+	tcase_add_test(tc, round_trip_equals_the_source);
+	tcase_add_test(tc, restores_only_the_paths_asked_for);
+	tcase_add_test(tc, restores_a_foreign_archive_into_a_new_directory);
+	tcase_add_test(tc, damaged_archive_stops_with_an_error);
+	tcase_add_test(tc, working_directory_is_unchanged);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
