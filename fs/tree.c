@@ -932,7 +932,7 @@ static uint64_t stored_bytes(const struct idx *x, const struct idx_entry *ent)
 {
 	uint64_t sum = 0;
 
-	if (!ent->nsparse)
+	if (!(ent->flags & IDX_F_SPARSE))
 		return ent->size;
 	for (uint32_t k = 0; k < ent->nsparse; k++) {
 		struct idx_sparse sp;
@@ -1282,7 +1282,7 @@ off_t tree_lseek(struct tree_file *f, off_t off, int whence, struct err *e)
 	idx_get(x, f->entry, &ent);
 	if (off < 0 || pos >= ent.size)
 		return err_set(e, ENXIO, "past the end");
-	if (!ent.nsparse)
+	if (!(ent.flags & IDX_F_SPARSE))
 		return whence == SEEK_DATA ? off : (off_t)ent.size;
 	for (uint32_t k = 0; k < ent.nsparse; k++) {
 		struct idx_sparse sp;

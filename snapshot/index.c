@@ -259,6 +259,7 @@ static int copy_lists(struct bnode *nd, struct archive_entry *entry)
 		}
 	}
 	if ((n = archive_entry_sparse_reset(entry)) > 0) {
+		nd->flags |= IDX_F_SPARSE;	/* even if every region is empty: all hole */
 		nd->sparse = calloc((size_t)n, sizeof(*nd->sparse));
 		if (!nd->sparse)
 			return -1;
@@ -1274,8 +1275,8 @@ ssize_t idx_pread(struct idx *x, uint32_t i, void *buf, size_t len, uint64_t off
 		return err_set(e, ENOTSUP, "'%s': an index with no archive has no data", x->name);
 	if (!x->z)
 		return frn_pread(x->frn, t.seq, t.size, buf, len, off, e);
-	int rc = t.nsparse ? read_sparse(x, &t, r, buf, len, off, e)
-			   : read_stream(x, r, buf, len, t.data_off + off, e);
+	int rc = t.flags & IDX_F_SPARSE ? read_sparse(x, &t, r, buf, len, off, e)
+					: read_stream(x, r, buf, len, t.data_off + off, e);
 	if (rc < 0)
 		return -1;
 	return (ssize_t)len;

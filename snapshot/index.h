@@ -37,6 +37,7 @@ struct archive_entry;
 /* Entry flags. */
 #define IDX_F_IMPLICIT 0x1u	/* a directory implied by a path, not stored in the archive */
 #define IDX_F_HARDLINK 0x2u	/* a hard link: its data and inode are those of `target` */
+#define IDX_F_SPARSE 0x4u	/* stored as a sparse file: only its regions hold data, maybe none */
 
 /* One entry, decoded. Strings are borrowed from the index, not NUL-terminated. */
 struct idx_entry {
@@ -54,7 +55,7 @@ struct idx_entry {
 	uint64_t data_off;	/* offset of the stored data in the decompressed tar stream */
 	uint32_t seq;		/* the entry's position among the archive's members */
 	uint32_t xattr_first, nxattrs;
-	uint32_t sparse_first, nsparse;	/* nsparse 0: the data is stored whole */
+	uint32_t sparse_first, nsparse;	/* without IDX_F_SPARSE the data is stored whole */
 	const char *name;	/* the last path component; "" for the root */
 	uint32_t name_len;
 	const char *link;	/* a symlink's target */

@@ -76,6 +76,10 @@ static void make_tree(void)
 	ck_assert_int_eq(pwrite(fd, blk, sizeof(blk), 1 << 20), (ssize_t)sizeof(blk));
 	ck_assert_int_eq(ftruncate(fd, 3 << 20), 0);
 	close(fd);
+	/* all hole: a sparse member with no data at all */
+	fd = open(fixture_path("src/allhole"), O_WRONLY | O_CREAT, 0644);
+	ck_assert_int_eq(ftruncate(fd, 2 << 20), 0);
+	close(fd);
 	if (geteuid() == 0) {
 		ck_assert_int_eq(mknod(fixture_path("src/null"), S_IFCHR | 0666, makedev(1, 3)), 0);
 		ck_assert_int_eq(lchown(fixture_path("src/.env"), 4000000, 4000001), 0);
