@@ -350,6 +350,9 @@ static int verify_native(struct vfy *v, const struct zseek *z, struct err *e)
 	if (dec_open_frames(v->fd, v->path, z, &d, &v->dec, e) == 0 && parse_frames(v, e) == 0 &&
 	    built_index(v, &built, e) == 0 && compare_index(v, stored, built, e) == 0)
 		rc = check_required(v, stored, e);
+	/* the decoder's threads read through z, which the caller closes next */
+	dec_close(v->dec);
+	v->dec = NULL;
 	idx_close(built);
 	idx_close(stored);
 	return rc;
