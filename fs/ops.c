@@ -289,6 +289,18 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, 0);
 }
 
+/* An xattr answer: the size asked for with size 0, else the bytes; frees buf. */
+static void reply_xattr(fuse_req_t req, ssize_t n, char *buf, size_t size, const struct err *e)
+{
+	if (n < 0)
+		reply_err(req, e);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct err e = { 0 };
@@ -298,13 +310,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	if (size && !buf)
 		return (void)fuse_reply_err(req, ENOMEM);
 	n = tree_getxattr(ops_of(req)->tree, ino, name, buf, size, &e);
-	if (n < 0)
-		reply_err(req, &e);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	reply_xattr(req, n, buf, size, &e);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -316,13 +322,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (size && !buf)
 		return (void)fuse_reply_err(req, ENOMEM);
 	n = tree_listxattr(ops_of(req)->tree, ino, buf, size, &e);
-	if (n < 0)
-		reply_err(req, &e);
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+	reply_xattr(req, n, buf, size, &e);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -16,6 +16,7 @@
 
 #include "decode.h"
 #include "index.h"
+#include "store.h"
 #include "zseek.h"
 
 #define READ_BLOCK (256u * 1024)
@@ -73,25 +74,13 @@ enum name_kind { NAME_OK, NAME_ABSOLUTE, NAME_DOTDOT, NAME_TOO_LONG };
  */
 static enum name_kind clean_name(const char *in, char *out, size_t size)
 {
-	enum name_kind kind = in[0] == '/' ? NAME_ABSOLUTE : NAME_OK;
-	size_t n = 0;
+	ssize_t n = idx_normalise(in, out, size);
 
-	while (*in) {
-		size_t len = strcspn(in, "/");
-		if (len == 2 && in[0] == '.' && in[1] == '.')
-			return NAME_DOTDOT;
-		if (len && !(len == 1 && in[0] == '.')) {
-			if (n + len + 2 > size)
-				return NAME_TOO_LONG;
-			if (n)
-				out[n++] = '/';
-			memcpy(out + n, in, len);
-			n += len;
-		}
-		in += len + (in[len] == '/');
-	}
-	out[n] = '\0';
-	return kind;
+	if (n == -1)
+		return NAME_DOTDOT;
+	if (n == -2)
+		return NAME_TOO_LONG;
+	return in[0] == '/' ? NAME_ABSOLUTE : NAME_OK;
 }
 
 /* Whether name is asked for; mark records which requested path matched it. */
@@ -350,26 +339,6 @@ static int normalise_wanted(struct ext *x, struct err *e)
 	return 0;
 }
 
-static int make_dir(const char *dir, struct err *e)
-{
-	char path[PATH_MAX];
-	size_t len = strlen(dir);
-
-	if (len == 0 || len >= sizeof(path))
-		return err_set(e, ENAMETOOLONG, "cannot use '%s' as the restore directory", dir);
-	memcpy(path, dir, len + 1);
-	for (char *p = path + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			return err_set(e, errno, "cannot create '%s': %s", path, strerror(errno));
-		if ((*p = c) == '\0')
-			return 0;
-	}
-}
-
 /*
  * Read through a checked decoder where there is one: a native archive's
  * frames on all cores, zstd and gzip with every checksum (decode.h).
@@ -459,7 +428,7 @@ int ext_restore(const char *path, const char *dir, const struct ext_opts *o, str
 	int rc = -1;
 
 	memset(st, 0, sizeof(*st));
-	if (normalise_wanted(&x, e) < 0 || make_dir(dir, e) < 0)
+	if (normalise_wanted(&x, e) < 0 || store_mkdir(dir, e) < 0)
 		goto done;
 	x.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (x.dirfd < 0) {

@@ -179,29 +179,23 @@ uint32_t idx_builder_members(const struct idx_builder *b)
 	return b->members;
 }
 
-/*
- * Normalise a member path into buf as tar extracts it: drop leading "/" and
- * "./" and empty or "." components. Returns the length, or -1 for a path that
- * climbs with "..".
- */
-static ssize_t normalise(const char *path, char *buf, size_t size)
+ssize_t idx_normalise(const char *path, char *buf, size_t size)
 {
 	size_t n = 0;
 
 	while (*path) {
-		const char *end = strchr(path, '/');
-		size_t len = end ? (size_t)(end - path) : strlen(path);
+		size_t len = strcspn(path, "/");
 		if (len == 2 && path[0] == '.' && path[1] == '.')
 			return -1;
 		if (len && !(len == 1 && path[0] == '.')) {
 			if (n + len + 2 > size)
-				return -1;
+				return -2;
 			if (n)
 				buf[n++] = '/';
 			memcpy(buf + n, path, len);
 			n += len;
 		}
-		path += len + (end ? 1 : 0);
+		path += len + (path[len] == '/');
 	}
 	buf[n] = '\0';
 	return (ssize_t)n;
@@ -311,7 +305,7 @@ static int swap_link(struct idx_builder *b, uint32_t i)
 	struct bnode *nd = &b->nodes[i];
 	size_t size = strlen(nd->link) + 2;
 	char *norm = malloc(size), *self;
-	ssize_t len = norm ? normalise(nd->link, norm, size) : -1;
+	ssize_t len = norm ? idx_normalise(nd->link, norm, size) : -1;
 	uint32_t t = len > 0 ? find_node(b, norm, (size_t)len) : IDX_NONE;
 
 	free(norm);
@@ -340,7 +334,7 @@ int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t
 
 	if (!norm)
 		return err_set(e, ENOMEM, "out of memory for the index");
-	len = normalise(path ? path : "", norm, size);
+	len = idx_normalise(path ? path : "", norm, size);
 	if (len < 0)
 		rc = err_set(e, EINVAL, "member '%s' climbs out of the archive with '..'", path);
 	else if (len == 0)
@@ -448,7 +442,7 @@ static uint32_t link_target(struct idx_builder *b, const struct bnode *nd)
 	for (int hops = 0; hops < 64 && nd->link; hops++) {
 		size_t size = strlen(nd->link) + 2;
 		char *norm = malloc(size);
-		ssize_t len = norm ? normalise(nd->link, norm, size) : -1;
+		ssize_t len = norm ? idx_normalise(nd->link, norm, size) : -1;
 		uint32_t t = len > 0 ? find_node(b, norm, (size_t)len) : IDX_NONE;
 		free(norm);
 		if (t == IDX_NONE || b->nodes[t].out == IDX_NONE)

@@ -93,6 +93,13 @@ void idx_builder_free(struct idx_builder *b);
 int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t data_off,
 		    struct err *e);
 
+/*
+ * Normalise a member path into buf as tar extracts it: no leading "/" or "./",
+ * no empty or "." components. Returns the length; -1 when the path climbs with
+ * "..", -2 when it does not fit in size bytes.
+ */
+ssize_t idx_normalise(const char *path, char *buf, size_t size);
+
 /* Members added so far (not counting implied directories). */
 uint32_t idx_builder_members(const struct idx_builder *b);
 

@@ -185,9 +185,9 @@ int store_mkdir(const char *dir, struct err *e)
 	size_t len = strlen(dir);
 
 	if (len == 0)	/* the loop below starts after the first byte */
-		return err_set(e, EINVAL, "the store path is empty; name a directory");
+		return err_set(e, EINVAL, "the path is empty; name a directory");
 	if (len >= sizeof(path))
-		return err_set(e, ENAMETOOLONG, "store path '%s' is too long", dir);
+		return err_set(e, ENAMETOOLONG, "path '%s' is too long", dir);
 	memcpy(path, dir, len + 1);
 	for (char *p = path + 1;; p++) {
 		if (*p != '/' && *p != '\0')
@@ -195,7 +195,7 @@ int store_mkdir(const char *dir, struct err *e)
 		char c = *p;
 		*p = '\0';
 		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			return err_set(e, errno, "cannot create store directory '%s': %s", path,
+			return err_set(e, errno, "cannot create directory '%s': %s", path,
 				       strerror(errno));
 		*p = c;
 		if (c == '\0')

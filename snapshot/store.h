@@ -67,7 +67,7 @@ void store_list_free(struct store_entry *v, size_t n);
 int store_lock(const char *dir, int wait_ms, struct err *e);
 void store_unlock(int fd);
 
-/* Create dir and missing parents with mode 0700. */
+/* Create dir and missing parents with mode 0700 (a store, a restore directory). */
 int store_mkdir(const char *dir, struct err *e);
 
 /* Remove hidden temporary files left by takes that died. Call it under the lock. */

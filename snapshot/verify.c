@@ -235,35 +235,12 @@ static int compare_index(struct vfy *v, const struct idx *stored, const struct i
 
 /* ---- required paths ---- */
 
-/* path as the index stores it: no leading "/" or "./", no "." or empty components. */
-static int normalise(const char *path, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	while (*path) {
-		size_t len = strcspn(path, "/");
-		if (len == 2 && path[0] == '.' && path[1] == '.')
-			return -1;
-		if (len && !(len == 1 && path[0] == '.')) {
-			if (n + len + 2 > size)
-				return -1;
-			if (n)
-				buf[n++] = '/';
-			memcpy(buf + n, path, len);
-			n += len;
-		}
-		path += len + (path[len] == '/');
-	}
-	buf[n] = '\0';
-	return 0;
-}
-
 static int check_required(struct vfy *v, const struct idx *x, struct err *e)
 {
 	for (size_t i = 0; i < v->o->nrequire; i++) {
 		const char *want = v->o->require[i];
 		char norm[4096];
-		if (normalise(want, norm, sizeof(norm)) < 0)
+		if (idx_normalise(want, norm, sizeof(norm)) < 0)
 			return err_set(e, EINVAL, "required path '%s' is not a path inside an archive; "
 						  "give it relative, without '..'", want);
 		if (idx_lookup_path(x, norm) == IDX_NONE)

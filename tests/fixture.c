@@ -111,3 +111,14 @@ unsigned char *fixture_read(const char *path, size_t *len)
 	*len = (size_t)st.st_size;
 	return buf;
 }
+
+int fixture_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -28,4 +28,8 @@ unsigned char *fixture_read(const char *path, size_t *len);
 
 uint64_t fixture_rand(uint64_t *state);
 
+struct Suite;
+/* Run the suite in check's default fork mode: the exit status for main(). */
+int fixture_run(struct Suite *s);
+
 #endif

@@ -392,8 +392,6 @@ int main(void)
 {
 	Suite *s = suite_create("extract");
 	TCase *tc = tcase_create("extract");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
@@ -405,9 +403,5 @@ int main(void)
 	tcase_add_test(tc, damaged_archive_stops_with_an_error);
 	tcase_add_test(tc, working_directory_is_unchanged);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return fixture_run(s);
 }

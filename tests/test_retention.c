@@ -22,6 +22,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "fixture.h"
+
 #define MAX_SNAPS 40000		/* 100 years of daily backups */
 
 enum zone { UTC, BERLIN };
@@ -705,11 +707,5 @@ static Suite *retention_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(retention_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return fixture_run(retention_suite());
 }

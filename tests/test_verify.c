@@ -507,8 +507,6 @@ int main(void)
 {
 	Suite *s = suite_create("verify");
 	TCase *tc = tcase_create("verify");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
@@ -529,9 +527,5 @@ int main(void)
 	tcase_add_test(tc, text_file_is_not_an_archive);
 	tcase_add_test(tc, progress_rises_to_the_file_size);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return fixture_run(s);
 }

@@ -453,8 +453,6 @@ int main(void)
 {
 	Suite *s = suite_create("writer");
 	TCase *tc = tcase_create("writer");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
@@ -469,9 +467,5 @@ int main(void)
 	tcase_add_test(tc, file_that_shrinks_while_read_is_padded_with_a_warning);
 	tcase_add_test(tc, file_that_grows_while_read_is_cut_with_a_warning);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return fixture_run(s);
 }

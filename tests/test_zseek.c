@@ -362,8 +362,6 @@ int main(void)
 {
 	Suite *s = suite_create("zseek");
 	TCase *tc = tcase_create("zseek");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
@@ -379,9 +377,5 @@ int main(void)
 	tcase_add_test(tc, file_without_table_says_so);
 	tcase_add_test(tc, damaged_frame_fails_with_its_offset_never_wrong_bytes);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return fixture_run(s);
 }
