@@ -902,10 +902,14 @@ static int scan_foreign(struct idx *x, int64_t mtime, struct err *e)
 		archive_read_data_skip(a);
 	}
 	if (r != ARCHIVE_EOF) {
-		err_set(e, idx_builder_members(b) ? EIO : ENOTSUP,
-			"'%s' %s at byte %lld: %s", x->name,
-			idx_builder_members(b) ? "is damaged" : "is not an archive snapfs reads",
-			(long long)archive_filter_bytes(a, -1), archive_error_string(a));
+		const char *why = archive_error_string(a);
+		if (idx_builder_members(b))
+			err_set(e, EIO, "'%s' is damaged at byte %lld: %s; run 'snapkeep verify' on "
+					"it, or restore it from a copy of the store", x->name,
+				(long long)archive_filter_bytes(a, -1), why ? why : "it ends early");
+		else
+			err_set(e, ENOTSUP, "'%s' is not an archive snapfs reads: %s", x->name,
+				why ? why : "no member could be read");
 		goto done;
 	}
 	if (idx_builder_finish(b, &blob, &len, e) < 0)
