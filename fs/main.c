@@ -289,6 +289,7 @@ static int start(struct daemon *d, const char *argv0)
 	d->ops.store = d->store;
 	ops_init(&d->ops);
 	d->se = fuse_session_new(&args, ops_table(), sizeof(*ops_table()), &d->ops);
+	fuse_opt_free_args(&args);
 	if (!d->se)
 		return fprintf(stderr, "snapfs: cannot start a FUSE session (see the message "
 				       "above)\n"), -1;

@@ -700,9 +700,11 @@ void tree_free(struct tree *t)
 		free(t->dirs[i]->rel);
 		free(t->dirs[i]);
 	}
+	for (size_t i = 0; i < t->nloaded; i++)
+		snap_put(t->loaded[i]);		/* the open list's references */
 	for (size_t i = 0; i < t->capaids; i++)
 		if (t->aids[i])
-			snap_put(t->aids[i]);
+			snap_put(t->aids[i]);	/* the table's; the last closes the index */
 	free(t->aids);
 	free(t->dirs);
 	free(t->loaded);
