@@ -39,6 +39,7 @@ struct wr {
 	struct pathbuf rel;		/* the stored name */
 	struct pathbuf abs;		/* the same file from / */
 	unsigned char *buf;
+	bool big;			/* writing a big member's data: frames of frame_size */
 	struct err cb_err;		/* a failure inside libarchive's write callback */
 	bool cb_failed;
 	struct wr_progress prog;
@@ -109,11 +110,21 @@ static void progress(struct wr *w)
 static la_ssize_t on_write(struct archive *a, void *ctx, const void *buf, size_t len)
 {
 	struct wr *w = ctx;
+	const unsigned char *p = buf;
+	size_t left = len;
 
 	(void)a;
-	if (zseek_write(w->z, buf, len, &w->cb_err) < 0) {
-		w->cb_failed = true;
-		return -1;
+	while (left > 0) {
+		size_t n = left, room = w->frame_size - zseek_pending(w->z);
+		if (w->big && n > room)
+			n = room;
+		if (zseek_write(w->z, p, n, &w->cb_err) < 0 ||
+		    (w->big && zseek_pending(w->z) >= w->frame_size && zseek_cut(w->z, &w->cb_err) < 0)) {
+			w->cb_failed = true;
+			return -1;
+		}
+		p += n;
+		left -= n;
 	}
 	return (la_ssize_t)len;
 }
@@ -285,14 +296,18 @@ static int write_data(struct wr *w, int fd, struct archive_entry *entry, const s
 	struct stat after;
 	int rc;
 
-	if (stored_bytes(entry) >= w->frame_size && zseek_cut(w->z, e) < 0)
-		return -1;
+	if (stored_bytes(entry) >= w->frame_size) {
+		if (zseek_cut(w->z, e) < 0)
+			return -1;
+		w->big = true;
+	}
 	/* the pax writer puts a sparse map before the data on the first write */
 	if (sparse && archive_write_data(w->a, zeros, 0) < 0)
 		return archive_failed(w, "sparse map", e);
 	*data_off = zseek_pos(w->z);
 	rc = sparse ? copy_sparse(w, fd, entry, e)
 		    : copy_range(w, fd, 0, (uint64_t)archive_entry_size(entry), e);
+	w->big = false;
 	if (rc < 0)
 		return -1;
 	if (rc == 0 && fstat(fd, &after) == 0 && changed(st, &after))
@@ -336,6 +351,13 @@ static int write_member(struct wr *w, int fd, const struct stat *st, struct err 
 	}
 	if (r == ARCHIVE_WARN)
 		note_warning(w, w->disk, "some metadata was not read");
+	/*
+	 * Access, change and creation times cannot be restored usefully and cost
+	 * each small member about a tenth of its compressed size in pax records.
+	 */
+	archive_entry_unset_atime(entry);
+	archive_entry_unset_ctime(entry);
+	archive_entry_unset_birthtime(entry);
 	archive_entry_linkify(w->lr, &entry, &spare);
 	if (start_member(w, e) < 0)
 		goto done;
@@ -514,7 +536,10 @@ static int setup(struct wr *w, int fd, struct err *e)
 
 	w->frame_size = o->frame_size ? o->frame_size : WR_DEFAULT_FRAME_SIZE;
 	w->group_size = o->group_size ? o->group_size : WR_DEFAULT_GROUP_SIZE;
-	if (zseek_writer_new(fd, w->name, o->level, o->threads, w->frame_size, &w->z, e) < 0)
+	/* groups of small members may grow past frame_size; big members are cut at it */
+	if (zseek_writer_new(fd, w->name, o->level, o->threads,
+			     w->group_size > w->frame_size ? w->group_size : w->frame_size, &w->z,
+			     e) < 0)
 		return -1;
 	w->a = archive_write_new();
 	w->disk = archive_read_disk_new();
