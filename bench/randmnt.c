@@ -1,0 +1,238 @@
+/*
+ * randmnt: helpers of bench/mount.sh that time things through a mounted file
+ * system (bench/mount-results.md).
+ *
+ *	randmnt [-n COUNT] [-s SEED] [-b BYTES] [-u] [-t BUDGET_S] [-c SOURCE] FILE
+ *
+ * Times COUNT (2000) preads of BYTES (4096) at uniformly random offsets (fixed
+ * SEED) in FILE, a file on a mount, each timed with clock_gettime(
+ * CLOCK_MONOTONIC). Ordinary buffered reads (no O_DIRECT): what the kernel
+ * page cache holds answers, so the caller drops it first for a cold run.
+ * Offsets are multiples of BYTES, as pages are; -u makes them byte-granular.
+ * -t stops after BUDGET_S seconds of reading (for peers that take minutes)
+ * and says how many reads were done. -c SOURCE compares every read with the
+ * same bytes of SOURCE, outside the timed region.
+ * Prints one line: reads, p50/p90/p99/max/mean in microseconds.
+ *
+ *	randmnt -O COUNT FILE
+ *
+ * Opens and closes FILE COUNT times and prints the mean microseconds per
+ * open+close: on a FUSE mount, one OPEN round trip to the daemon (the RELEASE
+ * goes asynchronously), the fixed cost every small file pays.
+ *
+ *	randmnt -w TIMEOUT_S PATH CMD [ARG...]
+ *
+ * Mount to first stat: starts CMD (a mount command), then stat()s PATH every
+ * 100 us until it succeeds; prints the seconds from the start of CMD to the
+ * first successful stat, and when CMD itself exited (a daemon that returns
+ * only once its mount is ready exits after the stat could succeed, one that
+ * detaches early before). On TIMEOUT_S it kills CMD (if it still runs) and
+ * prints timeout=1. CMD's output goes to stderr. Exit status: 0, or 1 on timeout
+ * or a failed CMD.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static uint64_t rng_state;
+
+static uint64_t rng_next(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double p)
+{
+	size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+
+	return v[i < n ? i : n - 1];
+}
+
+static void die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "randmnt: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, ": %s\n", strerror(errno));
+	exit(2);
+}
+
+static int wait_stat(int argc, char **argv)
+{
+	double timeout, t0, t_stat = -1, t_exit = -1;
+	const char *path;
+	struct stat st;
+	pid_t pid;
+	int status = 0, rc;
+
+	if (argc < 5) {
+		fprintf(stderr, "usage: randmnt -w TIMEOUT_S PATH CMD [ARG...]\n");
+		return 2;
+	}
+	timeout = atof(argv[2]);
+	path = argv[3];
+	/* the command's output goes to our stderr: a daemon must not hold our stdout open */
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, 2, 1);
+	t0 = now_s();
+	if ((rc = posix_spawnp(&pid, argv[4], &fa, NULL, argv + 4, environ)) != 0) {
+		errno = rc;
+		die("cannot start '%s'", argv[4]);
+	}
+	for (;;) {
+		double t = now_s();
+		if (t_exit < 0 && waitpid(pid, &status, WNOHANG) == pid)
+			t_exit = t - t0;
+		if (t_stat < 0 && stat(path, &st) == 0)
+			t_stat = now_s() - t0;
+		if (t_stat >= 0 && t_exit >= 0)
+			break;
+		if (t_exit >= 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			break;	/* the mount command failed */
+		if (t - t0 > timeout)
+			break;
+		usleep(100);
+	}
+	if (t_exit < 0 && t_stat < 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, &status, 0);
+	}
+	if (t_stat < 0) {
+		printf("timeout=%d stat_s=%.4f cmd_exit_s=%.4f cmd_status=%d\n", t_exit < 0 ? 1 : 0,
+		       timeout, t_exit, t_exit < 0 ? -1 : status);
+		return 1;
+	}
+	printf("timeout=0 stat_s=%.4f cmd_exit_s=%.4f cmd_status=%d\n", t_stat, t_exit,
+	       t_exit < 0 ? -1 : status);
+	return 0;
+}
+
+static int open_close(int argc, char **argv)
+{
+	long count = argc == 4 ? atol(argv[2]) : 0;
+	double t0;
+
+	if (count <= 0) {
+		fprintf(stderr, "usage: randmnt -O COUNT FILE\n");
+		return 2;
+	}
+	t0 = now_s();
+	for (long i = 0; i < count; i++) {
+		int fd = open(argv[3], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			die("cannot open '%s'", argv[3]);
+		close(fd);
+	}
+	printf("opens=%ld open_close_us=%.1f\n", count, (now_s() - t0) / (double)count * 1e6);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	size_t count = 2000, bytes = 4096, done = 0;
+	uint64_t seed = 42;
+	bool unaligned = false;
+	double budget = 0, total = 0;
+	const char *source = NULL;
+	int opt, fd, sfd = -1;
+	struct stat st;
+
+	if (argc > 1 && strcmp(argv[1], "-w") == 0)
+		return wait_stat(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "-O") == 0)
+		return open_close(argc, argv);
+	while ((opt = getopt(argc, argv, "n:s:b:ut:c:")) != -1) {
+		switch (opt) {
+		case 'n': count = strtoull(optarg, NULL, 10); break;
+		case 's': seed = strtoull(optarg, NULL, 10); break;
+		case 'b': bytes = strtoull(optarg, NULL, 10); break;
+		case 'u': unaligned = true; break;
+		case 't': budget = atof(optarg); break;
+		case 'c': source = optarg; break;
+		default:
+			fprintf(stderr, "usage: randmnt [-n COUNT] [-s SEED] [-b BYTES] [-u] "
+					"[-t BUDGET_S] [-c SOURCE] FILE\n");
+			return 2;
+		}
+	}
+	if (optind + 1 != argc || count == 0 || bytes == 0) {
+		fprintf(stderr, "randmnt: name one FILE\n");
+		return 2;
+	}
+	if ((fd = open(argv[optind], O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0)
+		die("cannot open '%s'", argv[optind]);
+	if (source && (sfd = open(source, O_RDONLY | O_CLOEXEC)) < 0)
+		die("cannot open '%s'", source);
+	if ((uint64_t)st.st_size < bytes) {
+		fprintf(stderr, "randmnt: '%s' is smaller than %zu bytes\n", argv[optind], bytes);
+		return 2;
+	}
+
+	uint64_t span = (uint64_t)st.st_size - bytes + 1;
+	double *us = malloc(count * sizeof(*us));
+	char *buf = malloc(bytes), *ref = malloc(bytes);
+	if (!us || !buf || !ref)
+		die("out of memory%s", "");
+	rng_state = seed;
+	double start = now_s();
+	for (size_t i = 0; i < count; i++) {
+		uint64_t off = rng_next() % span;
+		if (!unaligned)
+			off -= off % bytes;
+		double t0 = now_s();
+		ssize_t n = pread(fd, buf, bytes, (off_t)off);
+		double t1 = now_s();
+		if (n != (ssize_t)bytes) {
+			fprintf(stderr, "randmnt: read of %zu bytes at %" PRIu64 " gave %zd: %s\n",
+				bytes, off, n, n < 0 ? strerror(errno) : "short");
+			return 1;
+		}
+		us[done++] = (t1 - t0) * 1e6;
+		total += (t1 - t0) * 1e6;
+		if (sfd >= 0 && (pread(sfd, ref, bytes, (off_t)off) != (ssize_t)bytes ||
+				 memcmp(buf, ref, bytes) != 0)) {
+			fprintf(stderr, "randmnt: wrong bytes at %" PRIu64 "\n", off);
+			return 1;
+		}
+		if (budget > 0 && t1 - start > budget)
+			break;
+	}
+	qsort(us, done, sizeof(*us), cmp_double);
+	printf("reads=%zu bytes=%zu p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f mean_us=%.1f "
+	       "wall_s=%.3f budget_hit=%d%s\n", done, bytes, pct(us, done, 50), pct(us, done, 90),
+	       pct(us, done, 99), us[done - 1], total / (double)done, now_s() - start,
+	       done < count, sfd >= 0 ? " verified" : "");
+	return 0;
+}
