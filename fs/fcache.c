@@ -5,15 +5,20 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "zseek.h"
 
 #define NSHARDS 16u
 #define NBUCKETS 256u	/* per shard */
+#define FRAME_ROUND 65536u	/* frame buffers come in size classes of this step */
 
 struct frame {
 	uint64_t serial;
 	uint32_t no, len;
+	uint32_t cap;		/* room for data: len rounded up to FRAME_ROUND */
+	size_t map;		/* bytes mapped for the frame, header included */
 	unsigned refs;
 	bool cached;		/* in the hash and the LRU list; else freed at the last put */
 	struct frame *hnext;
@@ -35,6 +40,16 @@ struct fcache {
 	pthread_mutex_t dmu;		/* the pool of decompression contexts */
 	struct zseek_dctx **dpool;
 	size_t ndpool, capdpool;
+	/*
+	 * Frames are mapped one by one (munmap gives the memory back exactly; malloc
+	 * spread them over the threads' arenas, and RSS grew half again above the
+	 * bound), and an evicted frame's buffer is kept as a spare for the next
+	 * decode of its size class: once the cache is full, a miss reuses the pages
+	 * an eviction gave back instead of faulting in new ones. Newest first.
+	 */
+	pthread_mutex_t fmu;
+	struct frame *spare;		/* linked by next */
+	size_t spare_bytes, max_spare;
 	struct idx_frames hooks;
 };
 
@@ -69,6 +84,64 @@ static void lru_push(struct shard *s, struct frame *f)
 		s->tail = f;
 }
 
+static size_t frame_cap(uint32_t len)
+{
+	return ((size_t)len + FRAME_ROUND - 1) / FRAME_ROUND * FRAME_ROUND;
+}
+
+/* A frame buffer with room for len bytes: a spare one of that size class, or a new one. */
+static struct frame *frame_alloc(struct fcache *c, uint32_t len)
+{
+	size_t cap = frame_cap(len), page = (size_t)sysconf(_SC_PAGESIZE);
+	struct frame *f = NULL, **p;
+	void *m;
+
+	pthread_mutex_lock(&c->fmu);
+	for (p = &c->spare; *p; p = &(*p)->next)
+		if ((*p)->cap == cap) {
+			f = *p;
+			*p = f->next;
+			c->spare_bytes -= f->map;
+			break;
+		}
+	pthread_mutex_unlock(&c->fmu);
+	if (f)
+		return f;
+	size_t map = (sizeof(*f) + cap + page - 1) / page * page;
+	m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	f = m;
+	f->cap = (uint32_t)cap;
+	f->map = map;
+	return f;
+}
+
+/* Give a frame's buffer back: kept as a spare, the oldest spares unmapped past max_spare. */
+static void frame_release(struct fcache *c, struct frame *f)
+{
+	struct frame *drop = NULL, **p;
+
+	pthread_mutex_lock(&c->fmu);
+	f->next = c->spare;
+	c->spare = f;
+	c->spare_bytes += f->map;
+	if (c->spare_bytes > c->max_spare) {
+		size_t kept = 0;
+		for (p = &c->spare; *p && kept + (*p)->map <= c->max_spare; p = &(*p)->next)
+			kept += (*p)->map;
+		drop = *p;
+		*p = NULL;
+		c->spare_bytes = kept;
+	}
+	pthread_mutex_unlock(&c->fmu);
+	while (drop) {
+		struct frame *next = drop->next;
+		munmap(drop, drop->map);
+		drop = next;
+	}
+}
+
 static void hash_remove(struct shard *s, struct frame *f)
 {
 	struct frame **p = &s->buckets[mix(f->serial, f->no) % NBUCKETS];
@@ -91,7 +164,7 @@ static void evict(struct fcache *c, struct shard *s)
 		s->bytes -= f->len;
 		f->cached = false;
 		if (f->refs == 0)
-			free(f);
+			frame_release(c, f);
 		f = prev;
 	}
 }
@@ -139,17 +212,18 @@ static void dctx_give(struct fcache *c, struct zseek_dctx *d)
 static struct frame *decode(struct fcache *c, struct idx *x, uint32_t no, struct err *e)
 {
 	uint32_t len = idx_frame_size(x, no);
-	struct frame *f = malloc(sizeof(*f) + len);
+	struct frame *f = frame_alloc(c, len);
 	struct zseek_dctx *d = dctx_take(c);
 
 	if (!f || !d) {
-		free(f);
+		if (f)
+			frame_release(c, f);
 		zseek_dctx_free(d);
 		err_set(e, ENOMEM, "out of memory for a frame of '%s'", idx_name(x));
 		return NULL;
 	}
 	if (idx_frame_decode(x, no, d, f->data, e) < 0) {
-		free(f);
+		frame_release(c, f);
 		dctx_give(c, d);
 		return NULL;
 	}
@@ -187,7 +261,7 @@ static const unsigned char *get(void *ctx, struct idx *x, uint32_t no, uint32_t 
 	pthread_mutex_lock(&s->mu);
 	if ((f = find(s, serial, no))) {
 		f->refs++;
-		free(mine);
+		frame_release(c, mine);
 	} else {
 		f = mine;
 		struct frame **b = &s->buckets[mix(serial, no) % NBUCKETS];
@@ -215,7 +289,7 @@ static void put(void *ctx, void *pin)
 	gone = --f->refs == 0 && !f->cached;
 	pthread_mutex_unlock(&s->mu);
 	if (gone)
-		free(f);
+		frame_release(c, f);
 }
 
 struct fcache *fcache_new(size_t max_bytes)
@@ -225,9 +299,12 @@ struct fcache *fcache_new(size_t max_bytes)
 	if (!c)
 		return NULL;
 	c->max_per_shard = max_bytes / NSHARDS;
+	/* spares hold at most a 32nd of the bound, or 1 MiB */
+	c->max_spare = max_bytes / 32 > (1u << 20) ? max_bytes / 32 : (1u << 20);
 	for (unsigned i = 0; i < NSHARDS; i++)
 		pthread_mutex_init(&c->shards[i].mu, NULL);
 	pthread_mutex_init(&c->dmu, NULL);
+	pthread_mutex_init(&c->fmu, NULL);
 	c->hooks.get = get;
 	c->hooks.put = put;
 	c->hooks.ctx = c;
@@ -242,7 +319,7 @@ void fcache_free(struct fcache *c)
 		struct frame *f = c->shards[i].head;
 		while (f) {
 			struct frame *next = f->next;
-			free(f);
+			munmap(f, f->map);
 			f = next;
 		}
 		pthread_mutex_destroy(&c->shards[i].mu);
@@ -251,6 +328,12 @@ void fcache_free(struct fcache *c)
 		zseek_dctx_free(c->dpool[i]);
 	free(c->dpool);
 	pthread_mutex_destroy(&c->dmu);
+	while (c->spare) {
+		struct frame *f = c->spare;
+		c->spare = f->next;
+		munmap(f, f->map);
+	}
+	pthread_mutex_destroy(&c->fmu);
 	free(c);
 }
 

@@ -5,7 +5,8 @@
  * with a lock each, so threads reading different frames rarely meet and no
  * lock is global. A frame handed out is pinned until fcache_put(); pinned
  * frames are never freed, so memory is at most the bound plus one frame per
- * reading thread. fcache_frames() gives the idx_frames hooks that make
+ * reading thread, plus the buffers of evicted frames kept for reuse (at most a
+ * 32nd of the bound, or 1 MiB). fcache_frames() gives the idx_frames hooks that make
  * idx_pread() read through the cache.
  *
  *	fcache_new() -> { idx_pread() via fcache_frames() }... -> fcache_free()
