@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -305,6 +306,20 @@ static int start(struct daemon *d, const char *argv0)
 	return 0;
 }
 
+/*
+ * Every archive the kernel holds inodes of keeps a descriptor (tree.h), and a
+ * store may have thousands: the soft limit goes up to the hard one.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
@@ -316,6 +331,7 @@ int main(int argc, char **argv)
 		return rc < 0 ? 1 : 0;
 	log_open("snapfs", true, d.o.debug);
 	fuse_set_log_func(fuse_log_to_ours);
+	raise_fd_limit();
 	if (start(&d, argv[0]) < 0) {
 		rc = 1;
 		goto done;

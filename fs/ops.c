@@ -27,6 +27,7 @@ void ops_init(struct ops *o)
 	pthread_mutex_init(&o->mu, NULL);
 	o->pool = NULL;
 	o->npool = o->cappool = 0;
+	o->no_open = o->no_opendir = false;
 }
 
 void ops_release(struct ops *o)
@@ -99,7 +100,15 @@ static void fill_entry(struct fuse_entry_param *ep, const struct stat *st)
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct ops *o = userdata;
+
+	/*
+	 * Files and directories need no open: reads go by inode number, and the
+	 * kernel then keeps their pages and listings (FOPEN_KEEP_CACHE,
+	 * FOPEN_CACHE_DIR) with no OPEN, RELEASE, OPENDIR or RELEASEDIR round trips.
+	 */
+	o->no_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
+	o->no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -112,9 +121,13 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct stat st;
 	struct err e = { 0 };
 
-	if (tree_lookup(ops_of(req)->tree, parent, name, &st, &e) == 0) {
+	struct tree *t = ops_of(req)->tree;
+
+	if (tree_lookup(t, parent, name, &st, &e) == 0) {
 		fill_entry(&ep, &st);
-		fuse_reply_entry(req, &ep);
+		tree_ref(t, ep.ino, 1);
+		if (fuse_reply_entry(req, &ep) != 0)
+			tree_forget(t, ep.ino, 1);	/* the kernel never got it */
 	} else if (e.code == ENOENT && !(parent == TREE_ROOT_INO || tree_timeout(parent) < 2)) {
 		/* inside an archive nothing appears later: the kernel may remember the miss */
 		memset(&ep, 0, sizeof(ep));
@@ -127,7 +140,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	(void)ino, (void)nlookup;	/* inode numbers are computed: nothing to forget */
+	tree_forget(ops_of(req)->tree, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *v)
+{
+	for (size_t i = 0; i < count; i++)
+		tree_forget(ops_of(req)->tree, v[i].ino, v[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -159,6 +179,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct stat st;
 	struct err e = { 0 };
 
+	if (ops_of(req)->no_opendir)
+		return (void)fuse_reply_err(req, ENOSYS);	/* none needed, ever again */
 	if (tree_getattr(ops_of(req)->tree, ino, &st, &e) < 0)
 		return reply_err(req, &e);
 	if (!S_ISDIR(st.st_mode))
@@ -169,22 +191,52 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_open(req, fi);
 }
 
+/* Inode numbers given to the kernel by readdirplus: runs of one snapshot's. */
+struct given {
+	uint64_t ino;
+	uint64_t n;
+};
+
 struct dirbuf {
 	fuse_req_t req;
 	char *buf;
 	size_t size, used;
 	int plus;
+	struct given *given;
+	size_t ngiven, capgiven;
 };
+
+static int give(struct dirbuf *d, uint64_t ino)
+{
+	if (ino == TREE_ROOT_INO || ino >> 63)
+		return 0;	/* the store's own: nothing to count */
+	if (d->ngiven && d->given[d->ngiven - 1].ino >> 32 == ino >> 32) {
+		d->given[d->ngiven - 1].n++;
+		return 0;
+	}
+	if (d->ngiven == d->capgiven) {
+		size_t cap = d->capgiven ? d->capgiven * 2 : 16;
+		struct given *v = realloc(d->given, cap * sizeof(*v));
+		if (!v)
+			return -1;
+		d->given = v;
+		d->capgiven = cap;
+	}
+	d->given[d->ngiven].ino = ino;
+	d->given[d->ngiven++].n = 1;
+	return 0;
+}
 
 static int add_dirent(void *ctx, const char *name, const struct stat *st, off_t next)
 {
 	struct dirbuf *d = ctx;
 	size_t n;
 
+	bool dot = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+
 	if (d->plus) {
 		struct fuse_entry_param ep;
 		fill_entry(&ep, st);
-		/* the kernel counts a lookup for these, except "." and ".." */
 		n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &ep,
 					   next);
 	} else {
@@ -192,21 +244,31 @@ static int add_dirent(void *ctx, const char *name, const struct stat *st, off_t 
 	}
 	if (n > d->size - d->used)
 		return 1;
+	/* the kernel counts a lookup for each entry given with its attributes, "." and ".." aside */
+	if (d->plus && !dot && give(d, st->st_ino) < 0)
+		return 1;	/* out of memory: a shorter reply */
 	d->used += n;
 	return 0;
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, int plus)
 {
-	struct dirbuf d = { req, malloc(size), size, 0, plus };
+	struct dirbuf d = { req, malloc(size), size, 0, plus, NULL, 0, 0 };
+	struct tree *t = ops_of(req)->tree;
 	struct err e = { 0 };
 
 	if (!d.buf)
 		return (void)fuse_reply_err(req, ENOMEM);
-	if (tree_readdir(ops_of(req)->tree, ino, off, add_dirent, &d, &e) < 0)
+	if (tree_readdir(t, ino, off, add_dirent, &d, &e) < 0) {
 		reply_err(req, &e);
-	else
-		fuse_reply_buf(req, d.buf, d.used);
+	} else {
+		for (size_t i = 0; i < d.ngiven; i++)
+			tree_ref(t, d.given[i].ino, d.given[i].n);
+		if (fuse_reply_buf(req, d.buf, d.used) != 0)
+			for (size_t i = 0; i < d.ngiven; i++)
+				tree_forget(t, d.given[i].ino, d.given[i].n);
+	}
+	free(d.given);
 	free(d.buf);
 }
 
@@ -226,14 +288,16 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct tree_file *f;
 	struct err e = { 0 };
 
+	/* the mount is read-only, so the kernel refuses writers itself from now on */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return (void)fuse_reply_err(req, EROFS);
-	if (tree_open(ops_of(req)->tree, ino, &f, &e) < 0)
+	if (tree_open(ops_of(req)->tree, ino, &e) < 0)
 		return reply_err(req, &e);
-	fi->fh = (uint64_t)(uintptr_t)f;
+	if (ops_of(req)->no_open)
+		return (void)fuse_reply_err(req, ENOSYS);	/* success; no more OPEN requests */
+	fi->fh = 0;		/* reads go by inode number */
 	fi->keep_cache = 1;	/* the bytes of an archived file never change */
 	fuse_reply_open(req, fi);
 }
@@ -246,7 +310,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct err e = { 0 };
 	ssize_t n;
 
-	(void)ino;
+	(void)fi;
 	if (!rd)
 		return (void)fuse_reply_err(req, ENOMEM);
 	if (size > rd->cap) {
@@ -258,7 +322,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		rd->buf = b;
 		rd->cap = size;
 	}
-	n = tree_read(o->tree, (struct tree_file *)(uintptr_t)fi->fh, rd->buf, size, off, rd->r, &e);
+	n = tree_read(o->tree, ino, rd->buf, size, off, rd->r, &e);
 	if (n < 0)
 		reply_err(req, &e);
 	else
@@ -272,21 +336,14 @@ static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	struct err e = { 0 };
 	off_t r;
 
-	(void)ino;
+	(void)fi;
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return (void)fuse_reply_err(req, EINVAL);	/* the kernel does the others */
-	r = tree_lseek((struct tree_file *)(uintptr_t)fi->fh, off, whence, &e);
+	r = tree_lseek(ops_of(req)->tree, ino, off, whence, &e);
 	if (r < 0)
 		reply_err(req, &e);
 	else
 		fuse_reply_lseek(req, r);
-}
-
-static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	(void)ino;
-	tree_close(ops_of(req)->tree, (struct tree_file *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
 }
 
 /* An xattr answer: the size asked for with size 0, else the bytes; frees buf. */
@@ -425,6 +482,7 @@ static const struct fuse_lowlevel_ops table = {
 	.init = op_init,
 	.lookup = op_lookup,
 	.forget = op_forget,
+	.forget_multi = op_forget_multi,
 	.getattr = op_getattr,
 	.readlink = op_readlink,
 	.opendir = op_opendir,
@@ -432,7 +490,6 @@ static const struct fuse_lowlevel_ops table = {
 	.readdirplus = op_readdirplus,
 	.open = op_open,
 	.read = op_read,
-	.release = op_release,
 	.lseek = op_lseek,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,

@@ -11,6 +11,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "fcache.h"
 #include "tree.h"
@@ -21,6 +22,7 @@ struct ops {
 	struct tree *tree;
 	struct fcache *cache;
 	const char *store;		/* for statfs */
+	bool no_open, no_opendir;	/* the kernel opens without asking (from init) */
 	pthread_mutex_t mu;		/* the pool of readers */
 	struct ops_reader **pool;
 	size_t npool, cappool;

@@ -36,12 +36,14 @@ struct snap {
 	uint64_t parent;	/* the store directory's inode */
 	struct stat st;		/* the file's, when listed: a changed file is a new snapshot */
 	atomic_int refs;	/* the aid table's, and each user's */
-	atomic_int handles;	/* files open in it */
-	bool gone;		/* no longer in the store (under the tree lock) */
-	pthread_mutex_t mu;	/* ar, failed, used */
+	atomic_bool gone;	/* no longer in the store (set under the tree's write lock) */
+	bool removed;		/* out of the aid table (under the tree's write lock) */
+	pthread_mutex_t mu;	/* ar, failed, used, krefs, keepfd */
 	struct aref *ar;
 	bool failed;
 	uint64_t used;
+	uint64_t krefs;		/* the kernel's lookup counts of its inodes, summed */
+	int keepfd;		/* the archive, kept open while krefs > 0 once read */
 	atomic_bool reported;	/* a damaged frame was logged */
 };
 
@@ -79,12 +81,6 @@ struct tree {
 	struct snap **loaded;
 	size_t nloaded;
 	atomic_uint_fast64_t clock;
-};
-
-struct tree_file {
-	struct snap *snap;
-	struct aref *ar;
-	uint32_t entry;
 };
 
 static uint64_t hash64(const char *s, size_t len)
@@ -134,6 +130,8 @@ static void snap_put(struct snap *s)
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
 	aref_put(s->ar);
+	if (s->keepfd >= 0)
+		close(s->keepfd);
 	pthread_mutex_destroy(&s->mu);
 	free(s->path);
 	free(s->file);
@@ -149,7 +147,8 @@ static struct snap *snap_new(const char *dirpath, const char *file, const struct
 	if (!s)
 		return NULL;
 	atomic_init(&s->refs, 1);
-	atomic_init(&s->handles, 0);
+	atomic_init(&s->gone, false);
+	s->keepfd = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	s->st = *st;
 	s->time = time;
@@ -241,6 +240,7 @@ struct inval {
 	uint64_t parent;	/* 0: inode only */
 	uint64_t ino;
 	char *name;
+	struct snap *deep;	/* every name inside this pruned snapshot (a reference) */
 };
 
 struct invals {
@@ -260,17 +260,63 @@ static void inval_add(struct invals *iv, uint64_t parent, const char *name, uint
 	}
 	iv->v[iv->n].parent = parent;
 	iv->v[iv->n].ino = ino;
+	iv->v[iv->n].deep = NULL;
 	iv->v[iv->n++].name = name ? strdup(name) : NULL;
+}
+
+static void inval_add_deep(struct invals *iv, struct snap *s)
+{
+	size_t n = iv->n;
+
+	inval_add(iv, 0, NULL, 0);
+	if (iv->n > n) {
+		atomic_fetch_add(&s->refs, 1);
+		iv->v[n].deep = s;
+	}
+}
+
+static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e);
+
+/*
+ * A pruned snapshot the kernel still holds inodes of (a file open, a shell
+ * inside): invalidating its name dropped only what was unused. Every name in
+ * it is invalidated too, so that what is in use dies with its last user and
+ * the kernel forgets it (tree_forget then lets the archive go). Names the
+ * kernel does not hold cost one failed lookup each.
+ */
+static void inval_snap(struct tree *t, struct snap *s)
+{
+	struct err e = { 0 };
+	struct aref *a = snap_index(t, s, &e);
+	char name[NAME_MAX + 1];
+
+	if (!a)
+		return;
+	for (uint32_t i = 0; i < idx_count(a->x); i++) {
+		struct idx_entry d, c;
+		idx_get(a->x, i, &d);
+		if (!S_ISDIR(d.mode) || d.target != i)
+			continue;
+		for (uint32_t k = 0; k < d.nchildren; k++) {
+			idx_get(a->x, d.first_child + k, &c);
+			snprintf(name, sizeof(name), "%.*s", (int)c.name_len, c.name);
+			t->o.inval_entry(t->o.ctx, entry_ino(s->aid, i), name);
+		}
+	}
+	aref_put(a);
 }
 
 static void inval_send(struct tree *t, struct invals *iv)
 {
 	for (size_t i = 0; i < iv->n; i++) {
-		if (iv->v[i].name && t->o.inval_entry)
+		if (iv->v[i].deep && t->o.inval_entry)
+			inval_snap(t, iv->v[i].deep);
+		else if (iv->v[i].name && t->o.inval_entry)
 			t->o.inval_entry(t->o.ctx, iv->v[i].parent, iv->v[i].name);
-		else if (!iv->v[i].name && t->o.inval_inode)
+		else if (!iv->v[i].name && !iv->v[i].deep && t->o.inval_inode)
 			t->o.inval_inode(t->o.ctx, iv->v[i].ino);
 		free(iv->v[i].name);
+		snap_put(iv->v[i].deep);
 	}
 	free(iv->v);
 }
@@ -316,19 +362,33 @@ static void free_kids(struct child *kids, size_t n)
 
 static void unload(struct tree *t, struct snap *s);
 
-/*
- * A snapshot that left the store: unlisted now, and its index closed, so the
- * file's space is freed; files open in it keep their own reference to the
- * index, and it stays in the aid table until the last of them closes.
- */
-static void drop_snap(struct tree *t, struct snap *s)
+/* Out of the aid table, its index closed: under the write lock, once. */
+static void release_snap(struct tree *t, struct snap *s)
 {
-	s->gone = true;
+	s->removed = true;
 	unload(t, s);
-	if (atomic_load(&s->handles) == 0) {
-		aid_remove(t, s);
-		snap_put(s);
-	}
+	aid_remove(t, s);
+	snap_put(s);	/* the table's; the descriptor closes with the last user */
+}
+
+/*
+ * A snapshot that left the store: unlisted now. While the kernel still knows
+ * inodes in it (an open file, a shell inside), it stays in the aid table and
+ * readable; it goes, and the file's space with it, when the kernel forgets the
+ * last of them (tree_forget).
+ */
+static void drop_snap(struct tree *t, struct snap *s, struct invals *iv)
+{
+	bool unused;
+
+	atomic_store(&s->gone, true);
+	pthread_mutex_lock(&s->mu);
+	unused = s->krefs == 0;
+	pthread_mutex_unlock(&s->mu);
+	if (unused && !s->removed)
+		release_snap(t, s);
+	else if (!unused)
+		inval_add_deep(iv, s);
 }
 
 static int cmp_child(const void *a, const void *b)
@@ -531,7 +591,7 @@ static void diff_listing(struct tree *t, struct dir *d, struct listing *l, const
 			for (size_t k = 0; k < l->n && !kept; k++)
 				kept = l->kids[k].snap == o->snap;
 			if (!kept)
-				drop_snap(t, o->snap);
+				drop_snap(t, o->snap, iv);
 		}
 	}
 	if (changed)
@@ -617,11 +677,11 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 	scan_subdirs(t, d, force, iv);
 }
 
-static void free_dir(struct tree *t, struct dir *d)
+static void free_dir(struct tree *t, struct dir *d, struct invals *iv)
 {
 	for (size_t i = 0; i < d->nkids; i++)
 		if (d->kids[i].kind == K_SNAP)
-			drop_snap(t, d->kids[i].snap);
+			drop_snap(t, d->kids[i].snap, iv);
 	free_kids(d->kids, d->nkids);
 	free(d->rel);
 	free(d);
@@ -641,7 +701,7 @@ static void rescan_locked(struct tree *t, bool force, struct invals *iv)
 		if (t->dirs[i]->seen)
 			t->dirs[k++] = t->dirs[i];
 		else
-			free_dir(t, t->dirs[i]);
+			free_dir(t, t->dirs[i], iv);
 	}
 	t->ndirs = k;
 }
@@ -681,8 +741,10 @@ int tree_new(const struct tree_opts *o, struct tree **out, struct err *e)
 		return err_set(e, ENOMEM, "out of memory");
 	}
 	rescan_locked(t, true, &iv);
-	for (size_t i = 0; i < iv.n; i++)	/* nothing was cached yet */
+	for (size_t i = 0; i < iv.n; i++) {	/* nothing was cached yet */
 		free(iv.v[i].name);
+		snap_put(iv.v[i].deep);
+	}
 	free(iv.v);
 	*out = t;
 	return 0;
@@ -695,7 +757,7 @@ void tree_free(struct tree *t)
 	for (size_t i = 0; i < t->ndirs; i++) {
 		for (size_t k = 0; k < t->dirs[i]->nkids; k++)
 			if (t->dirs[i]->kids[k].kind == K_SNAP)
-				t->dirs[i]->kids[k].snap->gone = true;
+				atomic_store(&t->dirs[i]->kids[k].snap->gone, true);
 		free_kids(t->dirs[i]->kids, t->dirs[i]->nkids);
 		free(t->dirs[i]->rel);
 		free(t->dirs[i]);
@@ -768,6 +830,35 @@ static void unload(struct tree *t, struct snap *s)
 		snap_put(s);
 }
 
+/*
+ * A new descriptor of fd's file, with its own offset (the foreign decoder
+ * seeks): through /proc, which also reaches a deleted file; dup() without it.
+ */
+static int reopen_fd(int fd)
+{
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	r = open(path, O_RDONLY | O_CLOEXEC);
+	return r >= 0 ? r : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+/* Open s's index, from the kept descriptor when there is one (the file may be gone); under s->mu. */
+static int open_index(struct tree *t, struct snap *s, struct idx **x, struct err *e)
+{
+	int fd = s->keepfd >= 0 ? reopen_fd(s->keepfd) : -1;
+
+	if (s->keepfd >= 0 && fd < 0)
+		return err_set(e, errno, "cannot reopen '%s': %s", s->path, strerror(errno));
+	if (fd >= 0 ? idx_open_fd(fd, s->path, &t->o.idx, x, e) < 0
+		    : idx_open_with(s->path, &t->o.idx, x, e) < 0)
+		return -1;
+	if (s->keepfd < 0 && s->krefs > 0)
+		s->keepfd = reopen_fd(idx_fd(*x));	/* -1: a prune may then cut reads short */
+	return 0;
+}
+
 /* The snapshot's index, opened on first use; a new reference for the caller. */
 static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 {
@@ -780,11 +871,11 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 	if (s->ar) {
 		a = s->ar;
 		atomic_fetch_add(&a->refs, 1);
-	} else if (s->gone) {
+	} else if (atomic_load(&s->gone) && s->keepfd < 0) {
 		err_set(e, ENOENT, "'%s' was removed from the store", s->path);
 	} else if (s->failed) {
 		err_set(e, EIO, "'%s' cannot be read (logged when first found)", s->path);
-	} else if (idx_open_with(s->path, &t->o.idx, &x, e) < 0) {
+	} else if (open_index(t, s, &x, e) < 0) {
 		s->failed = true;
 		if (t->o.damaged)
 			t->o.damaged(t->o.ctx, e->msg);
@@ -1238,82 +1329,146 @@ ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, str
 	return (ssize_t)need;
 }
 
-int tree_open(struct tree *t, uint64_t ino, struct tree_file **out, struct err *e)
+/* A regular file's node: its hard link target's entry, index open. */
+static int get_file(struct tree *t, uint64_t ino, struct node *n, struct idx_entry *ent,
+		    struct err *e)
 {
-	struct node n;
-	struct idx_entry ent;
-	struct tree_file *f;
-
-	if (get_entry(t, ino, &n, e) < 0)
+	if (get_entry(t, ino, n, e) < 0)
 		return -1;
-	idx_get(n.ar->x, n.entry, &ent);
-	if (!S_ISREG(ent.mode) && !(ent.flags & IDX_F_HARDLINK)) {
-		node_put(&n);
-		return err_set(e, S_ISDIR(ent.mode) ? EISDIR : EINVAL, "not a regular file");
+	idx_get(n->ar->x, n->entry, ent);
+	if (!S_ISREG(ent->mode) && !(ent->flags & IDX_F_HARDLINK)) {
+		node_put(n);
+		return err_set(e, S_ISDIR(ent->mode) ? EISDIR : EINVAL, "not a regular file");
 	}
-	if (!(f = malloc(sizeof(*f)))) {
-		node_put(&n);
-		return err_set(e, ENOMEM, "out of memory");
+	if (ent->target != n->entry) {
+		n->entry = ent->target;
+		idx_get(n->ar->x, n->entry, ent);
 	}
-	f->snap = n.snap;	/* the node's references move to the file */
-	f->ar = n.ar;
-	f->entry = ent.target;
-	atomic_fetch_add(&f->snap->handles, 1);
-	*out = f;
 	return 0;
 }
 
-ssize_t tree_read(struct tree *t, struct tree_file *f, void *buf, size_t len, off_t off,
+int tree_open(struct tree *t, uint64_t ino, struct err *e)
+{
+	struct node n;
+	struct idx_entry ent;
+
+	if (get_file(t, ino, &n, &ent, e) < 0)
+		return -1;
+	node_put(&n);
+	return 0;
+}
+
+ssize_t tree_read(struct tree *t, uint64_t ino, void *buf, size_t len, off_t off,
 		  struct idx_reader *r, struct err *e)
 {
-	ssize_t n = idx_pread(f->ar->x, f->entry, buf, len, (uint64_t)off, r, e);
+	struct node n;
+	struct idx_entry ent;
+	ssize_t got;
 
+	if (get_file(t, ino, &n, &ent, e) < 0)
+		return -1;
+	got = idx_pread(n.ar->x, n.entry, buf, len, (uint64_t)off, r, e);
 	/* damage is logged once per archive, not on every read that meets it */
-	if (n < 0 && e->code == EIO && !atomic_exchange(&f->snap->reported, true) && t->o.damaged)
+	if (got < 0 && e->code == EIO && !atomic_exchange(&n.snap->reported, true) &&
+	    t->o.damaged)
 		t->o.damaged(t->o.ctx, e->msg);
-	return n;
+	node_put(&n);
+	return got;
 }
 
 /* SEEK_DATA and SEEK_HOLE from the sparse map, so cp and tar skip holes without reading them. */
-off_t tree_lseek(struct tree_file *f, off_t off, int whence, struct err *e)
+off_t tree_lseek(struct tree *t, uint64_t ino, off_t off, int whence, struct err *e)
 {
-	const struct idx *x = f->ar->x;
+	struct node n;
 	struct idx_entry ent;
 	uint64_t pos = (uint64_t)off;
+	off_t r;
 
-	idx_get(x, f->entry, &ent);
-	if (off < 0 || pos >= ent.size)
-		return err_set(e, ENXIO, "past the end");
-	if (!(ent.flags & IDX_F_SPARSE))
-		return whence == SEEK_DATA ? off : (off_t)ent.size;
-	for (uint32_t k = 0; k < ent.nsparse; k++) {
-		struct idx_sparse sp;
-		idx_sparse(x, &ent, k, &sp);
-		if (sp.off + sp.len <= pos)
-			continue;
-		if (whence == SEEK_DATA)
-			return (off_t)(sp.off > pos ? sp.off : pos);
-		if (sp.off > pos)
-			return off;	/* pos lies in a hole */
-		pos = sp.off + sp.len;	/* the data runs to here; a next region may continue it */
+	if (get_file(t, ino, &n, &ent, e) < 0)
+		return -1;
+	if (off < 0 || pos >= ent.size) {
+		r = err_set(e, ENXIO, "past the end");
+	} else if (!(ent.flags & IDX_F_SPARSE)) {
+		r = whence == SEEK_DATA ? off : (off_t)ent.size;
+	} else {
+		r = -2;
+		for (uint32_t k = 0; k < ent.nsparse && r == -2; k++) {
+			struct idx_sparse sp;
+			idx_sparse(n.ar->x, &ent, k, &sp);
+			if (sp.off + sp.len <= pos)
+				continue;
+			if (whence == SEEK_DATA)
+				r = (off_t)(sp.off > pos ? sp.off : pos);
+			else if (sp.off > pos)
+				r = (off_t)pos;	/* pos lies in a hole */
+			else
+				pos = sp.off + sp.len;	/* data to here; the next region may go on */
+		}
+		if (r == -2 && whence == SEEK_DATA)
+			r = err_set(e, ENXIO, "no data past this offset");
+		else if (r == -2)
+			r = (off_t)(pos < ent.size ? pos : ent.size);
 	}
-	if (whence == SEEK_DATA)
-		return err_set(e, ENXIO, "no data past this offset");
-	return (off_t)(pos < ent.size ? pos : ent.size);
+	node_put(&n);
+	return r;
 }
 
-void tree_close(struct tree *t, struct tree_file *f)
+/* The snapshot an inode number lies in, with a reference; NULL for the store's own. */
+static struct snap *snap_of(struct tree *t, uint64_t ino)
 {
-	if (!f)
-		return;
-	pthread_rwlock_wrlock(&t->lock);
-	if (atomic_fetch_sub(&f->snap->handles, 1) == 1 && f->snap->gone) {
-		/* pruned while open: it leaves the table with its last file */
-		aid_remove(t, f->snap);
-		snap_put(f->snap);
+	struct snap *s;
+
+	if (ino == TREE_ROOT_INO || (ino & STORE_BIT))
+		return NULL;
+	s = aid_find(t, (uint32_t)(ino >> 32));
+	if (s)
+		atomic_fetch_add(&s->refs, 1);
+	return s;
+}
+
+void tree_ref(struct tree *t, uint64_t ino, uint64_t n)
+{
+	struct snap *s;
+
+	pthread_rwlock_rdlock(&t->lock);
+	if ((s = snap_of(t, ino))) {
+		pthread_mutex_lock(&s->mu);
+		if (s->krefs == 0 && s->keepfd < 0 && s->ar)
+			s->keepfd = reopen_fd(idx_fd(s->ar->x));
+		s->krefs += n;
+		pthread_mutex_unlock(&s->mu);
 	}
 	pthread_rwlock_unlock(&t->lock);
-	aref_put(f->ar);
-	snap_put(f->snap);
-	free(f);
+	snap_put(s);
+}
+
+void tree_forget(struct tree *t, uint64_t ino, uint64_t n)
+{
+	struct snap *s;
+	bool last = false;
+
+	pthread_rwlock_rdlock(&t->lock);
+	if ((s = snap_of(t, ino))) {
+		pthread_mutex_lock(&s->mu);
+		s->krefs -= n < s->krefs ? n : s->krefs;
+		if (s->krefs == 0) {
+			last = true;
+			if (s->keepfd >= 0)
+				close(s->keepfd);
+			s->keepfd = -1;
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	if (last && atomic_load(&s->gone)) {
+		/* pruned, and now unknown to the kernel: it goes (unless looked up again meanwhile) */
+		pthread_rwlock_wrlock(&t->lock);
+		pthread_mutex_lock(&s->mu);
+		last = s->krefs == 0;
+		pthread_mutex_unlock(&s->mu);
+		if (last && !s->removed)
+			release_snap(t, s);
+		pthread_rwlock_unlock(&t->lock);
+	}
+	snap_put(s);
 }

@@ -12,8 +12,11 @@
  *	  collision), and a hard link has its target's number. Entry 0 is the
  *	  snapshot directory itself.
  * An archive's index is opened on first use inside it, and at most max_open
- * are kept open (least recently used closed first). Archives are reference
- * counted: an open file keeps its archive readable after a prune.
+ * are kept open (least recently used closed first). Files are read by inode
+ * number, with no open handle (the kernel need not ask to open them): the
+ * caller reports the kernel's lookup counts (tree_ref/tree_forget), and an
+ * archive stays readable after a prune while the kernel still knows any inode
+ * in it, as it does while a file in it is open.
  *
  *	tree_new() -> { tree_lookup/getattr/readdir/open/read... | tree_rescan() } -> tree_free()
  * Every function is thread-safe. tree_rescan() calls the invalidation hooks
@@ -46,7 +49,6 @@ struct tree_opts {
 };
 
 struct tree;
-struct tree_file;
 
 /* Scan the store's directories (not the archives in them). */
 int tree_new(const struct tree_opts *o, struct tree **out, struct err *e);
@@ -76,13 +78,19 @@ ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf,
 		      struct err *e);
 ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, struct err *e);
 
-/* Open regular file ino for reading. *out lives until tree_close(), whatever is pruned. */
-int tree_open(struct tree *t, uint64_t ino, struct tree_file **out, struct err *e);
-ssize_t tree_read(struct tree *t, struct tree_file *f, void *buf, size_t len, off_t off,
+/* Whether ino is a regular file that can be read (EISDIR, EINVAL if not). */
+int tree_open(struct tree *t, uint64_t ino, struct err *e);
+ssize_t tree_read(struct tree *t, uint64_t ino, void *buf, size_t len, off_t off,
 		  struct idx_reader *r, struct err *e);
-/* lseek's SEEK_DATA / SEEK_HOLE (whence) on an open file; ENXIO past the data. */
-off_t tree_lseek(struct tree_file *f, off_t off, int whence, struct err *e);
-void tree_close(struct tree *t, struct tree_file *f);
+/* lseek's SEEK_DATA / SEEK_HOLE (whence) in file ino; ENXIO past the data. */
+off_t tree_lseek(struct tree *t, uint64_t ino, off_t off, int whence, struct err *e);
+
+/*
+ * The kernel was given ino n more times (a lookup or readdirplus reply: count
+ * before replying, forget again if the reply fails), or forgot it n times.
+ */
+void tree_ref(struct tree *t, uint64_t ino, uint64_t n);
+void tree_forget(struct tree *t, uint64_t ino, uint64_t n);
 
 /*
  * Look at the store again: archives that came or went, directories made or

@@ -930,15 +930,27 @@ int idx_open(const char *path, struct idx **out, struct err *e)
 
 int idx_open_with(const char *path, const struct idx_opts *o, struct idx **out, struct err *e)
 {
-	struct idx *x = idx_alloc(path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_set(e, errno, "cannot open '%s': %s", path, strerror(errno));
+	return idx_open_fd(fd, path, o, out, e);
+}
+
+int idx_open_fd(int fd, const char *name, const struct idx_opts *o, struct idx **out,
+		struct err *e)
+{
+	struct idx *x = idx_alloc(name);
 	struct stat st;
 	int rc;
 
-	if (!x)
+	if (!x) {
+		close(fd);
 		return err_set(e, ENOMEM, "out of memory");
-	x->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (x->fd < 0 || fstat(x->fd, &st) < 0) {
-		rc = err_set(e, errno, "cannot open '%s': %s", path, strerror(errno));
+	}
+	x->fd = fd;
+	if (fstat(x->fd, &st) < 0) {
+		rc = err_set(e, errno, "cannot open '%s': %s", name, strerror(errno));
 	} else if (has_seek_footer(x->fd, (uint64_t)st.st_size)) {
 		rc = open_native(x, (uint64_t)st.st_size, e);
 		if (rc < 0 && e && e->code == EIO && x->z && !x->blob) {
@@ -952,7 +964,7 @@ int idx_open_with(const char *path, const struct idx_opts *o, struct idx **out, 
 	}
 	if (rc == 0 && !x->z) {
 		struct frn_opts fo = { o ? o->spill_dir : NULL, o ? o->spill_max : 0 };
-		rc = frn_new(x->fd, path, &fo, &x->frn, e);
+		rc = frn_new(x->fd, name, &fo, &x->frn, e);
 	}
 	if (rc < 0) {
 		idx_close(x);
@@ -960,6 +972,11 @@ int idx_open_with(const char *path, const struct idx_opts *o, struct idx **out, 
 	}
 	*out = x;
 	return 0;
+}
+
+int idx_fd(const struct idx *x)
+{
+	return x->fd;
 }
 
 bool idx_is_native(const struct idx *x)

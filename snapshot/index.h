@@ -131,6 +131,9 @@ struct idx_opts {
 	uint64_t spill_max;
 };
 int idx_open_with(const char *path, const struct idx_opts *o, struct idx **out, struct err *e);
+/* The same from an open descriptor, which the index takes (closed on failure too); name for messages. */
+int idx_open_fd(int fd, const char *name, const struct idx_opts *o, struct idx **out,
+		struct err *e);
 
 /* Open a blob made by idx_builder_finish(), with no archive behind it (tests, scans). */
 int idx_open_blob(const void *blob, size_t len, const char *name, struct idx **out,
@@ -139,6 +142,8 @@ void idx_close(struct idx *x);
 
 bool idx_is_native(const struct idx *x);
 const char *idx_name(const struct idx *x);
+/* The archive's descriptor, owned by the index (-1 for a blob). */
+int idx_fd(const struct idx *x);
 /* Entries, the root and implied directories included. */
 uint32_t idx_count(const struct idx *x);
 /* Members of the archive: what `snapkeep list` counts. */

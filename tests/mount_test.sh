@@ -229,6 +229,10 @@ LONG=$(printf 'L%.0s' {1..220})
 	truncate -s 9G sparse
 	truncate -s 64M allhole	# sparse with no data at all
 	head -c 1048576 /dev/urandom | dd of=sparse bs=1M seek=4608 conv=notrunc status=none
+	# two data regions with a hole between and after: SEEK_DATA / SEEK_HOLE inside each
+	truncate -s 8M sparse2
+	head -c 1048576 /dev/urandom | dd of=sparse2 bs=1M conv=notrunc status=none
+	head -c 1048576 /dev/urandom | dd of=sparse2 bs=1M seek=5 conv=notrunc status=none
 	setfattr -n user.color -v blue regular
 	setfattr -n user.bin -v 0x00ff0a7f regular
 	setfattr -n user.on_dir -v yes nested
@@ -386,6 +390,29 @@ t_allhole() {
 	cmp -- "$R1/allhole" "$S1/allhole" || why "a file with no data does not read as zeros"
 }
 check "round trip: a sparse file that is all hole (truncate -s 64M) reads as zeros" t_allhole
+
+# lseek SEEK_DATA / SEEK_HOLE answered as the source's file system answers them
+seek_map() {
+	python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+for off in (0, 1 << 19, 1 << 20, 3 << 20, 5 << 20, 11 << 19, 6 << 20, 7 << 20, 8 << 20):
+    for w, name in ((os.SEEK_DATA, "data"), (os.SEEK_HOLE, "hole")):
+        try:
+            r = os.lseek(fd, off, w)
+        except OSError as e:
+            r = os.strerror(e.errno)
+        print(off, name, r)
+' "$1"
+}
+t_seek() {
+	local want got
+	command -v python3 >/dev/null || { note "python3 missing: SEEK_DATA/SEEK_HOLE not checked"; return 0; }
+	want=$(seek_map "$S1/sparse2") || { why "python3 failed on the source"; return 1; }
+	got=$(seek_map "$R1/sparse2") || { why "python3 failed on the mount"; return 1; }
+	[ "$got" = "$want" ] || why "lseek answers differ: $(diff <(echo "$want") <(echo "$got") | tr '\n' ' ')"
+}
+check "round trip: SEEK_DATA and SEEK_HOLE in a file of two data regions match the source" t_seek
 
 t_hardlinks() {
 	local a b dup
@@ -567,6 +594,37 @@ t_alive5() {
 	[ "$(cat "$M5/latest/small.txt")" = live ] || why "the old snapshot does not read"
 }
 check "live: the daemon serves on after the prune and close" t_alive5
+
+# holds DIR: the daemon of store 5 has a descriptor of a deleted file in DIR
+holds_deleted() { ls -l "/proc/$PID5/fd" 2>/dev/null | grep -F -- "$1/" | grep -qF '(deleted)'; }
+released() { ! holds_deleted "$ST5"; }
+t_released() {
+	[ -n "$PID5" ] || { why "no daemon"; return 1; }
+	wait_for 2000 "$PID5" released ||
+		why "2 s after the close the daemon still holds the pruned archive open"
+}
+check "live: once the file is closed the pruned archive's space is given back" t_released
+
+# The pruned snapshot's index was closed (max_open=1) before the prune, with a
+# file open in it that had read nothing: it reopens from the deleted file.
+t_prune_evicted() {
+	local st=$W/store5b m=$W/m5b bad=0
+	mkarchive "$st/e-20000101_000000.tar.zst" "$S5" big.bin small.txt &&
+		mkarchive "$st/e-20000102_000000.tar.zst" "$S5" small.txt ||
+		{ why "cannot build the archives"; return 1; }
+	need_mount "$st" "$m" -o max_open=1 || return 1
+	exec 3<"$m/20000101_000000/big.bin" || { why "cannot open big.bin"; unmount "$m"; return 1; }
+	[ "$(cat "$m/20000102_000000/small.txt")" = live ] || why "the other snapshot does not read"
+	rm -- "$st/e-20000101_000000.tar.zst"
+	wait_for 2000 0 eval '! ls "$m" | grep -qx 20000101_000000' ||
+		{ why "the pruned snapshot is still listed"; bad=1; }
+	cmp - "$S5/big.bin" <&3 || { why "the open file read wrong after the prune"; bad=1; }
+	exec 3<&-
+	unmount "$m"
+	return $bad
+}
+check "live: a file open in a pruned snapshot whose index was closed still reads right" \
+	t_prune_evicted
 
 #####################################################################################
 # 6. Foreign archives.
