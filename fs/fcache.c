@@ -161,7 +161,7 @@ static void evict(struct fcache *c, struct shard *s)
 		struct frame *prev = f->prev;
 		hash_remove(s, f);
 		lru_unlink(s, f);
-		s->bytes -= f->len;
+		s->bytes -= f->map;
 		f->cached = false;
 		if (f->refs == 0)
 			frame_release(c, f);
@@ -268,7 +268,7 @@ static const unsigned char *get(void *ctx, struct idx *x, uint32_t no, uint32_t 
 		f->hnext = *b;
 		*b = f;
 		lru_push(s, f);
-		s->bytes += f->len;
+		s->bytes += f->map;
 		evict(c, s);
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -298,9 +298,12 @@ struct fcache *fcache_new(size_t max_bytes)
 
 	if (!c)
 		return NULL;
-	c->max_per_shard = max_bytes / NSHARDS;
-	/* spares hold at most a 32nd of the bound, or 1 MiB */
-	c->max_spare = max_bytes / 32 > (1u << 20) ? max_bytes / 32 : (1u << 20);
+	/*
+	 * The bound is of memory mapped, headers and rounding included: spares hold
+	 * a 32nd of it, the shards the rest.
+	 */
+	c->max_spare = max_bytes / 32;
+	c->max_per_shard = (max_bytes - c->max_spare) / NSHARDS;
 	for (unsigned i = 0; i < NSHARDS; i++)
 		pthread_mutex_init(&c->shards[i].mu, NULL);
 	pthread_mutex_init(&c->dmu, NULL);

@@ -3,11 +3,12 @@
  *
  * A bounded cache keyed by (index serial, frame number), split into shards
  * with a lock each, so threads reading different frames rarely meet and no
- * lock is global. A frame handed out is pinned until fcache_put(); pinned
- * frames are never freed, so memory is at most the bound plus one frame per
- * reading thread, plus the buffers of evicted frames kept for reuse (at most a
- * 32nd of the bound, or 1 MiB). fcache_frames() gives the idx_frames hooks that make
- * idx_pread() read through the cache.
+ * lock is global. The bound counts the memory mapped for frames (headers and
+ * size classes included), a 32nd of it kept as the buffers of evicted frames
+ * for reuse. A frame handed out is pinned until put; pinned frames are never
+ * freed, so memory can pass the bound by one frame per reading thread, and by
+ * one frame per shard when the bound is smaller than 16 frames. fcache_frames()
+ * gives the idx_frames hooks that make idx_pread() read through the cache.
  *
  *	fcache_new() -> { idx_pread() via fcache_frames() }... -> fcache_free()
  * All functions but fcache_new() and fcache_free() are thread-safe.

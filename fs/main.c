@@ -26,6 +26,7 @@
 #include "watch.h"
 
 #define DEFAULT_CACHE_MIB 64
+#define DEFAULT_READ_AHEAD_KIB 1024
 
 static const char usage_text[] =
 	"usage: snapfs [options] STORE MOUNTPOINT\n"
@@ -36,6 +37,8 @@ static const char usage_text[] =
 	"                    max_open=N       archive indexes kept open (default 256)\n"
 	"                    spill_dir=DIR    where members of foreign archives are decoded to\n"
 	"                    spill_size=MIB   per foreign archive (default 256)\n"
+	"                    read_ahead=KIB   the mount's read-ahead, set as root (default 1024;\n"
+	"                                     0 leaves the kernel's 128)\n"
 	"  -h, --help / -V, --version\n"
 	"Unmount with 'fusermount3 -u MOUNTPOINT' or 'umount MOUNTPOINT'.\n";
 
@@ -46,6 +49,7 @@ struct opts {
 	unsigned max_open;
 	const char *spill_dir;
 	uint64_t spill_mib;
+	unsigned long long read_ahead_kib;
 	char fuse_opts[4096];	/* passed to libfuse */
 };
 
@@ -96,6 +100,8 @@ static int mount_option(struct opts *o, char *opt)
 		return number(opt, v, &n) < 0 ? -1 : (o->max_open = (unsigned)n, 0);
 	if (eq && strncmp(opt, "spill_size=", 11) == 0)
 		return number(opt, v, &n) < 0 ? -1 : (o->spill_mib = n, 0);
+	if (eq && strncmp(opt, "read_ahead=", 11) == 0)
+		return number(opt, v, &n) < 0 ? -1 : (o->read_ahead_kib = n, 0);
 	if (eq && strncmp(opt, "spill_dir=", 10) == 0)
 		return (o->spill_dir = v), 0;
 	if (ignored(opt))
@@ -119,7 +125,7 @@ static int mount_options(struct opts *o, char *list)
 /* 0 to go on, 1 to exit 0 (help, version), -1 to exit 1. */
 static int parse(int argc, char **argv, struct opts *o)
 {
-	*o = (struct opts){ .cache_mib = DEFAULT_CACHE_MIB };
+	*o = (struct opts){ .cache_mib = DEFAULT_CACHE_MIB, .read_ahead_kib = DEFAULT_READ_AHEAD_KIB };
 	for (int i = 1; i < argc; i++) {
 		char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
@@ -165,32 +171,52 @@ static void unescape(char *s)
 	*d = '\0';
 }
 
-/* True when path is already a snapfs mount. (Other mounts there are fine: autofs.) */
-static bool snapfs_mounted(const char *path)
+/*
+ * Whether path is a snapfs mount (other mounts there are fine: autofs); the
+ * device of the last one mounted there goes to dev ("MAJOR:MINOR").
+ */
+static bool snapfs_mounted(const char *path, char *dev, size_t devsize)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[8192], mnt[4096], type[256];
+	char line[8192], mnt[4096], type[256], mm[64];
 	bool found = false;
 
 	if (!f)
 		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
+	while (fgets(line, sizeof(line), f)) {
 		const char *sep = strstr(line, " - ");
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		if (!sep || sscanf(line, "%*s %*s %63s %*s %4095s", mm, mnt) != 2 ||
 		    sscanf(sep + 3, "%255s", type) != 1)
 			continue;
 		unescape(mnt);
-		found = strcmp(mnt, path) == 0 && strcmp(type, "fuse.snapfs") == 0;
+		if (strcmp(mnt, path) == 0 && strcmp(type, "fuse.snapfs") == 0) {
+			found = true;
+			if (dev)
+				snprintf(dev, devsize, "%s", mm);
+		}
 	}
 	fclose(f);
 	return found;
 }
 
-static int check_mountpoint(const char *mnt)
+/* Where the mount's read-ahead is set (ops.h, ra_path), if the mount is found. */
+static void find_read_ahead(const char *real, unsigned long long kib, struct ops *o)
 {
-	char real[PATH_MAX];
+	char dev[64];
+
+	/* real was resolved before mounting: a stat now would wait for this very daemon */
+	if (!kib || !*real || !snapfs_mounted(real, dev, sizeof(dev)))
+		return;
+	snprintf(o->ra_path, sizeof(o->ra_path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	o->ra_kib = kib;
+}
+
+/* A usable mount point, not yet a snapfs mount; its real path to real ("" for /dev/fd/N). */
+static int check_mountpoint(const char *mnt, char real[PATH_MAX])
+{
 	struct stat st;
 
+	*real = '\0';
 	/* mount.fuse3 may have opened /dev/fuse and passes /dev/fd/N: libfuse knows it */
 	if (strncmp(mnt, "/dev/fd/", 8) == 0)
 		return 0;
@@ -203,7 +229,9 @@ static int check_mountpoint(const char *mnt)
 		fprintf(stderr, "snapfs: mount point '%s' is not a directory\n", mnt);
 		return -1;
 	}
-	if (realpath(mnt, real) && snapfs_mounted(real)) {
+	if (!realpath(mnt, real))
+		*real = '\0';
+	if (*real && snapfs_mounted(real, NULL, 0)) {
 		fprintf(stderr, "snapfs: '%s' is already a snapfs mount; unmount it first with "
 				"'fusermount3 -u %s'\n", mnt, mnt);
 		return -1;
@@ -250,6 +278,7 @@ static void escape_opt(const char *in, char *out, size_t size)
 struct daemon {
 	struct opts o;
 	char store[PATH_MAX];
+	char mnt[PATH_MAX];	/* the mount point's real path, or "" */
 	struct tree *tree;
 	struct fcache *cache;
 	struct ops ops;
@@ -274,7 +303,7 @@ static int start(struct daemon *d, const char *argv0)
 			strerror(errno));
 		return -1;
 	}
-	if (check_mountpoint(d->o.mnt) < 0)
+	if (check_mountpoint(d->o.mnt, d->mnt) < 0)
 		return -1;
 	/* read-only, and the kernel checks the stored modes: always (SPEC) */
 	escape_opt(d->store, fsname, sizeof(fsname));
@@ -303,6 +332,7 @@ static int start(struct daemon *d, const char *argv0)
 	if (fuse_set_signal_handlers(d->se) < 0 || fuse_session_mount(d->se, d->o.mnt) < 0)
 		return fprintf(stderr, "snapfs: cannot mount '%s' on '%s'\n", d->store,
 			       d->o.mnt), -1;
+	find_read_ahead(d->mnt, d->o.read_ahead_kib, &d->ops);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "fcache.h"
@@ -23,6 +24,15 @@ struct ops {
 	struct fcache *cache;
 	const char *store;		/* for statfs */
 	bool no_open, no_opendir;	/* the kernel opens without asking (from init) */
+	/*
+	 * The mount's read-ahead (sysfs file, KiB), set on the first request: the
+	 * kernel lowers it to what INIT offered when INIT is answered, and the
+	 * 128 KiB it offers is all libfuse can ask for. Larger requests let big
+	 * files decompress side by side. Root only; "" leaves it.
+	 */
+	char ra_path[128];
+	unsigned long long ra_kib;
+	atomic_bool ra_done;
 	pthread_mutex_t mu;		/* the pool of readers */
 	struct ops_reader **pool;
 	size_t npool, cappool;

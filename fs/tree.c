@@ -1376,6 +1376,30 @@ ssize_t tree_read(struct tree *t, uint64_t ino, void *buf, size_t len, off_t off
 	return got;
 }
 
+int tree_read_pieces(struct tree *t, uint64_t ino, size_t len, off_t off, struct idx_reader *r,
+		     const void **base, size_t *size, void **pin, int max, struct err *e)
+{
+	struct node n;
+	struct idx_entry ent;
+	int got;
+
+	if (get_file(t, ino, &n, &ent, e) < 0)
+		return -1;
+	if (!idx_pread_pieces_ok(n.ar->x, n.entry, r)) {
+		node_put(&n);
+		return err_set(e, ENOTSUP, "copy this one");
+	}
+	got = idx_pread_pieces(n.ar->x, n.entry, len, (uint64_t)off, r, base, size, pin, max, e);
+	if (got < 0 && e->code == E2BIG)
+		e->code = ENOTSUP;
+	if (got < 0 && e->code == EIO && !atomic_exchange(&n.snap->reported, true) &&
+	    t->o.damaged)
+		t->o.damaged(t->o.ctx, e->msg);
+	/* the pinned frames belong to the frame cache: they outlive the index */
+	node_put(&n);
+	return got;
+}
+
 /* SEEK_DATA and SEEK_HOLE from the sparse map, so cp and tar skip holes without reading them. */
 off_t tree_lseek(struct tree *t, uint64_t ino, off_t off, int whence, struct err *e)
 {

@@ -82,6 +82,13 @@ ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, str
 int tree_open(struct tree *t, uint64_t ino, struct err *e);
 ssize_t tree_read(struct tree *t, uint64_t ino, void *buf, size_t len, off_t off,
 		  struct idx_reader *r, struct err *e);
+/*
+ * The same without a copy, as pieces of pinned frames (idx_pread_pieces(),
+ * idx_unpin()): ENOTSUP when the file is not read that way (sparse, foreign,
+ * or more than max pieces), and tree_read() then serves it.
+ */
+int tree_read_pieces(struct tree *t, uint64_t ino, size_t len, off_t off, struct idx_reader *r,
+		     const void **base, size_t *size, void **pin, int max, struct err *e);
 /* lseek's SEEK_DATA / SEEK_HOLE (whence) in file ino; ENXIO past the data. */
 off_t tree_lseek(struct tree *t, uint64_t ino, off_t off, int whence, struct err *e);
 

@@ -1250,6 +1250,68 @@ static int read_stream(struct idx *x, struct idx_reader *r, unsigned char *buf, 
 	return 0;
 }
 
+bool idx_pread_pieces_ok(const struct idx *x, uint32_t i, const struct idx_reader *r)
+{
+	struct idx_entry t;
+
+	idx_get(x, i, &t);
+	if (t.target != i)
+		idx_get(x, t.target, &t);
+	return r->src && x->z && S_ISREG(t.mode) && !(t.flags & IDX_F_SPARSE);
+}
+
+int idx_pread_pieces(struct idx *x, uint32_t i, size_t len, uint64_t off, struct idx_reader *r,
+		     const void **base, size_t *size, void **pin, int max, struct err *e)
+{
+	struct idx_entry t;
+	uint64_t doff;
+	int n = 0;
+
+	idx_get(x, i, &t);
+	if (t.target != i)
+		idx_get(x, t.target, &t);
+	if (!r->src || !x->z || !S_ISREG(t.mode) || (t.flags & IDX_F_SPARSE))
+		return err_set(e, EINVAL, "'%s': not a plain file of a native archive", x->name);
+	if (off >= t.size)
+		return 0;
+	if (len > t.size - off)
+		len = (size_t)(t.size - off);
+	for (doff = t.data_off + off; len > 0; n++) {
+		uint32_t f = zseek_find(x->z, doff), flen;
+		struct zseek_frame fr;
+		const unsigned char *data;
+
+		if (n == max) {
+			idx_unpin(r, pin, n);
+			return err_set(e, E2BIG, "'%s': a read over more than %d frames", x->name, max);
+		}
+		if (f == UINT32_MAX) {
+			idx_unpin(r, pin, n);
+			return err_set(e, EIO, "'%s' is damaged: data of an entry lies past the end "
+					       "of the archive", x->name);
+		}
+		zseek_frame(x->z, f, &fr);
+		if (!(data = r->src->get(r->src->ctx, x, f, &flen, &pin[n], e))) {
+			idx_unpin(r, pin, n);
+			return -1;
+		}
+		size_t at = (size_t)(doff - fr.doff), k = flen - at;
+		if (k > len)
+			k = len;
+		base[n] = data + at;
+		size[n] = k;
+		len -= k;
+		doff += k;
+	}
+	return n;
+}
+
+void idx_unpin(struct idx_reader *r, void **pin, int n)
+{
+	for (int k = 0; k < n; k++)
+		r->src->put(r->src->ctx, pin[k]);
+}
+
 /* Map file bytes [off, off+len) of a sparse entry onto stored regions; holes are zeros. */
 static int read_sparse(struct idx *x, const struct idx_entry *t, struct idx_reader *r,
 		       unsigned char *buf, size_t len, uint64_t off, struct err *e)
