@@ -21,6 +21,7 @@ struct frame {
 	size_t map;		/* bytes mapped for the frame, header included */
 	unsigned refs;
 	bool cached;		/* in the hash and the LRU list; else freed at the last put */
+	bool claimed;		/* fcache_claim() said yes once */
 	struct frame *hnext;
 	struct frame *prev, *next;	/* LRU: head is the most recent */
 	unsigned char data[];
@@ -233,6 +234,7 @@ static struct frame *decode(struct fcache *c, struct idx *x, uint32_t no, struct
 	f->len = len;
 	f->refs = 1;
 	f->cached = true;
+	f->claimed = false;
 	f->prev = f->next = f->hnext = NULL;
 	return f;
 }
@@ -338,6 +340,24 @@ void fcache_free(struct fcache *c)
 	}
 	pthread_mutex_destroy(&c->fmu);
 	free(c);
+}
+
+bool fcache_claim(struct fcache *c, void *pin)
+{
+	struct frame *f = pin;
+	struct shard *s = &c->shards[mix(f->serial, f->no) % NSHARDS];
+	bool first;
+
+	pthread_mutex_lock(&s->mu);
+	first = !f->claimed;
+	f->claimed = true;
+	pthread_mutex_unlock(&s->mu);
+	return first;
+}
+
+void fcache_unpin(struct fcache *c, void *pin)
+{
+	put(c, pin);
 }
 
 const struct idx_frames *fcache_frames(struct fcache *c)

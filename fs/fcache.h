@@ -16,6 +16,7 @@
 #ifndef SNAPFS_FCACHE_H
 #define SNAPFS_FCACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,11 @@ void fcache_free(struct fcache *c);
 
 /* Hooks for idx_reader_set_frames(); valid while c lives. */
 const struct idx_frames *fcache_frames(struct fcache *c);
+
+/* True the first time it is asked of a decoded frame (pin from the hooks' get). */
+bool fcache_claim(struct fcache *c, void *pin);
+/* The hooks' put, for a pin handed on to another thread. */
+void fcache_unpin(struct fcache *c, void *pin);
 
 struct fcache_stats {
 	uint64_t hits, misses, bytes;

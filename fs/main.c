@@ -11,6 +11,10 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fcache.h"
@@ -329,7 +334,7 @@ static int start(struct daemon *d, const char *argv0)
 		return -1;
 	}
 	d->ops.tree = d->tree;
-	if (fuse_set_signal_handlers(d->se) < 0 || fuse_session_mount(d->se, d->o.mnt) < 0)
+	if (fuse_session_mount(d->se, d->o.mnt) < 0)
 		return fprintf(stderr, "snapfs: cannot mount '%s' on '%s'\n", d->store,
 			       d->o.mnt), -1;
 	find_read_ahead(d->mnt, d->o.read_ahead_kib, &d->ops);
@@ -350,9 +355,71 @@ static void raise_fd_limit(void)
 	}
 }
 
+/*
+ * SIGTERM, SIGINT and SIGHUP end the daemon, but not through libfuse's
+ * handlers: those end the session loop at once, and a request a worker had
+ * just taken is then dropped unanswered. The page it was to fill stays locked,
+ * and the pushing thread (ops.h), if it waits for that page, waits for ever
+ * and holds the device open, so even the unmount hangs. Here the handler only
+ * wakes a thread that stops the pusher while requests are still answered, and
+ * then ends the loop.
+ */
+static sem_t stop_sem;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	sem_post(&stop_sem);	/* async-signal-safe */
+}
+
+static int set_signals(void)
+{
+	static const int stops[] = { SIGTERM, SIGINT, SIGHUP };
+	struct sigaction sa = { 0 };
+
+	if (sem_init(&stop_sem, 0, 0) < 0)
+		return -1;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop_signal;
+	for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++)
+		if (sigaction(stops[i], &sa, NULL) < 0)
+			return -1;
+	sa.sa_handler = SIG_IGN;	/* a reply to a reader that went away */
+	return sigaction(SIGPIPE, &sa, NULL);
+}
+
+struct stopper {
+	struct daemon *d;
+	pthread_t main;
+	atomic_bool loop_done;
+};
+
+static void *stopper(void *arg)
+{
+	struct stopper *s = arg;
+	struct timespec tick = { 0, 20 * 1000 * 1000 };
+
+	while (sem_wait(&stop_sem) < 0 && errno == EINTR)
+		;
+	if (atomic_load(&s->loop_done))
+		return NULL;	/* unmounted: the loop ended by itself */
+	log_info("signalled: stopping");
+	ops_stop(&s->d->ops);
+	fuse_session_exit(s->d->se);
+	/* the loop notices when its wait is interrupted: until it has */
+	while (!atomic_load(&s->loop_done)) {
+		pthread_kill(s->main, SIGTERM);
+		nanosleep(&tick, NULL);
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
+	struct stopper stop = { .d = &d };
+	pthread_t stop_thread;
+	bool stopping = false;
 	struct fuse_loop_config *lc;
 	struct err e;
 	int rc;
@@ -362,6 +429,10 @@ int main(int argc, char **argv)
 	log_open("snapfs", true, d.o.debug);
 	fuse_set_log_func(fuse_log_to_ours);
 	raise_fd_limit();
+	if (set_signals() < 0) {
+		fprintf(stderr, "snapfs: cannot set signal handlers: %s\n", strerror(errno));
+		return 1;
+	}
 	if (start(&d, argv[0]) < 0) {
 		rc = 1;
 		goto done;
@@ -375,16 +446,28 @@ int main(int argc, char **argv)
 		log_open("snapfs", false, d.o.debug);
 	if (watch_start(d.store, d.tree, &d.watch, &e) < 0)
 		log_warn("%s; new snapshots show only after a remount", e.msg);
+	ops_start(&d.ops, d.se);	/* threads come after the fork of fuse_daemonize() */
+	stop.main = pthread_self();
+	atomic_init(&stop.loop_done, false);
+	stopping = pthread_create(&stop_thread, NULL, stopper, &stop) == 0;
+	if (!stopping)
+		log_warn("no thread for signals: SIGTERM waits until the next request");
 	log_info("serving '%s' on '%s'", d.store, d.o.mnt);
 	lc = fuse_loop_cfg_create();
 	rc = fuse_session_loop_mt(d.se, lc) != 0;
 	fuse_loop_cfg_destroy(lc);
 	log_info("unmounted '%s'", d.o.mnt);
+	if (stopping) {
+		atomic_store(&stop.loop_done, true);
+		sem_post(&stop_sem);
+		pthread_join(stop_thread, NULL);
+	}
 done:
 	watch_stop(d.watch);
+	if (d.cache)
+		ops_stop(&d.ops);	/* it talks to the session; unmounted, nothing waits */
 	if (d.se) {
 		fuse_session_unmount(d.se);
-		fuse_remove_signal_handlers(d.se);
 		fuse_session_destroy(d.se);
 	}
 	if (d.cache)

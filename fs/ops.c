@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,128 @@ void ops_init(struct ops *o)
 	o->ra_path[0] = '\0';
 	o->ra_kib = 0;
 	atomic_init(&o->ra_done, false);
+	o->se = NULL;
+	o->pushing = o->stop = false;
+	pthread_mutex_init(&o->pmu, NULL);
+	pthread_cond_init(&o->pcv, NULL);
+	o->jobs = o->last = NULL;
+	o->njobs = 0;
+}
+
+/* A frame's small files to push: the frame stays pinned until they are. */
+struct ops_push {
+	struct ops_push *next;
+	void *pin;
+	const unsigned char *base;	/* byte off of the file that was read */
+	int n;
+	struct tree_sib sib[];
+};
+
+#define PUSH_MAX_FILES 4096	/* per frame: 1 MiB groups of files from 256 bytes */
+#define PUSH_MAX_JOBS 64
+
+static void *pusher(void *arg)
+{
+	struct ops *o = arg;
+	struct ops_push *j;
+
+	for (;;) {
+		pthread_mutex_lock(&o->pmu);
+		while (!o->jobs && !o->stop)
+			pthread_cond_wait(&o->pcv, &o->pmu);
+		if ((j = o->jobs)) {
+			o->jobs = j->next;
+			o->last = o->jobs ? o->last : NULL;
+			o->njobs--;
+		}
+		pthread_mutex_unlock(&o->pmu);
+		if (!j)
+			return NULL;	/* stopped, nothing left */
+		for (int k = 0; k < j->n && !o->stop; k++) {
+			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(j->sib[k].size);
+			bv.buf[0].mem = (void *)(j->base + j->sib[k].delta);
+			/* -ENOENT: the kernel has no such inode (never listed, or forgotten) */
+			fuse_lowlevel_notify_store(o->se, j->sib[k].ino, 0, &bv, 0);
+		}
+		fcache_unpin(o->cache, j->pin);
+		free(j);
+	}
+}
+
+void ops_start(struct ops *o, struct fuse_session *se)
+{
+	sigset_t all, old;
+
+	o->se = se;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);	/* signals are the session's business */
+	o->pushing = pthread_create(&o->pusher, NULL, pusher, o) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!o->pushing)
+		log_debug("no pushing thread: small files are read one request each");
+}
+
+/*
+ * The pusher may be waiting in the kernel for a page that a read not yet
+ * answered holds locked (a file being read while it is pushed): call this
+ * while the session still answers requests, or once the connection is gone.
+ */
+void ops_stop(struct ops *o)
+{
+	if (!o->pushing)
+		return;
+	pthread_mutex_lock(&o->pmu);
+	o->stop = true;
+	pthread_cond_signal(&o->pcv);
+	pthread_mutex_unlock(&o->pmu);
+	pthread_join(o->pusher, NULL);
+	o->pushing = false;
+	while (o->jobs) {	/* left when stopped in the middle */
+		struct ops_push *j = o->jobs;
+		o->jobs = j->next;
+		fcache_unpin(o->cache, j->pin);
+		free(j);
+	}
+	o->last = NULL;
+	o->njobs = 0;
+}
+
+/*
+ * After a read answered from a frame no read had claimed yet: queue the other
+ * small files of that frame for the pusher, which takes over the pin. False
+ * when there is nothing to push (the caller unpins).
+ */
+static bool push_siblings(struct ops *o, fuse_ino_t ino, off_t off, const void *base, void *pin)
+{
+	struct ops_push *j;
+
+	if (!o->pushing || !fcache_claim(o->cache, pin))
+		return false;
+	if (!(j = malloc(sizeof(*j) + PUSH_MAX_FILES * sizeof(j->sib[0]))))
+		return false;
+	j->n = tree_siblings(o->tree, ino, off, j->sib, PUSH_MAX_FILES);
+	if (j->n == 0) {
+		free(j);
+		return false;
+	}
+	j->pin = pin;
+	j->base = base;
+	j->next = NULL;
+	pthread_mutex_lock(&o->pmu);
+	bool queued = o->njobs < PUSH_MAX_JOBS && !o->stop;
+	if (queued) {
+		if (o->last)
+			o->last->next = j;
+		else
+			o->jobs = j;
+		o->last = j;
+		o->njobs++;
+		pthread_cond_signal(&o->pcv);
+	}
+	pthread_mutex_unlock(&o->pmu);
+	if (!queued)
+		free(j);
+	return queued;
 }
 
 void ops_release(struct ops *o)
@@ -66,6 +189,8 @@ void ops_release(struct ops *o)
 	}
 	free(o->pool);
 	pthread_mutex_destroy(&o->mu);
+	pthread_mutex_destroy(&o->pmu);
+	pthread_cond_destroy(&o->pcv);
 }
 
 static struct ops_reader *reader_take(struct ops *o)
@@ -359,7 +484,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_iov(req, iov, np);
 		else
 			fuse_reply_buf(req, NULL, 0);
-		idx_unpin(rd->r, pin, np);
+		/* the first read of a frame sends its other small files along */
+		if (np && push_siblings(o, ino, off, base[0], pin[0]))
+			idx_unpin(rd->r, pin + 1, np - 1);
+		else
+			idx_unpin(rd->r, pin, np);
 		reader_give(o, rd);
 		return;
 	}

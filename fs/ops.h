@@ -18,6 +18,7 @@
 #include "tree.h"
 
 struct ops_reader;
+struct ops_push;
 
 struct ops {
 	struct tree *tree;
@@ -33,6 +34,20 @@ struct ops {
 	char ra_path[128];
 	unsigned long long ra_kib;
 	atomic_bool ra_done;
+	/*
+	 * Pushing to the kernel's page cache the small files that share a frame
+	 * with a file just read (fuse_lowlevel_notify_store), from a thread of its
+	 * own, so that reading a directory of small files costs one round trip per
+	 * frame instead of one per file. Jobs beyond a bound are dropped.
+	 */
+	struct fuse_session *se;
+	pthread_t pusher;
+	bool pushing;
+	pthread_mutex_t pmu;
+	pthread_cond_t pcv;
+	struct ops_push *jobs, *last;
+	unsigned njobs;
+	bool stop;
 	pthread_mutex_t mu;		/* the pool of readers */
 	struct ops_reader **pool;
 	size_t npool, cappool;
@@ -40,6 +55,12 @@ struct ops {
 
 /* Initialise o's own fields (tree, cache and store are the caller's). */
 void ops_init(struct ops *o);
+/*
+ * Start and stop the pushing thread: after the session is made (and after
+ * fuse_daemonize), and after its loop returned but before it is unmounted.
+ */
+void ops_start(struct ops *o, struct fuse_session *se);
+void ops_stop(struct ops *o);
 void ops_release(struct ops *o);
 
 const struct fuse_lowlevel_ops *ops_table(void);

@@ -20,11 +20,16 @@
 #define AID_MAX 0x7FFFFFFFu
 #define LATEST "latest"
 
-/* An open index, shared by the snapshot and every file open in it. */
+/* An open index, shared by the snapshot and its readers. */
 struct aref {
 	struct idx *x;
 	atomic_int refs;
+	uint32_t *byoff;	/* small plain files of a native archive, by data offset */
+	uint32_t nbyoff;
 };
+
+/* Files up to this size are pushed to the kernel with their frame (tree_siblings). */
+#define SIB_MAX_SIZE (256u << 10)
 
 /* An archive in a store directory. */
 struct snap {
@@ -121,6 +126,7 @@ static void aref_put(struct aref *a)
 {
 	if (a && atomic_fetch_sub(&a->refs, 1) == 1) {
 		idx_close(a->x);
+		free(a->byoff);
 		free(a);
 	}
 }
@@ -859,6 +865,44 @@ static int open_index(struct tree *t, struct snap *s, struct idx **x, struct err
 	return 0;
 }
 
+struct offent {
+	uint64_t off;
+	uint32_t i;
+};
+
+static int cmp_offent(const void *a, const void *b)
+{
+	const struct offent *p = a, *q = b;
+
+	return p->off < q->off ? -1 : p->off > q->off;
+}
+
+/* The small plain files of a native archive in the order of their bytes (none if out of memory). */
+static void sort_by_offset(struct aref *a)
+{
+	uint32_t n = idx_count(a->x), k = 0;
+	struct offent *v;
+
+	a->byoff = NULL;
+	a->nbyoff = 0;
+	if (!idx_is_native(a->x) || !(v = malloc((size_t)n * sizeof(*v))))
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		struct idx_entry ent;
+		idx_get(a->x, i, &ent);
+		if (S_ISREG(ent.mode) && ent.target == i && !(ent.flags & IDX_F_SPARSE) &&
+		    ent.size > 0 && ent.size <= SIB_MAX_SIZE)
+			v[k++] = (struct offent){ ent.data_off, i };
+	}
+	qsort(v, k, sizeof(*v), cmp_offent);
+	if (k && (a->byoff = malloc((size_t)k * sizeof(*a->byoff)))) {
+		for (uint32_t j = 0; j < k; j++)
+			a->byoff[j] = v[j].i;
+		a->nbyoff = k;
+	}
+	free(v);
+}
+
 /* The snapshot's index, opened on first use; a new reference for the caller. */
 static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 {
@@ -886,6 +930,7 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 	} else {
 		a->x = x;
 		atomic_init(&a->refs, 2);	/* the snapshot's and the caller's */
+		sort_by_offset(a);
 		s->ar = a;
 		fresh = true;
 	}
@@ -1398,6 +1443,45 @@ int tree_read_pieces(struct tree *t, uint64_t ino, size_t len, off_t off, struct
 	/* the pinned frames belong to the frame cache: they outlive the index */
 	node_put(&n);
 	return got;
+}
+
+int tree_siblings(struct tree *t, uint64_t ino, off_t off, struct tree_sib *v, int max)
+{
+	struct node n;
+	struct idx_entry ent, s;
+	uint64_t at, fdoff;
+	uint32_t flen, lo, hi;
+	int k = 0;
+	struct err e = { 0 };
+
+	if (get_file(t, ino, &n, &ent, &e) < 0)
+		return 0;
+	const struct aref *a = n.ar;
+	at = ent.data_off + (uint64_t)off;
+	if (!a->nbyoff || !idx_frame_at(a->x, at, &fdoff, &flen)) {
+		node_put(&n);
+		return 0;
+	}
+	for (lo = 0, hi = a->nbyoff; lo < hi;) {	/* the first file starting in the frame */
+		uint32_t mid = lo + (hi - lo) / 2;
+		idx_get(a->x, a->byoff[mid], &s);
+		if (s.data_off < fdoff)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < a->nbyoff && k < max; lo++) {
+		idx_get(a->x, a->byoff[lo], &s);
+		if (s.data_off >= fdoff + flen)
+			break;
+		if (a->byoff[lo] == n.entry || s.data_off + s.size > fdoff + flen)
+			continue;
+		v[k].ino = entry_ino(n.snap->aid, a->byoff[lo]);
+		v[k].delta = (int64_t)(s.data_off - at);
+		v[k++].size = (uint32_t)s.size;
+	}
+	node_put(&n);
+	return k;
 }
 
 /* SEEK_DATA and SEEK_HOLE from the sparse map, so cp and tar skip holes without reading them. */

@@ -89,6 +89,19 @@ ssize_t tree_read(struct tree *t, uint64_t ino, void *buf, size_t len, off_t off
  */
 int tree_read_pieces(struct tree *t, uint64_t ino, size_t len, off_t off, struct idx_reader *r,
 		     const void **base, size_t *size, void **pin, int max, struct err *e);
+/*
+ * The small files whose bytes lie wholly in the frame holding byte off of file
+ * ino (ino itself aside), at most max: each file's inode number, its size, and
+ * where its bytes start counted from byte off of ino. Native archives only;
+ * 0 when there are none.
+ */
+struct tree_sib {
+	uint64_t ino;
+	int64_t delta;
+	uint32_t size;
+};
+int tree_siblings(struct tree *t, uint64_t ino, off_t off, struct tree_sib *v, int max);
+
 /* lseek's SEEK_DATA / SEEK_HOLE (whence) in file ino; ENXIO past the data. */
 off_t tree_lseek(struct tree *t, uint64_t ino, off_t off, int whence, struct err *e);
 

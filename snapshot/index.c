@@ -1250,6 +1250,19 @@ static int read_stream(struct idx *x, struct idx_reader *r, unsigned char *buf, 
 	return 0;
 }
 
+bool idx_frame_at(const struct idx *x, uint64_t doff, uint64_t *fdoff, uint32_t *flen)
+{
+	struct zseek_frame fr;
+	uint32_t f;
+
+	if (!x->z || (f = zseek_find(x->z, doff)) == UINT32_MAX)
+		return false;
+	zseek_frame(x->z, f, &fr);
+	*fdoff = fr.doff;
+	*flen = fr.dsize;
+	return true;
+}
+
 bool idx_pread_pieces_ok(const struct idx *x, uint32_t i, const struct idx_reader *r)
 {
 	struct idx_entry t;

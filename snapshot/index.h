@@ -198,6 +198,8 @@ void idx_reader_set_frames(struct idx_reader *r, const struct idx_frames *src);
  * archive and an entry that is not sparse (idx_pread_pieces_ok()), and only
  * when len fits in max pieces: otherwise use idx_pread().
  */
+/* The frame of a native archive holding byte doff of its tar stream: where it starts, its size. */
+bool idx_frame_at(const struct idx *x, uint64_t doff, uint64_t *fdoff, uint32_t *flen);
 bool idx_pread_pieces_ok(const struct idx *x, uint32_t i, const struct idx_reader *r);
 int idx_pread_pieces(struct idx *x, uint32_t i, size_t len, uint64_t off, struct idx_reader *r,
 		     const void **base, size_t *size, void **pin, int max, struct err *e);

@@ -969,6 +969,72 @@ t_fast() {
 }
 check "fast start: 1,000 archives list at once (1001 names), none opened" t_fast
 
+#####################################################################################
+# 11. Many small files: the first read of a frame sends the kernel its other files.
+#####################################################################################
+S11=$W/src11
+ST11=$W/store11
+M11=$W/m11
+mkdir -p "$S11/msgs"
+python3 - "$S11/msgs" <<'PY' || fatal "cannot make the small files"
+import os, random, sys
+r = random.Random(11)
+for i in range(3000):
+    with open(os.path.join(sys.argv[1], "m%04d" % i), "wb") as f:
+        f.write(bytes(r.getrandbits(8) for _ in range(r.randint(1, 3000))))
+PY
+mkarchive "$ST11/small-20260301_000000.tar.zst" "$S11" msgs || fatal "cannot build the archive"
+need_mount "$ST11" "$M11" || fatal "cannot mount the small files"
+R11=$M11/20260301_000000/msgs
+
+# cached PATH: the kernel holds the first page of PATH (fincore maps it: no request)
+cached() { [ "$(fincore -n -b -o RES -- "$1" 2>/dev/null)" -gt 0 ] 2>/dev/null; }
+t_pushed() {
+	command -v fincore >/dev/null || { note "fincore missing: push not observed"; return 0; }
+	ls "$R11" >/dev/null	# the kernel knows the files' inodes
+	cached "$R11/m0001" && { why "m0001 cached before any read"; return 1; }
+	cmp -s "$R11/m0000" "$S11/msgs/m0000" || why "m0000 reads wrong"
+	wait_for 2000 0 cached "$R11/m0001" ||
+		why "2 s after reading m0000 its frame-mate m0001 is not in the page cache"
+}
+check "small files: reading one sends its frame-mates to the page cache" t_pushed
+
+t_small_content() {
+	local bad=0 f
+	for f in "$S11"/msgs/*; do
+		cmp -s "$f" "$R11/${f##*/}" || { bad=1; why "${f##*/} differs"; break; }
+	done
+	return $bad
+}
+check "small files: all 3,000 read right (pushed or read)" t_small_content
+
+# A request taken by a worker as the loop ends must still be answered, or the
+# pusher waits for ever on its page (fs/main.c, on_stop_signal): five rounds,
+# the signal at a different moment of the reading each time.
+t_sigterm_busy() {
+	local pid m=$W/m11b rpid round
+	mkdir -p "$m"
+	for round in 1 2 3 4 5; do
+		mount_fs "$ST11" "$m" || { why "mount failed"; return 1; }
+		pid=$(daemon_pid "$m") || { why "no daemon for $m"; return 1; }
+		( while :; do
+			find "$m"/20260301_000000/msgs -type f -print0 2>/dev/null |
+				xargs -0 -P2 cat >/dev/null 2>&1 || exit 0
+		done ) &
+		rpid=$!
+		sleep "0.$((round * 15))"
+		kill -TERM "$pid"
+		wait_for 5000 0 gone "$pid" ||
+			why "round $round: the daemon runs on 5 s after SIGTERM while being read"
+		kill "$rpid" 2>/dev/null
+		wait "$rpid" 2>/dev/null
+		wait_for 5000 0 eval '! mounted "$m"' || why "round $round: still mounted after SIGTERM"
+		[ "$WHY" = 0 ] || { unmount "$m"; return 1; }
+	done
+}
+check "small files: SIGTERM while files are being read: the daemon exits (5 rounds)" t_sigterm_busy
+unmount "$M11"
+
 unmount "$M1"
 unmount "$M2"
 unmount "$M5"
