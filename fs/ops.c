@@ -74,7 +74,7 @@ struct ops_push {
 };
 
 #define PUSH_MAX_FILES 4096	/* per frame: 1 MiB groups of files from 256 bytes */
-#define PUSH_MAX_JOBS 64
+#define PUSH_MAX_JOBS 8	/* each holds a frame pinned: at most 8 MiB past the cache */
 
 static void *pusher(void *arg)
 {
@@ -160,6 +160,8 @@ static bool push_siblings(struct ops *o, fuse_ino_t ino, off_t off, const void *
 		free(j);
 		return false;
 	}
+	struct ops_push *fit = realloc(j, sizeof(*j) + (size_t)j->n * sizeof(j->sib[0]));
+	j = fit ? fit : j;
 	j->pin = pin;
 	j->base = base;
 	j->next = NULL;
@@ -242,12 +244,12 @@ static void reply_err(fuse_req_t req, const struct err *e)
 	fuse_reply_err(req, e->code ? e->code : EIO);
 }
 
-static void fill_entry(struct fuse_entry_param *ep, const struct stat *st)
+static void fill_entry(struct fuse_entry_param *ep, const struct stat *st, double timeout)
 {
 	memset(ep, 0, sizeof(*ep));
 	ep->ino = st->st_ino;
 	ep->attr = *st;
-	ep->attr_timeout = ep->entry_timeout = tree_timeout(st->st_ino);
+	ep->attr_timeout = ep->entry_timeout = timeout;
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -275,15 +277,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
+	struct tree *t = ops_of(req)->tree;
 	struct fuse_entry_param ep;
 	struct stat st;
 	struct err e = { 0 };
+	double timeout;
 
-	struct tree *t = ops_of(req)->tree;
-
-	if (tree_lookup(t, parent, name, &st, &e) == 0) {
-		fill_entry(&ep, &st);
-		tree_ref(t, ep.ino, 1);
+	if (tree_lookup(t, parent, name, &st, &timeout, &e) == 0) {
+		fill_entry(&ep, &st, timeout);
 		if (fuse_reply_entry(req, &ep) != 0)
 			tree_forget(t, ep.ino, 1);	/* the kernel never got it */
 	} else if (e.code == ENOENT && !(parent == TREE_ROOT_INO || tree_timeout(parent) < 2)) {
@@ -385,16 +386,16 @@ static int give(struct dirbuf *d, uint64_t ino)
 	return 0;
 }
 
-static int add_dirent(void *ctx, const char *name, const struct stat *st, off_t next)
+static int add_dirent(void *ctx, const char *name, const struct stat *st, double timeout,
+		      off_t next)
 {
 	struct dirbuf *d = ctx;
-	size_t n;
-
 	bool dot = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+	size_t n;
 
 	if (d->plus) {
 		struct fuse_entry_param ep;
-		fill_entry(&ep, st);
+		fill_entry(&ep, st, timeout);
 		n = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name, &ep,
 					   next);
 	} else {
@@ -417,11 +418,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 
 	if (!d.buf)
 		return (void)fuse_reply_err(req, ENOMEM);
-	if (tree_readdir(t, ino, off, add_dirent, &d, &e) < 0) {
+	if (tree_readdir(t, ino, off, plus, add_dirent, &d, &e) < 0) {
 		reply_err(req, &e);
 	} else {
-		for (size_t i = 0; i < d.ngiven; i++)
-			tree_ref(t, d.given[i].ino, d.given[i].n);
+		/* the tree counted what was given; a reply that fails gives it back */
 		if (fuse_reply_buf(req, d.buf, d.used) != 0)
 			for (size_t i = 0; i < d.ngiven; i++)
 				tree_forget(t, d.given[i].ino, d.given[i].n);

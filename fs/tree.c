@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -42,13 +43,16 @@ struct snap {
 	struct stat st;		/* the file's, when listed: a changed file is a new snapshot */
 	atomic_int refs;	/* the aid table's, and each user's */
 	atomic_bool gone;	/* no longer in the store (set under the tree's write lock) */
-	bool removed;		/* out of the aid table (under the tree's write lock) */
-	pthread_mutex_t mu;	/* ar, failed, used, krefs, keepfd */
+	pthread_mutex_t mu;	/* all below */
+	bool removed;		/* decided to leave the aid table: never counted again */
 	struct aref *ar;
 	bool failed;
 	uint64_t used;
 	uint64_t krefs;		/* the kernel's lookup counts of its inodes, summed */
-	int keepfd;		/* the archive, kept open while krefs > 0 once read */
+	uint64_t inner;		/* the part of krefs for entries inside (not its directory) */
+	int keepfd;		/* the archive, kept open while inner > 0 once read */
+	time_t reinval_at;	/* gone but known: when to invalidate its names again */
+	int reinval_gap;	/* seconds, doubling (under the tree's write lock) */
 	atomic_bool reported;	/* a damaged frame was logged */
 };
 
@@ -86,7 +90,11 @@ struct tree {
 	struct snap **loaded;
 	size_t nloaded;
 	atomic_uint_fast64_t clock;
+	atomic_uint nkeep;		/* kept descriptors (struct snap's keepfd) */
 };
+
+/* Kept descriptors at most: past it a prune may cut short reads of files then open. */
+#define KEEP_MAX(t) ((t)->o.max_open * 4 > 1024 ? (t)->o.max_open * 4 : 1024)
 
 static uint64_t hash64(const char *s, size_t len)
 {
@@ -137,7 +145,7 @@ static void snap_put(struct snap *s)
 		return;
 	aref_put(s->ar);
 	if (s->keepfd >= 0)
-		close(s->keepfd);
+		close(s->keepfd);	/* the count was given back when it was dropped */
 	pthread_mutex_destroy(&s->mu);
 	free(s->path);
 	free(s->file);
@@ -368,10 +376,36 @@ static void free_kids(struct child *kids, size_t n)
 
 static void unload(struct tree *t, struct snap *s);
 
-/* Out of the aid table, its index closed: under the write lock, once. */
+static time_t monotonic_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/*
+ * Pruned snapshots the kernel still holds: names looked up in them after the
+ * prune (a shell inside) stay cached, unused, and keep them. Their names are
+ * invalidated again, every 1, 2, 4 ... 64 s, until the kernel lets go.
+ */
+static void reinval_gone(struct tree *t, struct invals *iv)
+{
+	time_t now = monotonic_sec();
+
+	for (size_t i = 0; i < t->capaids; i++) {
+		struct snap *s = t->aids[i];
+		if (!s || !atomic_load(&s->gone) || s->reinval_gap == 0 || now < s->reinval_at)
+			continue;
+		inval_add_deep(iv, s);
+		s->reinval_gap = s->reinval_gap < 64 ? s->reinval_gap * 2 : 64;
+		s->reinval_at = now + s->reinval_gap;
+	}
+}
+
+/* Out of the aid table, its index closed: under the write lock, once s->removed is set. */
 static void release_snap(struct tree *t, struct snap *s)
 {
-	s->removed = true;
 	unload(t, s);
 	aid_remove(t, s);
 	snap_put(s);	/* the table's; the descriptor closes with the last user */
@@ -389,12 +423,16 @@ static void drop_snap(struct tree *t, struct snap *s, struct invals *iv)
 
 	atomic_store(&s->gone, true);
 	pthread_mutex_lock(&s->mu);
-	unused = s->krefs == 0;
+	unused = s->krefs == 0 && !s->removed;
+	s->removed |= unused;
 	pthread_mutex_unlock(&s->mu);
-	if (unused && !s->removed)
+	if (unused) {
 		release_snap(t, s);
-	else if (!unused)
+	} else {
 		inval_add_deep(iv, s);
+		s->reinval_gap = 1;
+		s->reinval_at = monotonic_sec() + 1;
+	}
 }
 
 static int cmp_child(const void *a, const void *b)
@@ -475,8 +513,19 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The visible names in directory path, sorted: archives come in file-name order. */
-static char **read_names(const char *path, size_t *count)
+static void free_names(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/*
+ * The visible names in directory path, sorted: archives come in file-name
+ * order. A directory that is gone has none; one that cannot be read now (out
+ * of descriptors or memory) sets *failed, and its old listing stands.
+ */
+static char **read_names(const char *path, size_t *count, bool *failed)
 {
 	DIR *dp = opendir(path);
 	struct dirent *de;
@@ -484,23 +533,31 @@ static char **read_names(const char *path, size_t *count)
 	size_t n = 0, cap = 0;
 
 	*count = 0;
+	*failed = !dp && errno != ENOENT && errno != ENOTDIR;
 	if (!dp)
 		return NULL;
-	while ((de = readdir(dp))) {
+	while (!*failed && (de = readdir(dp))) {
 		if (de->d_name[0] == '.')
 			continue;	/* hidden: temporary files, the lock */
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
 			char **nv = realloc(v, cap * sizeof(*nv));
-			if (!nv)
+			if (!nv) {
+				*failed = true;
 				break;
+			}
 			v = nv;
 		}
 		if (!(v[n] = strdup(de->d_name)))
-			break;
-		n++;
+			*failed = true;
+		else
+			n++;
 	}
 	closedir(dp);
+	if (*failed) {
+		free_names(v, n);
+		return NULL;
+	}
 	if (n)
 		qsort(v, n, sizeof(*v), cmp_str);
 	*count = n;
@@ -633,6 +690,7 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 	char *path = NULL, *old_latest;
 	struct listing l = { 0 };
 	size_t n = 0;
+	bool failed = false;
 	char **names;
 
 	if (asprintf(&path, "%s%s%s", t->store, *d->rel ? "/" : "", d->rel) < 0)
@@ -642,8 +700,14 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 		scan_subdirs(t, d, force, iv);
 		return;
 	}
+	names = path ? read_names(path, &n, &failed) : NULL;
+	if (!path || failed) {
+		d->st.st_mtim.tv_sec = d->st.st_mtim.tv_nsec = 0;	/* list it again next time */
+		free(path);
+		scan_subdirs(t, d, force, iv);
+		return;
+	}
 	old_latest = d->latest ? strdup(d->latest) : NULL;
-	names = path ? read_names(path, &n) : NULL;
 	d->latest = NULL;
 	for (int pass = 0; pass < 2; pass++)	/* directories first: archives avoid their names */
 		for (size_t i = 0; i < n; i++) {
@@ -675,9 +739,7 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 	free_kids(d->kids, d->nkids);
 	d->kids = l.kids;
 	d->nkids = l.n;
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	free_names(names, n);
 	free(path);
 	free(old_latest);
 	scan_subdirs(t, d, force, iv);
@@ -718,6 +780,7 @@ void tree_rescan(struct tree *t, bool force)
 
 	pthread_rwlock_wrlock(&t->lock);
 	rescan_locked(t, force, &iv);
+	reinval_gone(t, &iv);
 	pthread_rwlock_unlock(&t->lock);
 	inval_send(t, &iv);
 }
@@ -837,17 +900,37 @@ static void unload(struct tree *t, struct snap *s)
 }
 
 /*
- * A new descriptor of fd's file, with its own offset (the foreign decoder
- * seeks): through /proc, which also reaches a deleted file; dup() without it.
+ * A new descriptor of fd's file with an offset of its own (the foreign decoder
+ * seeks), through /proc, which also reaches a deleted file. Not dup(): a
+ * shared offset would mix two decoders' reads.
  */
 static int reopen_fd(int fd)
 {
 	char path[64];
-	int r;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	r = open(path, O_RDONLY | O_CLOEXEC);
-	return r >= 0 ? r : fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* Keep a descriptor of s's archive, from its open index, within KEEP_MAX; under s->mu. */
+static void keep_fd(struct tree *t, struct snap *s, const struct idx *x)
+{
+	if (s->keepfd >= 0)
+		return;
+	if (atomic_fetch_add(&t->nkeep, 1) >= KEEP_MAX(t) ||
+	    (s->keepfd = reopen_fd(idx_fd(x))) < 0) {
+		s->keepfd = -1;
+		atomic_fetch_sub(&t->nkeep, 1);
+	}
+}
+
+static void drop_fd(struct tree *t, struct snap *s)
+{
+	if (s->keepfd >= 0) {
+		close(s->keepfd);
+		s->keepfd = -1;
+		atomic_fetch_sub(&t->nkeep, 1);
+	}
 }
 
 /* Open s's index, from the kept descriptor when there is one (the file may be gone); under s->mu. */
@@ -860,8 +943,8 @@ static int open_index(struct tree *t, struct snap *s, struct idx **x, struct err
 	if (fd >= 0 ? idx_open_fd(fd, s->path, &t->o.idx, x, e) < 0
 		    : idx_open_with(s->path, &t->o.idx, x, e) < 0)
 		return -1;
-	if (s->keepfd < 0 && s->krefs > 0)
-		s->keepfd = reopen_fd(idx_fd(*x));	/* -1: a prune may then cut reads short */
+	if (s->inner > 0)
+		keep_fd(t, s, *x);
 	return 0;
 }
 
@@ -920,10 +1003,13 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 	} else if (s->failed) {
 		err_set(e, EIO, "'%s' cannot be read (logged when first found)", s->path);
 	} else if (open_index(t, s, &x, e) < 0) {
-		s->failed = true;
-		if (t->o.damaged)
-			t->o.damaged(t->o.ctx, e->msg);
-		e->code = EIO;
+		/* out of descriptors or memory is not damage: the next use tries again */
+		if (e->code != EMFILE && e->code != ENFILE && e->code != ENOMEM) {
+			s->failed = true;
+			if (t->o.damaged)
+				t->o.damaged(t->o.ctx, e->msg);
+			e->code = EIO;
+		}
 	} else if (!(a = malloc(sizeof(*a)))) {
 		idx_close(x);
 		err_set(e, ENOMEM, "out of memory");
@@ -1097,6 +1183,11 @@ static void entry_stat(const struct idx *x, const struct snap *s, uint32_t i, st
 	memset(st, 0, sizeof(*st));
 	st->st_ino = entry_ino(s->aid, i);
 	st->st_mode = ent.mode;
+	/* the kernel drops a LOOKUP reply of another type without a FORGET: never send one */
+	if (!S_ISREG(ent.mode) && !S_ISDIR(ent.mode) && !S_ISLNK(ent.mode) &&
+	    !S_ISCHR(ent.mode) && !S_ISBLK(ent.mode) && !S_ISFIFO(ent.mode) &&
+	    !S_ISSOCK(ent.mode))
+		st->st_mode = S_IFREG | (ent.mode & 07777);
 	st->st_nlink = ent.nlink;
 	st->st_uid = ent.uid;
 	st->st_gid = ent.gid;
@@ -1144,21 +1235,30 @@ int tree_getattr(struct tree *t, uint64_t ino, struct stat *st, struct err *e)
 	return 0;
 }
 
+static bool count_ref(struct tree *t, struct snap *s, uint32_t k);
+
 static int lookup_store(struct tree *t, const struct dir *d, const char *name, struct stat *st,
 			struct err *e)
 {
 	struct child key = { .name = (char *)name };
 	const struct child *c = bsearch(&key, d->kids, d->nkids, sizeof(key), cmp_child);
 
-	(void)t;
 	if (!c)
 		return err_set(e, ENOENT, "no such snapshot");
 	child_stat(d, c, st);
+	if (c->kind == K_SNAP && !count_ref(t, c->snap, IDX_ROOT))
+		return err_set(e, ENOENT, "no such snapshot");
 	return 0;
 }
 
+/* How long the kernel may keep a name in s: not at all once s was pruned. */
+static double entry_timeout(const struct snap *s, uint64_t ino)
+{
+	return atomic_load(&s->gone) ? 0.0 : tree_timeout(ino);
+}
+
 int tree_lookup(struct tree *t, uint64_t parent, const char *name, struct stat *st,
-		struct err *e)
+		double *timeout, struct err *e)
 {
 	struct node n;
 	uint32_t i;
@@ -1169,8 +1269,10 @@ int tree_lookup(struct tree *t, uint64_t parent, const char *name, struct stat *
 	if (rc == 0 && n.kind == N_DIR)
 		rc = lookup_store(t, n.dir, name, st, e) < 0 ? -1 : 1;
 	pthread_rwlock_unlock(&t->lock);
-	if (rc != 0)
+	if (rc != 0) {
+		*timeout = tree_timeout(st->st_ino);
 		return rc < 0 ? -1 : 0;
+	}
 	if (n.kind == N_LATEST) {
 		node_put(&n);
 		return err_set(e, ENOTDIR, "not a directory");
@@ -1180,10 +1282,14 @@ int tree_lookup(struct tree *t, uint64_t parent, const char *name, struct stat *
 		return -1;
 	}
 	i = idx_lookup(n.ar->x, n.entry, name, strlen(name));
-	if (i == IDX_NONE)
+	if (i == IDX_NONE) {
 		rc = err_set(e, ENOENT, "no such file");
-	else
+	} else {
 		entry_stat(n.ar->x, n.snap, i, st);
+		if (!count_ref(t, n.snap, (uint32_t)(st->st_ino & 0xFFFFFFFFu) - 1))
+			rc = err_set(e, ENOENT, "the snapshot was removed");
+		*timeout = entry_timeout(n.snap, st->st_ino);
+	}
 	node_put(&n);
 	return rc;
 }
@@ -1217,8 +1323,9 @@ int tree_readlink(struct tree *t, uint64_t ino, char *buf, size_t size, struct e
 	return rc;
 }
 
-static int readdir_store(const struct dir *d, uint64_t parent, off_t pos, tree_dirent_fn fn,
-			 void *ctx)
+/* Under the read lock: a listed snapshot cannot leave meanwhile, so counting cannot fail. */
+static int readdir_store(struct tree *t, const struct dir *d, uint64_t parent, off_t pos,
+			 bool count, tree_dirent_fn fn, void *ctx)
 {
 	struct stat st;
 
@@ -1231,8 +1338,10 @@ static int readdir_store(const struct dir *d, uint64_t parent, off_t pos, tree_d
 		} else {
 			child_stat(d, &d->kids[pos - 2], &st);
 		}
-		if (fn(ctx, name, &st, pos + 1))
+		if (fn(ctx, name, &st, tree_timeout(st.st_ino), pos + 1))
 			break;
+		if (count && pos >= 2 && d->kids[pos - 2].kind == K_SNAP)
+			count_ref(t, d->kids[pos - 2].snap, IDX_ROOT);
 	}
 	return 0;
 }
@@ -1250,7 +1359,12 @@ static uint64_t parent_ino(const struct tree *t, const struct dir *d)
 	return p ? p->ino : TREE_ROOT_INO;
 }
 
-static void readdir_archive(const struct node *n, off_t pos, tree_dirent_fn fn, void *ctx)
+/*
+ * Counted before it is handed over (the snapshot may be leaving: then the
+ * listing ends), and given back when it did not fit.
+ */
+static void readdir_archive(struct tree *t, const struct node *n, off_t pos, bool count,
+			    tree_dirent_fn fn, void *ctx)
 {
 	const struct idx *x = n->ar->x;
 	struct idx_entry d, c;
@@ -1265,7 +1379,7 @@ static void readdir_archive(const struct node *n, off_t pos, tree_dirent_fn fn, 
 			st.st_ino = pos == 0 ? entry_ino(n->snap->aid, n->entry)
 			      : n->entry == IDX_ROOT ? n->snap->parent
 						       : entry_ino(n->snap->aid, d.parent);
-			if (fn(ctx, pos == 0 ? "." : "..", &st, pos + 1))
+			if (fn(ctx, pos == 0 ? "." : "..", &st, tree_timeout(st.st_ino), pos + 1))
 				return;
 			continue;
 		}
@@ -1273,13 +1387,18 @@ static void readdir_archive(const struct node *n, off_t pos, tree_dirent_fn fn, 
 		idx_get(x, k, &c);
 		snprintf(name, sizeof(name), "%.*s", (int)c.name_len, c.name);
 		entry_stat(x, n->snap, k, &st);
-		if (fn(ctx, name, &st, pos + 1))
+		if (count && !count_ref(t, n->snap, (uint32_t)(st.st_ino & 0xFFFFFFFFu) - 1))
 			return;
+		if (fn(ctx, name, &st, entry_timeout(n->snap, st.st_ino), pos + 1)) {
+			if (count)
+				tree_forget(t, st.st_ino, 1);
+			return;
+		}
 	}
 }
 
-int tree_readdir(struct tree *t, uint64_t ino, off_t pos, tree_dirent_fn fn, void *ctx,
-		 struct err *e)
+int tree_readdir(struct tree *t, uint64_t ino, off_t pos, bool count, tree_dirent_fn fn,
+		 void *ctx, struct err *e)
 {
 	struct node n;
 	struct idx_entry ent;
@@ -1290,7 +1409,8 @@ int tree_readdir(struct tree *t, uint64_t ino, off_t pos, tree_dirent_fn fn, voi
 		return -1;
 	}
 	if (n.kind == N_DIR || n.kind == N_LATEST) {
-		int rc = n.kind == N_DIR ? readdir_store(n.dir, parent_ino(t, n.dir), pos, fn, ctx)
+		int rc = n.kind == N_DIR ? readdir_store(t, n.dir, parent_ino(t, n.dir), pos, count,
+							 fn, ctx)
 					 : err_set(e, ENOTDIR, "not a directory");
 		pthread_rwlock_unlock(&t->lock);
 		return rc;
@@ -1305,7 +1425,7 @@ int tree_readdir(struct tree *t, uint64_t ino, off_t pos, tree_dirent_fn fn, voi
 		node_put(&n);
 		return err_set(e, ENOTDIR, "not a directory");
 	}
-	readdir_archive(&n, pos, fn, ctx);
+	readdir_archive(t, &n, pos, count, fn, ctx);
 	node_put(&n);
 	return 0;
 }
@@ -1534,20 +1654,24 @@ static struct snap *snap_of(struct tree *t, uint64_t ino)
 	return s;
 }
 
-void tree_ref(struct tree *t, uint64_t ino, uint64_t n)
+/*
+ * The kernel is given entry k of s (a LOOKUP or READDIRPLUS reply): counted
+ * before the reply goes, with the snapshot in hand, so that a FORGET always
+ * finds it. False when s already left (the caller then answers ENOENT).
+ */
+static bool count_ref(struct tree *t, struct snap *s, uint32_t k)
 {
-	struct snap *s;
+	bool ok;
 
-	pthread_rwlock_rdlock(&t->lock);
-	if ((s = snap_of(t, ino))) {
-		pthread_mutex_lock(&s->mu);
-		if (s->krefs == 0 && s->keepfd < 0 && s->ar)
-			s->keepfd = reopen_fd(idx_fd(s->ar->x));
-		s->krefs += n;
-		pthread_mutex_unlock(&s->mu);
+	pthread_mutex_lock(&s->mu);
+	ok = !s->removed;
+	if (ok) {
+		s->krefs++;
+		if (k != IDX_ROOT && s->inner++ == 0 && s->ar)
+			keep_fd(t, s, s->ar->x);
 	}
-	pthread_rwlock_unlock(&t->lock);
-	snap_put(s);
+	pthread_mutex_unlock(&s->mu);
+	return ok;
 }
 
 void tree_forget(struct tree *t, uint64_t ino, uint64_t n)
@@ -1559,22 +1683,23 @@ void tree_forget(struct tree *t, uint64_t ino, uint64_t n)
 	if ((s = snap_of(t, ino))) {
 		pthread_mutex_lock(&s->mu);
 		s->krefs -= n < s->krefs ? n : s->krefs;
-		if (s->krefs == 0) {
-			last = true;
-			if (s->keepfd >= 0)
-				close(s->keepfd);
-			s->keepfd = -1;
+		if ((uint32_t)(ino & 0xFFFFFFFFu) - 1 != IDX_ROOT) {
+			s->inner -= n < s->inner ? n : s->inner;
+			if (s->inner == 0)
+				drop_fd(t, s);
 		}
+		last = s->krefs == 0;
 		pthread_mutex_unlock(&s->mu);
 	}
 	pthread_rwlock_unlock(&t->lock);
 	if (last && atomic_load(&s->gone)) {
-		/* pruned, and now unknown to the kernel: it goes (unless looked up again meanwhile) */
+		/* pruned, and now unknown to the kernel: it goes (unless counted again meanwhile) */
 		pthread_rwlock_wrlock(&t->lock);
 		pthread_mutex_lock(&s->mu);
-		last = s->krefs == 0;
+		last = s->krefs == 0 && !s->removed;
+		s->removed |= last;
 		pthread_mutex_unlock(&s->mu);
-		if (last && !s->removed)
+		if (last)
 			release_snap(t, s);
 		pthread_rwlock_unlock(&t->lock);
 	}

@@ -57,9 +57,13 @@ void tree_free(struct tree *t);
 /* Seconds the kernel may cache what ino says: long inside archives, short above. */
 double tree_timeout(uint64_t ino);
 
-/* The child name of directory parent: its attributes (st_ino set). ENOENT if none. */
+/*
+ * The child name of directory parent: its attributes (st_ino set) and how long
+ * the kernel may keep them. The answer is counted as given to the kernel
+ * (tree_forget() it if the reply fails). ENOENT if none.
+ */
 int tree_lookup(struct tree *t, uint64_t parent, const char *name, struct stat *st,
-		struct err *e);
+		double *timeout, struct err *e);
 int tree_getattr(struct tree *t, uint64_t ino, struct stat *st, struct err *e);
 
 /* A symlink's target into buf (NUL-terminated). */
@@ -67,11 +71,15 @@ int tree_readlink(struct tree *t, uint64_t ino, char *buf, size_t size, struct e
 
 /*
  * List directory ino from position pos (0 = the start, "." and ".." included).
- * fn gets each entry and the position after it, and returns nonzero to stop.
+ * fn gets each entry, how long the kernel may keep it and the position after
+ * it, and returns nonzero when it did not take it (and to stop). With count
+ * (READDIRPLUS), every entry fn took but "." and ".." is counted as given to
+ * the kernel, as by tree_lookup().
  */
-typedef int (*tree_dirent_fn)(void *ctx, const char *name, const struct stat *st, off_t next);
-int tree_readdir(struct tree *t, uint64_t ino, off_t pos, tree_dirent_fn fn, void *ctx,
-		 struct err *e);
+typedef int (*tree_dirent_fn)(void *ctx, const char *name, const struct stat *st,
+			      double timeout, off_t next);
+int tree_readdir(struct tree *t, uint64_t ino, off_t pos, bool count, tree_dirent_fn fn,
+		 void *ctx, struct err *e);
 
 /* Extended attributes of ino. A value or the name list goes to buf; returns its size. */
 ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf, size_t size,
@@ -105,11 +113,7 @@ int tree_siblings(struct tree *t, uint64_t ino, off_t off, struct tree_sib *v, i
 /* lseek's SEEK_DATA / SEEK_HOLE (whence) in file ino; ENXIO past the data. */
 off_t tree_lseek(struct tree *t, uint64_t ino, off_t off, int whence, struct err *e);
 
-/*
- * The kernel was given ino n more times (a lookup or readdirplus reply: count
- * before replying, forget again if the reply fails), or forgot it n times.
- */
-void tree_ref(struct tree *t, uint64_t ino, uint64_t n);
+/* The kernel forgot ino n times (FORGET), or never got the reply that counted it. */
 void tree_forget(struct tree *t, uint64_t ino, uint64_t n);
 
 /*

@@ -605,6 +605,32 @@ t_released() {
 }
 check "live: once the file is closed the pruned archive's space is given back" t_released
 
+# A shell inside a pruned snapshot looks names up after the prune: those answers
+# must not keep the archive once the shell has gone.
+t_released_cwd() {
+	local file name spid bad=0
+	file=$("$SNAPKEEP" take --store "$ST5" --name cwd -C "$S5" small.txt) ||
+		{ why "snapkeep take failed"; return 1; }
+	name=${file##*/cwd-}
+	name=${name%.tar.zst}
+	wait_for 2000 "${PID5:-0}" listed "$name" || { why "$name not listed"; return 1; }
+	(cd "$M5/$name" && exec sleep 30) &
+	spid=$!
+	wait_for 2000 0 test -e "/proc/$spid/cwd/small.txt" || why "the shell is not inside"
+	rm -- "$file"
+	wait_for 2000 "${PID5:-0}" not_listed "$name" || { why "$name still listed"; bad=1; }
+	ls -l "/proc/$spid/cwd/" >/dev/null 2>&1	# new lookups inside the pruned snapshot
+	[ "$(cat "/proc/$spid/cwd/small.txt" 2>/dev/null)" = live ] ||
+		{ why "small.txt does not read from inside the pruned snapshot"; bad=1; }
+	kill "$spid"
+	wait "$spid" 2>/dev/null
+	wait_for 2000 "$PID5" released ||
+		{ why "2 s after the shell left, the daemon still holds the pruned archive"; bad=1; }
+	return $bad
+}
+check "live: names looked up inside a pruned snapshot do not keep it after the last user" \
+	t_released_cwd
+
 # The pruned snapshot's index was closed (max_open=1) before the prune, with a
 # file open in it that had read nothing: it reopens from the deleted file.
 t_prune_evicted() {
