@@ -21,6 +21,8 @@
 #   CURVE=0       skip the frame-size curve; FRAMES: its frame sizes (default 64K..1M)
 #   PEERS         subset of "snapfs squashfuse archivemount zstd tree"
 #   ALT_SNAPFS    another snapfs binary (a build before a change) measured as peer snapfs-alt
+#   ALT_OPTS      extra -o options for snapfs-alt (e.g. readdirplus=auto, with ALT_SNAPFS
+#                 the same binary: the other listing mode side by side)
 #   WAIT_OTHER=0  do not wait for bench/take.sh: only to try the script at a tiny SCALE
 #
 # What it does:
@@ -71,6 +73,7 @@ CURVE=${CURVE:-1}
 FRAMES=${FRAMES:-"65536 131072 262144 524288 1048576"}
 PEERS=${PEERS:-"snapfs squashfuse archivemount zstd tree"}
 ALT_SNAPFS=${ALT_SNAPFS:-}
+ALT_OPTS=${ALT_OPTS:+,$ALT_OPTS}
 [ -n "$ALT_SNAPFS" ] && PEERS="$PEERS snapfs-alt"
 WAIT_OTHER=${WAIT_OTHER:-1}
 NREADS=2000
@@ -131,7 +134,7 @@ trap 'exit 130' INT TERM
 mcmd() {
 	case $1 in
 	snapfs) MCMD=("$SNAPFS" -o "cache_size=$CACHE_MIB" "$2" "$3") ;;
-	snapfs-alt) MCMD=("$ALT_SNAPFS" -o "cache_size=$CACHE_MIB" "$2" "$3") ;;
+	snapfs-alt) MCMD=("$ALT_SNAPFS" -o "cache_size=$CACHE_MIB$ALT_OPTS" "$2" "$3") ;;
 	squashfuse) MCMD=("$SQUASHFUSE" "$2" "$3") ;;
 	archivemount) MCMD=(archivemount -o readonly "$2" "$3") ;;
 	*) die "no mount for $1" ;;

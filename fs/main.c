@@ -44,6 +44,9 @@ static const char usage_text[] =
 	"                    spill_size=MIB   per foreign archive (default 256)\n"
 	"                    read_ahead=KIB   the mount's read-ahead, set as root (default 1024;\n"
 	"                                     0 leaves the kernel's 128)\n"
+	"                    readdirplus=auto|always  listings with attributes only when the\n"
+	"                                     kernel asks (faster bare find) or always (the\n"
+	"                                     default: no lookup per file opened after a listing)\n"
 	"  -h, --help / -V, --version\n"
 	"Unmount with 'fusermount3 -u MOUNTPOINT' or 'umount MOUNTPOINT'.\n";
 
@@ -55,6 +58,7 @@ struct opts {
 	const char *spill_dir;
 	uint64_t spill_mib;
 	unsigned long long read_ahead_kib;
+	bool readdirplus_auto;
 	char fuse_opts[4096];	/* passed to libfuse */
 };
 
@@ -107,6 +111,14 @@ static int mount_option(struct opts *o, char *opt)
 		return number(opt, v, &n) < 0 ? -1 : (o->spill_mib = n, 0);
 	if (eq && strncmp(opt, "read_ahead=", 11) == 0)
 		return number(opt, v, &n) < 0 ? -1 : (o->read_ahead_kib = n, 0);
+	if (eq && strncmp(opt, "readdirplus=", 12) == 0) {
+		if (strcmp(v, "auto") != 0 && strcmp(v, "always") != 0) {
+			fprintf(stderr, "snapfs: readdirplus= takes 'auto' or 'always', not '%s'\n", v);
+			return -1;
+		}
+		o->readdirplus_auto = strcmp(v, "auto") == 0;
+		return 0;
+	}
 	if (eq && strncmp(opt, "spill_dir=", 10) == 0)
 		return (o->spill_dir = v), 0;
 	if (ignored(opt))
@@ -323,6 +335,7 @@ static int start(struct daemon *d, const char *argv0)
 	d->ops.cache = d->cache;
 	d->ops.store = d->store;
 	ops_init(&d->ops);
+	d->ops.readdirplus_auto = d->o.readdirplus_auto;
 	d->se = fuse_session_new(&args, ops_table(), sizeof(*ops_table()), &d->ops);
 	fuse_opt_free_args(&args);
 	if (!d->se)

@@ -53,6 +53,7 @@ void ops_init(struct ops *o)
 	o->pool = NULL;
 	o->npool = o->cappool = 0;
 	o->no_open = o->no_opendir = false;
+	o->readdirplus_auto = false;
 	o->ra_path[0] = '\0';
 	o->ra_kib = 0;
 	atomic_init(&o->ra_done, false);
@@ -265,10 +266,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	o->no_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
 	/*
 	 * Every listing carries the attributes (READDIRPLUS, never the kernel's
-	 * "auto" downgrade to plain READDIR when nobody stats): `find | xargs cat`
-	 * then opens each file with no LOOKUP round trip.
+	 * "auto" downgrade to plain READDIR when nobody stats): `find | xargs cat`,
+	 * cp -a, grep -r then open each file with no LOOKUP round trip. The price:
+	 * the kernel makes an inode for every name listed, which makes a bare
+	 * `find` over 20,000 files ~2.5x slower; -o readdirplus=auto keeps it.
 	 */
-	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	if (!o->readdirplus_auto)
+		conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;

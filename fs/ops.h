@@ -25,6 +25,7 @@ struct ops {
 	struct fcache *cache;
 	const char *store;		/* for statfs */
 	bool no_open, no_opendir;	/* the kernel opens without asking (from init) */
+	bool readdirplus_auto;		/* -o readdirplus=auto: the kernel's choice */
 	/*
 	 * The mount's read-ahead (sysfs file, KiB), set on the first request: the
 	 * kernel lowers it to what INIT offered when INIT is answered, and the
