@@ -417,6 +417,14 @@ static void *stopper(void *arg)
 	if (atomic_load(&s->loop_done))
 		return NULL;	/* unmounted: the loop ended by itself */
 	log_info("signalled: stopping");
+	/*
+	 * Both threads that talk to the kernel on their own may wait on a request
+	 * the kernel sent (a page a READ locked, a directory a LOOKUP holds): they
+	 * stop while the loop still answers.
+	 */
+	tree_stop(s->d->tree);
+	watch_stop(s->d->watch);
+	s->d->watch = NULL;
 	ops_stop(&s->d->ops);
 	fuse_session_exit(s->d->se);
 	/* the loop notices when its wait is interrupted: until it has */
@@ -476,6 +484,8 @@ int main(int argc, char **argv)
 		pthread_join(stop_thread, NULL);
 	}
 done:
+	if (d.tree)
+		tree_stop(d.tree);
 	watch_stop(d.watch);
 	if (d.cache)
 		ops_stop(&d.ops);	/* it talks to the session; unmounted, nothing waits */

@@ -47,6 +47,7 @@ struct snap {
 	bool removed;		/* decided to leave the aid table: never counted again */
 	struct aref *ar;
 	bool failed;
+	bool foreign;		/* its index is a scan: costly to open again */
 	uint64_t used;
 	uint64_t krefs;		/* the kernel's lookup counts of its inodes, summed */
 	uint64_t inner;		/* the part of krefs for entries inside (not its directory) */
@@ -91,6 +92,7 @@ struct tree {
 	size_t nloaded;
 	atomic_uint_fast64_t clock;
 	atomic_uint nkeep;		/* kept descriptors (struct snap's keepfd) */
+	atomic_bool quit;		/* tree_stop(): no more talking to the kernel */
 };
 
 /* Kept descriptors at most: past it a prune may cut short reads of files then open. */
@@ -306,12 +308,12 @@ static void inval_snap(struct tree *t, struct snap *s)
 
 	if (!a)
 		return;
-	for (uint32_t i = 0; i < idx_count(a->x); i++) {
+	for (uint32_t i = 0; i < idx_count(a->x) && !atomic_load(&t->quit); i++) {
 		struct idx_entry d, c;
 		idx_get(a->x, i, &d);
 		if (!S_ISDIR(d.mode) || d.target != i)
 			continue;
-		for (uint32_t k = 0; k < d.nchildren; k++) {
+		for (uint32_t k = 0; k < d.nchildren && !atomic_load(&t->quit); k++) {
 			idx_get(a->x, d.first_child + k, &c);
 			snprintf(name, sizeof(name), "%.*s", (int)c.name_len, c.name);
 			t->o.inval_entry(t->o.ctx, entry_ino(s->aid, i), name);
@@ -323,7 +325,9 @@ static void inval_snap(struct tree *t, struct snap *s)
 static void inval_send(struct tree *t, struct invals *iv)
 {
 	for (size_t i = 0; i < iv->n; i++) {
-		if (iv->v[i].deep && t->o.inval_entry)
+		if (atomic_load(&t->quit))
+			;	/* stopping: the kernel may not be answered any more */
+		else if (iv->v[i].deep && t->o.inval_entry)
 			inval_snap(t, iv->v[i].deep);
 		else if (iv->v[i].name && t->o.inval_entry)
 			t->o.inval_entry(t->o.ctx, iv->v[i].parent, iv->v[i].name);
@@ -397,7 +401,11 @@ static void reinval_gone(struct tree *t, struct invals *iv)
 		struct snap *s = t->aids[i];
 		if (!s || !atomic_load(&s->gone) || s->reinval_gap == 0 || now < s->reinval_at)
 			continue;
-		inval_add_deep(iv, s);
+		pthread_mutex_lock(&s->mu);
+		bool cheap = s->ar || !s->foreign;	/* no rescan of a foreign archive for this */
+		pthread_mutex_unlock(&s->mu);
+		if (cheap)
+			inval_add_deep(iv, s);
 		s->reinval_gap = s->reinval_gap < 64 ? s->reinval_gap * 2 : 64;
 		s->reinval_at = now + s->reinval_gap;
 	}
@@ -536,7 +544,12 @@ static char **read_names(const char *path, size_t *count, bool *failed)
 	*failed = !dp && errno != ENOENT && errno != ENOTDIR;
 	if (!dp)
 		return NULL;
-	while (!*failed && (de = readdir(dp))) {
+	while (!*failed) {
+		errno = 0;
+		if (!(de = readdir(dp))) {
+			*failed = errno != 0;	/* an error, not the end */
+			break;
+		}
 		if (de->d_name[0] == '.')
 			continue;	/* hidden: temporary files, the lock */
 		if (n == cap) {
@@ -691,6 +704,7 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 	struct listing l = { 0 };
 	size_t n = 0;
 	bool failed = false;
+	struct stat *sts;
 	char **names;
 
 	if (asprintf(&path, "%s%s%s", t->store, *d->rel ? "/" : "", d->rel) < 0)
@@ -701,8 +715,21 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 		return;
 	}
 	names = path ? read_names(path, &n, &failed) : NULL;
+	/* every name's attributes first: a name gone meanwhile is skipped, any other failure keeps the old listing */
+	sts = n ? calloc(n, sizeof(*sts)) : NULL;
+	failed |= n && !sts;
+	for (size_t i = 0; i < n && !failed; i++) {
+		char *full = NULL;
+		if (asprintf(&full, "%s/%s", path, names[i]) < 0)
+			failed = true;
+		else if (stat(full, &sts[i]) < 0)
+			failed = errno != ENOENT && errno != ENOTDIR;	/* else st_mode stays 0 */
+		free(full);
+	}
 	if (!path || failed) {
 		d->st.st_mtim.tv_sec = d->st.st_mtim.tv_nsec = 0;	/* list it again next time */
+		free_names(names, n);
+		free(sts);
 		free(path);
 		scan_subdirs(t, d, force, iv);
 		return;
@@ -711,19 +738,14 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 	d->latest = NULL;
 	for (int pass = 0; pass < 2; pass++)	/* directories first: archives avoid their names */
 		for (size_t i = 0; i < n; i++) {
-			struct stat st;
 			struct store_name p;
-			char *full = NULL;
-			if (asprintf(&full, "%s/%s", path, names[i]) < 0 || stat(full, &st) < 0) {
-				free(full);
-				continue;
-			}
-			free(full);
-			if (pass == 0 && S_ISDIR(st.st_mode))
-				add_subdir(t, &l, d, names[i], &st);
-			else if (pass == 1 && S_ISREG(st.st_mode) && store_parse_name(names[i], &p))
-				add_archive(t, &l, d, path, names[i], &st, &p);
+			if (pass == 0 && S_ISDIR(sts[i].st_mode))
+				add_subdir(t, &l, d, names[i], &sts[i]);
+			else if (pass == 1 && S_ISREG(sts[i].st_mode) &&
+				 store_parse_name(names[i], &p))
+				add_archive(t, &l, d, path, names[i], &sts[i], &p);
 		}
+	free(sts);
 	if (d->latest) {
 		struct child *c = push_child(&l);
 		if (c && (c->name = strdup(LATEST))) {
@@ -772,6 +794,11 @@ static void rescan_locked(struct tree *t, bool force, struct invals *iv)
 			free_dir(t, t->dirs[i], iv);
 	}
 	t->ndirs = k;
+}
+
+void tree_stop(struct tree *t)
+{
+	atomic_store(&t->quit, true);
 }
 
 void tree_rescan(struct tree *t, bool force)
@@ -1016,6 +1043,7 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 	} else {
 		a->x = x;
 		atomic_init(&a->refs, 2);	/* the snapshot's and the caller's */
+		s->foreign = !idx_is_native(x);
 		sort_by_offset(a);
 		s->ar = a;
 		fresh = true;

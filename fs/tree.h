@@ -123,4 +123,11 @@ void tree_forget(struct tree *t, uint64_t ino, uint64_t n);
  */
 void tree_rescan(struct tree *t, bool force);
 
+/*
+ * From now on tell the kernel nothing (a walk of invalidations in progress
+ * stops): its requests may go unanswered while the daemon stops, and a
+ * notification can wait on one of them.
+ */
+void tree_stop(struct tree *t);
+
 #endif
