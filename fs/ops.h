@@ -48,7 +48,7 @@ struct ops {
 	pthread_cond_t pcv;
 	struct ops_push *jobs, *last;
 	unsigned njobs;
-	bool stop;
+	atomic_bool stop;		/* read by the pusher between files */
 	pthread_mutex_t mu;		/* the pool of readers */
 	struct ops_reader **pool;
 	size_t npool, cappool;
