@@ -62,6 +62,8 @@ set -euo pipefail
 export LC_ALL=C
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/machine.sh
+source "$ROOT/bench/machine.sh"
 W=${BENCH_DIR:-/var/tmp/snapfs-mount}
 SCALE=${SCALE:-1.0}
 SHARED_TREE=${SHARED_TREE:-/var/tmp/snapfs-bench/tree}
@@ -315,12 +317,7 @@ done
 MANY_FIRST=$(TZ=UTC printf '%(%Y%m%d_%H%M%S)T' "$t")
 
 {
-	echo "date: $(date -Iseconds)"
-	echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (working tree may differ)"
-	echo "nproc: $(nproc)"
-	echo "cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-	echo "kernel: $(uname -sr)"
-	echo "memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+	machine_lines "$ROOT"
 	echo "filesystem: $(df -PT "$W" | awk 'NR == 2 { print $2 " on " $1 }')"
 	echo "zstd: $(zstd --version | head -1)"
 	echo "squashfuse: $SQUASHFUSE, Debian package $(dpkg-query -W -f '${Version}' squashfuse 2>/dev/null || echo '?') ($("$SQUASHFUSE" --help 2>&1 | head -1))"

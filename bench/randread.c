@@ -41,38 +41,8 @@
 #include "index.h"
 #include "zseek.h"
 
-static uint64_t rng_state;
+#include "stats.h"
 
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, size_t n, double p)
-{
-	size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-
-	return v[i < n ? i : n - 1];
-}
-
-static double now_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
-}
 
 static void die(const char *what, const struct err *e)
 {
@@ -196,9 +166,9 @@ int main(int argc, char **argv)
 			redraws++;
 		}
 		straddles += f0 != f1;
-		double t0 = now_us();
+		double t0 = now_s() * 1e6;
 		ssize_t n = idx_pread(x, fi, buf, bytes, off, r, &e);
-		double t1 = now_us();
+		double t1 = now_s() * 1e6;
 		if (n != (ssize_t)want_len)
 			die("idx_pread", n < 0 ? &e : NULL);
 		cached = f1;

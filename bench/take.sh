@@ -47,6 +47,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/machine.sh
+source "$ROOT/bench/machine.sh"
 BENCH_DIR=${BENCH_DIR:-/var/tmp/snapfs-bench}
 SCALE=${SCALE:-1.0}
 RUNS=${RUNS:-5}
@@ -107,12 +109,7 @@ mkdir -p "$OUT" "$RES"
 
 # machine
 {
-	echo "date: $(date -Iseconds)"
-	echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') (working tree may differ)"
-	echo "nproc: $(nproc)"
-	echo "cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-	echo "kernel: $(uname -sr)"
-	echo "memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+	machine_lines "$ROOT"
 	echo "zstd: $(zstd --version | head -1)"
 	echo "tar: $(tar --version | head -1)"
 	echo "libzstd: $(pkg-config --modversion libzstd), libarchive: $(pkg-config --modversion libarchive)"

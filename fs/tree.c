@@ -1540,6 +1540,13 @@ static int get_file(struct tree *t, uint64_t ino, struct node *n, struct idx_ent
 	return 0;
 }
 
+/* A read that met damage (e, EIO): logged once per archive, not on every read. */
+static void report_damage(struct tree *t, struct snap *s, const struct err *e)
+{
+	if (e && e->code == EIO && !atomic_exchange(&s->reported, true) && t->o.damaged)
+		t->o.damaged(t->o.ctx, e->msg);
+}
+
 int tree_open(struct tree *t, uint64_t ino, struct err *e)
 {
 	struct node n;
@@ -1561,10 +1568,7 @@ ssize_t tree_read(struct tree *t, uint64_t ino, void *buf, size_t len, off_t off
 	if (get_file(t, ino, &n, &ent, e) < 0)
 		return -1;
 	got = idx_pread(n.ar->x, n.entry, buf, len, (uint64_t)off, r, e);
-	/* damage is logged once per archive, not on every read that meets it */
-	if (got < 0 && e->code == EIO && !atomic_exchange(&n.snap->reported, true) &&
-	    t->o.damaged)
-		t->o.damaged(t->o.ctx, e->msg);
+	report_damage(t, n.snap, got < 0 ? e : NULL);
 	node_put(&n);
 	return got;
 }
@@ -1578,16 +1582,8 @@ int tree_read_pieces(struct tree *t, uint64_t ino, size_t len, off_t off, struct
 
 	if (get_file(t, ino, &n, &ent, e) < 0)
 		return -1;
-	if (!idx_pread_pieces_ok(n.ar->x, n.entry, r)) {
-		node_put(&n);
-		return err_set(e, ENOTSUP, "copy this one");
-	}
 	got = idx_pread_pieces(n.ar->x, n.entry, len, (uint64_t)off, r, base, size, pin, max, e);
-	if (got < 0 && e->code == E2BIG)
-		e->code = ENOTSUP;
-	if (got < 0 && e->code == EIO && !atomic_exchange(&n.snap->reported, true) &&
-	    t->o.damaged)
-		t->o.damaged(t->o.ctx, e->msg);
+	report_damage(t, n.snap, got < 0 ? e : NULL);
 	/* the pinned frames belong to the frame cache: they outlive the index */
 	node_put(&n);
 	return got;

@@ -1263,16 +1263,6 @@ bool idx_frame_at(const struct idx *x, uint64_t doff, uint64_t *fdoff, uint32_t 
 	return true;
 }
 
-bool idx_pread_pieces_ok(const struct idx *x, uint32_t i, const struct idx_reader *r)
-{
-	struct idx_entry t;
-
-	idx_get(x, i, &t);
-	if (t.target != i)
-		idx_get(x, t.target, &t);
-	return r->src && x->z && S_ISREG(t.mode) && !(t.flags & IDX_F_SPARSE);
-}
-
 int idx_pread_pieces(struct idx *x, uint32_t i, size_t len, uint64_t off, struct idx_reader *r,
 		     const void **base, size_t *size, void **pin, int max, struct err *e)
 {
@@ -1284,7 +1274,7 @@ int idx_pread_pieces(struct idx *x, uint32_t i, size_t len, uint64_t off, struct
 	if (t.target != i)
 		idx_get(x, t.target, &t);
 	if (!r->src || !x->z || !S_ISREG(t.mode) || (t.flags & IDX_F_SPARSE))
-		return err_set(e, EINVAL, "'%s': not a plain file of a native archive", x->name);
+		return err_set(e, ENOTSUP, "'%s': not a plain file of a native archive", x->name);
 	if (off >= t.size)
 		return 0;
 	if (len > t.size - off)
@@ -1296,7 +1286,8 @@ int idx_pread_pieces(struct idx *x, uint32_t i, size_t len, uint64_t off, struct
 
 		if (n == max) {
 			idx_unpin(r, pin, n);
-			return err_set(e, E2BIG, "'%s': a read over more than %d frames", x->name, max);
+			return err_set(e, ENOTSUP, "'%s': a read over more than %d frames", x->name,
+				       max);
 		}
 		if (f == UINT32_MAX) {
 			idx_unpin(r, pin, n);

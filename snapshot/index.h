@@ -190,17 +190,17 @@ struct idx_frames {
 };
 void idx_reader_set_frames(struct idx_reader *r, const struct idx_frames *src);
 
+/* The frame of a native archive holding byte doff of its tar stream: where it starts, its size. */
+bool idx_frame_at(const struct idx *x, uint64_t doff, uint64_t *fdoff, uint32_t *flen);
+
 /*
  * The bytes [off, off+len) of entry i as they lie in the frame source's frames,
  * without copying: piece k is base[k] with size[k] bytes, held by pin[k] until
  * idx_unpin(). Returns the number of pieces (0 for none: off at or past the
- * end), or -1 with e set. Only for a reader with a frame source, a native
- * archive and an entry that is not sparse (idx_pread_pieces_ok()), and only
- * when len fits in max pieces: otherwise use idx_pread().
+ * end), or -1 with e set. ENOTSUP, nothing pinned, unless the reader has a
+ * frame source, the archive is native, the entry is not sparse and len fits in
+ * max pieces: then use idx_pread().
  */
-/* The frame of a native archive holding byte doff of its tar stream: where it starts, its size. */
-bool idx_frame_at(const struct idx *x, uint64_t doff, uint64_t *fdoff, uint32_t *flen);
-bool idx_pread_pieces_ok(const struct idx *x, uint32_t i, const struct idx_reader *r);
 int idx_pread_pieces(struct idx *x, uint32_t i, size_t len, uint64_t off, struct idx_reader *r,
 		     const void **base, size_t *size, void **pin, int max, struct err *e);
 void idx_unpin(struct idx_reader *r, void **pin, int n);
