@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +37,15 @@ struct shard {
 };
 
 struct fcache {
+	size_t max_bytes;
 	size_t max_per_shard;
+	atomic_size_t mapped;		/* every frame mapped: cached, pinned, decoding, spare */
+	atomic_uint next_victim;	/* the shard make_room() starts at */
 	struct shard shards[NSHARDS];
 	pthread_mutex_t dmu;		/* the pool of decompression contexts */
-	struct zseek_dctx **dpool;
-	size_t ndpool, capdpool;
+	pthread_cond_t dcv;
+	struct zseek_dctx **dpool;	/* max_dctx */
+	size_t ndpool, ndctx, max_dctx;	/* idle, made, at most */
 	/*
 	 * Frames are mapped one by one (munmap gives the memory back exactly; malloc
 	 * spread them over the threads' arenas, and RSS grew half again above the
@@ -90,11 +95,62 @@ static size_t frame_cap(uint32_t len)
 	return ((size_t)len + FRAME_ROUND - 1) / FRAME_ROUND * FRAME_ROUND;
 }
 
-/* A frame buffer with room for len bytes: a spare one of that size class, or a new one. */
+static void frame_unmap(struct fcache *c, struct frame *f)
+{
+	atomic_fetch_sub(&c->mapped, f->map);
+	munmap(f, f->map);
+}
+
+static void evict(struct fcache *c, struct shard *s, size_t need);
+
+/*
+ * Before mapping need more bytes past the bound: unmap the shards' least
+ * recently used frames that no one holds, a shard at a time from a rotating
+ * start. False when nothing could go.
+ */
+static bool make_room(struct fcache *c, size_t need)
+{
+	unsigned start = atomic_fetch_add(&c->next_victim, 1);
+	size_t before = atomic_load(&c->mapped);
+
+	for (unsigned k = 0; k < NSHARDS; k++) {
+		struct shard *s = &c->shards[(start + k) % NSHARDS];
+		if (atomic_load(&c->mapped) + need <= c->max_bytes)
+			return true;
+		pthread_mutex_lock(&s->mu);
+		evict(c, s, need);
+		pthread_mutex_unlock(&s->mu);
+	}
+	return atomic_load(&c->mapped) < before;
+}
+
+/* Count map bytes as mapped if they fit under the bound, making room once; else anyway. */
+static void reserve(struct fcache *c, size_t map)
+{
+	for (;;) {
+		size_t cur = atomic_load(&c->mapped);
+		if (cur + map <= c->max_bytes) {
+			if (atomic_compare_exchange_weak(&c->mapped, &cur, cur + map))
+				return;
+			continue;
+		}
+		if (!make_room(c, map))
+			break;	/* every frame is held: pass the bound */
+	}
+	atomic_fetch_add(&c->mapped, map);
+}
+
+/*
+ * A frame buffer with room for len bytes: a spare one of that size class, or a
+ * new one. Everything mapped counts against the bound: past it, spares are
+ * unmapped first, then cached frames; only when every frame is pinned does
+ * the mapping pass it.
+ */
 static struct frame *frame_alloc(struct fcache *c, uint32_t len)
 {
 	size_t cap = frame_cap(len), page = (size_t)sysconf(_SC_PAGESIZE);
-	struct frame *f = NULL, **p;
+	size_t map = (sizeof(struct frame) + cap + page - 1) / page * page;
+	struct frame *f = NULL, **p, *drop = NULL;
 	void *m;
 
 	pthread_mutex_lock(&c->fmu);
@@ -105,24 +161,44 @@ static struct frame *frame_alloc(struct fcache *c, uint32_t len)
 			c->spare_bytes -= f->map;
 			break;
 		}
+	if (!f && atomic_load(&c->mapped) + map > c->max_bytes && c->spare) {
+		/* the spares of other size classes go first, all of them: they are the oldest memory */
+		drop = c->spare;
+		c->spare = NULL;
+		c->spare_bytes = 0;
+	}
 	pthread_mutex_unlock(&c->fmu);
+	while (drop) {
+		struct frame *next = drop->next;
+		frame_unmap(c, drop);
+		drop = next;
+	}
 	if (f)
 		return f;
-	size_t map = (sizeof(*f) + cap + page - 1) / page * page;
+	reserve(c, map);
 	m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
+	if (m == MAP_FAILED) {
+		atomic_fetch_sub(&c->mapped, map);
 		return NULL;
+	}
 	f = m;
 	f->cap = (uint32_t)cap;
 	f->map = map;
 	return f;
 }
 
-/* Give a frame's buffer back: kept as a spare, the oldest spares unmapped past max_spare. */
+/*
+ * Give a frame's buffer back: kept as a spare while spares fit in max_spare
+ * and nothing waits for room, else unmapped.
+ */
 static void frame_release(struct fcache *c, struct frame *f)
 {
 	struct frame *drop = NULL, **p;
 
+	if (atomic_load(&c->mapped) > c->max_bytes) {
+		frame_unmap(c, f);
+		return;
+	}
 	pthread_mutex_lock(&c->fmu);
 	f->next = c->spare;
 	c->spare = f;
@@ -138,7 +214,7 @@ static void frame_release(struct fcache *c, struct frame *f)
 	pthread_mutex_unlock(&c->fmu);
 	while (drop) {
 		struct frame *next = drop->next;
-		munmap(drop, drop->map);
+		frame_unmap(c, drop);
 		drop = next;
 	}
 }
@@ -153,19 +229,32 @@ static void hash_remove(struct shard *s, struct frame *f)
 		*p = f->hnext;
 }
 
-/* Drop least recently used frames until the shard fits; pinned ones are freed at their put. */
-static void evict(struct fcache *c, struct shard *s)
+/*
+ * Drop least recently used frames: until the shard fits (need 0; pinned ones
+ * are released at their put), or, unmapping them, until need more bytes fit
+ * under the bound (pinned ones stay: dropping them would free nothing).
+ */
+static void evict(struct fcache *c, struct shard *s, size_t need)
 {
 	struct frame *f = s->tail;
 
-	while (f && s->bytes > c->max_per_shard && f != s->head) {
+	while (f && (need ? atomic_load(&c->mapped) + need > c->max_bytes
+			  : s->bytes > c->max_per_shard && f != s->head)) {
 		struct frame *prev = f->prev;
+		if (need && f->refs) {
+			f = prev;
+			continue;
+		}
 		hash_remove(s, f);
 		lru_unlink(s, f);
 		s->bytes -= f->map;
 		f->cached = false;
-		if (f->refs == 0)
-			frame_release(c, f);
+		if (f->refs == 0) {
+			if (need)
+				frame_unmap(c, f);
+			else
+				frame_release(c, f);
+		}
 		f = prev;
 	}
 }
@@ -179,47 +268,49 @@ static struct frame *find(struct shard *s, uint64_t serial, uint32_t no)
 	return f;
 }
 
+/*
+ * A decompression context, waiting while max_dctx are decoding: decoding is
+ * CPU work, so more contexts than CPUs would only hold more memory.
+ */
 static struct zseek_dctx *dctx_take(struct fcache *c)
 {
 	struct zseek_dctx *d = NULL;
 
 	pthread_mutex_lock(&c->dmu);
+	while (!c->ndpool && c->ndctx >= c->max_dctx)
+		pthread_cond_wait(&c->dcv, &c->dmu);
 	if (c->ndpool)
 		d = c->dpool[--c->ndpool];
+	else
+		c->ndctx++;
 	pthread_mutex_unlock(&c->dmu);
-	return d ? d : zseek_dctx_new();
+	if (!d && !(d = zseek_dctx_new())) {
+		pthread_mutex_lock(&c->dmu);
+		c->ndctx--;
+		pthread_cond_signal(&c->dcv);
+		pthread_mutex_unlock(&c->dmu);
+	}
+	return d;
 }
 
 static void dctx_give(struct fcache *c, struct zseek_dctx *d)
 {
 	pthread_mutex_lock(&c->dmu);
-	if (c->ndpool == c->capdpool) {
-		size_t cap = c->capdpool ? c->capdpool * 2 : 16;
-		struct zseek_dctx **v = realloc(c->dpool, cap * sizeof(*v));
-		if (v) {
-			c->dpool = v;
-			c->capdpool = cap;
-		}
-	}
-	if (c->ndpool < c->capdpool) {
-		c->dpool[c->ndpool++] = d;
-		d = NULL;
-	}
+	c->dpool[c->ndpool++] = d;
+	pthread_cond_signal(&c->dcv);
 	pthread_mutex_unlock(&c->dmu);
-	zseek_dctx_free(d);
 }
 
 /* Decode outside any lock: two threads may decode one frame at once; one copy is kept. */
 static struct frame *decode(struct fcache *c, struct idx *x, uint32_t no, struct err *e)
 {
 	uint32_t len = idx_frame_size(x, no);
-	struct frame *f = frame_alloc(c, len);
 	struct zseek_dctx *d = dctx_take(c);
+	struct frame *f = d ? frame_alloc(c, len) : NULL;
 
-	if (!f || !d) {
-		if (f)
-			frame_release(c, f);
-		zseek_dctx_free(d);
+	if (!f) {
+		if (d)
+			dctx_give(c, d);
 		err_set(e, ENOMEM, "out of memory for a frame of '%s'", idx_name(x));
 		return NULL;
 	}
@@ -271,7 +362,7 @@ static const unsigned char *get(void *ctx, struct idx *x, uint32_t no, uint32_t 
 		*b = f;
 		lru_push(s, f);
 		s->bytes += f->map;
-		evict(c, s);
+		evict(c, s, 0);
 	}
 	pthread_mutex_unlock(&s->mu);
 done:
@@ -297,18 +388,30 @@ static void put(void *ctx, void *pin)
 struct fcache *fcache_new(size_t max_bytes)
 {
 	struct fcache *c = calloc(1, sizeof(*c));
+	long ncpu;
 
 	if (!c)
 		return NULL;
 	/*
 	 * The bound is of memory mapped, headers and rounding included: spares hold
-	 * a 32nd of it, the shards the rest.
+	 * up to a 32nd of it.
 	 */
+	c->max_bytes = max_bytes;
+	atomic_init(&c->mapped, 0);
+	atomic_init(&c->next_victim, 0);
 	c->max_spare = max_bytes / 32;
-	c->max_per_shard = (max_bytes - c->max_spare) / NSHARDS;
+	/* shards may hold twice their share: the bound itself is kept by frame_alloc() */
+	c->max_per_shard = (max_bytes - c->max_spare) / NSHARDS * 2;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	c->max_dctx = ncpu > 2 ? (size_t)ncpu : 2;
+	if (!(c->dpool = calloc(c->max_dctx, sizeof(*c->dpool)))) {
+		free(c);
+		return NULL;
+	}
 	for (unsigned i = 0; i < NSHARDS; i++)
 		pthread_mutex_init(&c->shards[i].mu, NULL);
 	pthread_mutex_init(&c->dmu, NULL);
+	pthread_cond_init(&c->dcv, NULL);
 	pthread_mutex_init(&c->fmu, NULL);
 	c->hooks.get = get;
 	c->hooks.put = put;
@@ -332,6 +435,7 @@ void fcache_free(struct fcache *c)
 	for (size_t i = 0; i < c->ndpool; i++)
 		zseek_dctx_free(c->dpool[i]);
 	free(c->dpool);
+	pthread_cond_destroy(&c->dcv);
 	pthread_mutex_destroy(&c->dmu);
 	while (c->spare) {
 		struct frame *f = c->spare;
@@ -375,4 +479,5 @@ void fcache_stats(struct fcache *c, struct fcache_stats *out)
 		out->bytes += c->shards[i].bytes;
 		pthread_mutex_unlock(&c->shards[i].mu);
 	}
+	out->mapped = atomic_load(&c->mapped);
 }

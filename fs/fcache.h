@@ -3,11 +3,13 @@
  *
  * A bounded cache keyed by (index serial, frame number), split into shards
  * with a lock each, so threads reading different frames rarely meet and no
- * lock is global. The bound counts the memory mapped for frames (headers and
- * size classes included), a 32nd of it kept as the buffers of evicted frames
- * for reuse. A frame handed out is pinned until put; pinned frames are never
- * freed, so memory can pass the bound by one frame per reading thread, and by
- * one frame per shard when the bound is smaller than 16 frames. fcache_frames()
+ * lock is global. The bound counts all the memory mapped for frames: cached,
+ * pinned after their eviction, being decoded, or kept (a 32nd of the bound) as
+ * the buffers of evicted frames for reuse; headers and size classes included.
+ * A frame handed out is pinned until put and never freed before: a new frame
+ * that does not fit first unmaps spares, then least recently used frames, and
+ * passes the bound only when every mapped frame is pinned. Decoding takes
+ * one of at most max(2, CPUs) decompression contexts. fcache_frames()
  * gives the idx_frames hooks that make idx_pread() read through the cache.
  *
  *	fcache_new() -> { idx_pread() via fcache_frames() }... -> fcache_free()
@@ -37,7 +39,8 @@ bool fcache_claim(struct fcache *c, void *pin);
 void fcache_unpin(struct fcache *c, void *pin);
 
 struct fcache_stats {
-	uint64_t hits, misses, bytes;
+	uint64_t hits, misses, bytes;	/* bytes: the frames cached */
+	uint64_t mapped;	/* all frames mapped: cached, pinned, spare (the bound's measure) */
 };
 void fcache_stats(struct fcache *c, struct fcache_stats *out);
 
