@@ -663,19 +663,53 @@ int idx_pack_frame(const void *body, size_t len, uint64_t tar_size, void **out, 
 }
 
 /*
- * Reading. The blob is used in place: accessors decode fields on demand, so an
- * open index costs its blob and nothing per entry. Every offset and count in
- * it is checked once, at open, so accessors need no bounds checks.
+ * Reading. The body is transcoded once, as it is read (or decompressed), into
+ * a compact form of 48 bytes an entry: what every entry has (data offset,
+ * size, time, name, mode, parent, position, owner as an index into a table of
+ * the distinct owners). What few entries have (directories, links, devices,
+ * extended attributes, sparse maps, anything too wide) goes to a record of its
+ * own, found by binary search. The string area is kept as it is. Every offset
+ * and count is checked once, at open, so accessors need no bounds checks.
  */
+struct cent {
+	uint64_t data_off, size;
+	int64_t mtime_sec;
+	uint32_t nsec, name_off;
+	uint32_t parent, seq;
+	uint16_t mode, name_len;
+	uint16_t owner;
+	uint16_t ext;		/* 1: the entry has a struct cext, which overrides mode, name_len, owner */
+};
+
+struct cext {
+	uint32_t id;
+	uint32_t mode, name_len, owner;
+	uint32_t first_child, nchildren, nlink, target, flags;
+	uint32_t link_off, link_len;
+	uint32_t xattr_first, nxattrs, sparse_first, nsparse;
+	uint64_t rdev;
+};
+
+struct cowner {
+	uint32_t uid, gid;
+	uint32_t uname_off, uname_len, gname_off, gname_len;
+};
+
 struct idx {
 	char *name;
 	int fd;			/* -1 for a blob with no archive */
-	unsigned char *blob;
-	size_t len;
 	uint32_t n, nxattrs, nsparse, members;
-	const unsigned char *ents, *xattrs, *sparse;
-	const char *strings;
+	struct cent *ce;	/* n */
+	struct cext *ext;	/* sorted by id */
+	uint32_t next, capext;
+	struct cowner *owners;
+	uint32_t nowners, capowners;
+	uint32_t *ohash;	/* owner + 1 by hash; 0 = empty */
+	uint32_t ohcap;
+	unsigned char *xattrs, *sparse;	/* as stored */
+	char *strings;
 	uint32_t nstrings;
+	bool loading;		/* a body was found: a failure is damage, not a foreign archive */
 	uint64_t tar_size;
 	uint64_t serial;	/* identifies this index in a reader's frame cache */
 	struct zseek *z;	/* native archives */
@@ -684,15 +718,73 @@ struct idx {
 
 static atomic_uint_fast64_t idx_serials;
 
-static const unsigned char *ent_at(const struct idx *x, uint32_t i)
-{
-	return x->ents + (size_t)i * IDX_E_SIZEOF;
-}
-
 static int damaged(const struct idx *x, const char *what, uint32_t i, struct err *e)
 {
 	return err_set(e, EIO, "'%s' is damaged: index %s (entry %u); run 'snapkeep verify' on it",
 		       x->name, what, i);
+}
+
+static int no_memory(const struct idx *x, struct err *e)
+{
+	return err_set(e, ENOMEM, "out of memory for the index of '%s'", x->name);
+}
+
+/* The body, read front to back: from a blob in memory, or decompressed as it goes. */
+struct bsrc {
+	const unsigned char *mem;
+	size_t left;		/* body bytes not yet read */
+	ZSTD_DStream *ds;	/* NULL: from mem */
+	ZSTD_inBuffer in;
+	bool ended;		/* the frame is complete, its checksum checked */
+	const char *why;	/* the decoder's complaint */
+};
+
+static int bsrc_read(struct bsrc *s, void *dst, size_t n)
+{
+	ZSTD_outBuffer out = { dst, n, 0 };
+
+	if (n > s->left)
+		return -1;
+	s->left -= n;
+	if (!s->ds) {
+		memcpy(dst, s->mem, n);
+		s->mem += n;
+		return 0;
+	}
+	while (out.pos < n) {
+		size_t before = out.pos, used = s->in.pos;
+		size_t r = ZSTD_decompressStream(s->ds, &out, &s->in);
+		if (ZSTD_isError(r))
+			s->why = ZSTD_getErrorName(r);
+		if (ZSTD_isError(r) || (r == 0 && out.pos < n) ||
+		    (out.pos == before && s->in.pos == used))
+			return -1;
+		s->ended = r == 0;
+	}
+	return 0;
+}
+
+/* The frame ends where the body does, and its checksum holds. */
+static bool bsrc_done(struct bsrc *s)
+{
+	unsigned char more;
+	ZSTD_outBuffer out = { &more, 1, 0 };
+
+	if (s->left)
+		return false;
+	if (!s->ds || s->ended)
+		return !s->ds || s->in.pos == s->in.size;
+	for (;;) {
+		size_t used = s->in.pos, r = ZSTD_decompressStream(s->ds, &out, &s->in);
+		if (ZSTD_isError(r))
+			s->why = ZSTD_getErrorName(r);
+		if (ZSTD_isError(r) || out.pos)
+			return false;
+		if (r == 0)
+			return s->in.pos == s->in.size;
+		if (s->in.pos == used)
+			return false;
+	}
 }
 
 static bool str_ok(const struct idx *x, const unsigned char *p)
@@ -702,53 +794,208 @@ static bool str_ok(const struct idx *x, const unsigned char *p)
 	return off + len <= x->nstrings;
 }
 
-static int check_entry(const struct idx *x, uint32_t i, struct err *e)
+static uint32_t owner_hash(const struct cowner *o)
 {
-	const unsigned char *p = ent_at(x, i);
-	uint32_t parent = le32_get(p + IDX_E_PARENT), mode = le32_get(p + IDX_E_MODE);
-	uint32_t first = le32_get(p + IDX_E_FIRST_CHILD), nk = le32_get(p + IDX_E_NCHILDREN);
-	uint32_t target = le32_get(p + IDX_E_TARGET);
-	uint64_t xf = le32_get(p + IDX_E_XATTRS), xn = le32_get(p + IDX_E_XATTRS + 4);
-	uint64_t sf = le32_get(p + IDX_E_SPARSE), sn = le32_get(p + IDX_E_SPARSE + 4);
+	uint64_t h = ((uint64_t)o->uid << 32 | o->gid) * 0x9E3779B97F4A7C15ull;
 
-	/* parents come before children, so walking up always ends at the root */
-	if (i == 0 ? !S_ISDIR(mode) : parent >= i)
-		return damaged(x, "parent out of order", i, e);
-	if (nk && (!S_ISDIR(mode) || first <= i || (uint64_t)first + nk > x->n))
-		return damaged(x, "children out of range", i, e);
-	if (target >= x->n || (target != i && !S_ISREG(le32_get(ent_at(x, target) + IDX_E_MODE))))
-		return damaged(x, "hard link target", i, e);
-	if (xf + xn > x->nxattrs || sf + sn > x->nsparse)
-		return damaged(x, "attribute range", i, e);
+	h ^= ((uint64_t)o->uname_off << 32 | o->gname_off) * 0xC2B2AE3D27D4EB4Full;
+	return (uint32_t)(h >> 32);
+}
+
+static bool owner_eq(const struct cowner *a, const struct cowner *b)
+{
+	return a->uid == b->uid && a->gid == b->gid && a->uname_off == b->uname_off &&
+	       a->uname_len == b->uname_len && a->gname_off == b->gname_off &&
+	       a->gname_len == b->gname_len;
+}
+
+/* The number of owner o in the table, added if new; UINT32_MAX when out of memory. */
+static uint32_t owner_of(struct idx *x, const struct cowner *o)
+{
+	uint32_t h;
+
+	if (x->nowners * 2 >= x->ohcap) {
+		uint32_t cap = x->ohcap ? x->ohcap * 2 : 64;
+		uint32_t *t = calloc(cap, sizeof(*t));
+		if (!t)
+			return UINT32_MAX;
+		for (uint32_t k = 0; k < x->nowners; k++) {
+			for (h = owner_hash(&x->owners[k]) & (cap - 1); t[h]; h = (h + 1) & (cap - 1))
+				;
+			t[h] = k + 1;
+		}
+		free(x->ohash);
+		x->ohash = t;
+		x->ohcap = cap;
+	}
+	for (h = owner_hash(o) & (x->ohcap - 1); x->ohash[h]; h = (h + 1) & (x->ohcap - 1))
+		if (owner_eq(&x->owners[x->ohash[h] - 1], o))
+			return x->ohash[h] - 1;
+	if (x->nowners == x->capowners) {
+		uint32_t cap = x->capowners ? x->capowners * 2 : 16;
+		struct cowner *v = realloc(x->owners, cap * sizeof(*v));
+		if (!v)
+			return UINT32_MAX;
+		x->owners = v;
+		x->capowners = cap;
+	}
+	x->owners[x->nowners] = *o;
+	x->ohash[h] = ++x->nowners;
+	return x->nowners - 1;
+}
+
+/* Transcode stored entry i (IDX_E_SIZEOF bytes at p) into x->ce[i], and x->ext if it needs one. */
+static int put_cent(struct idx *x, uint32_t i, const unsigned char *p, struct err *e)
+{
+	struct cent *c = &x->ce[i];
+	struct cext t = { 0 };
+	struct cowner o;
+	uint32_t owner;
+
 	if (!str_ok(x, p + IDX_E_NAME) || !str_ok(x, p + IDX_E_LINK) ||
 	    !str_ok(x, p + IDX_E_UNAME) || !str_ok(x, p + IDX_E_GNAME))
 		return damaged(x, "string range", i, e);
-	for (uint32_t k = first; k < first + nk; k++)
-		if (le32_get(ent_at(x, k) + IDX_E_PARENT) != i)
+	o.uid = le32_get(p + IDX_E_UID);
+	o.gid = le32_get(p + IDX_E_GID);
+	o.uname_off = le32_get(p + IDX_E_UNAME);
+	o.uname_len = le32_get(p + IDX_E_UNAME + 4);
+	o.gname_off = le32_get(p + IDX_E_GNAME);
+	o.gname_len = le32_get(p + IDX_E_GNAME + 4);
+	if ((owner = owner_of(x, &o)) == UINT32_MAX)
+		return no_memory(x, e);
+	c->data_off = le64_get(p + IDX_E_DATA_OFF);
+	c->size = le64_get(p + IDX_E_SIZE);
+	c->mtime_sec = (int64_t)le64_get(p + IDX_E_MTIME);
+	c->nsec = le32_get(p + IDX_E_NSEC);
+	c->name_off = le32_get(p + IDX_E_NAME);
+	c->parent = le32_get(p + IDX_E_PARENT);
+	c->seq = le32_get(p + IDX_E_SEQ);
+	t.id = i;
+	t.mode = le32_get(p + IDX_E_MODE);
+	t.name_len = le32_get(p + IDX_E_NAME + 4);
+	t.owner = owner;
+	t.first_child = le32_get(p + IDX_E_FIRST_CHILD);
+	t.nchildren = le32_get(p + IDX_E_NCHILDREN);
+	t.nlink = le32_get(p + IDX_E_NLINK);
+	t.target = le32_get(p + IDX_E_TARGET);
+	t.flags = le32_get(p + IDX_E_FLAGS);
+	t.link_len = le32_get(p + IDX_E_LINK + 4);
+	t.link_off = t.link_len ? le32_get(p + IDX_E_LINK) : 0;
+	t.nxattrs = le32_get(p + IDX_E_XATTRS + 4);
+	t.xattr_first = t.nxattrs ? le32_get(p + IDX_E_XATTRS) : 0;
+	t.nsparse = le32_get(p + IDX_E_SPARSE + 4);
+	t.sparse_first = t.nsparse ? le32_get(p + IDX_E_SPARSE) : 0;
+	t.rdev = le64_get(p + IDX_E_RDEV);
+	if ((uint64_t)t.xattr_first + t.nxattrs > x->nxattrs ||
+	    (uint64_t)t.sparse_first + t.nsparse > x->nsparse)
+		return damaged(x, "attribute range", i, e);
+	c->mode = (uint16_t)t.mode;
+	c->name_len = (uint16_t)t.name_len;
+	c->owner = (uint16_t)owner;
+	c->ext = t.mode > UINT16_MAX || t.name_len > UINT16_MAX || owner > UINT16_MAX ||
+		 t.first_child || t.nchildren || t.nlink != 1 || t.target != i || t.flags ||
+		 t.link_len || t.nxattrs || t.nsparse || t.rdev;
+	if (!c->ext)
+		return 0;
+	if (x->next == x->capext) {
+		uint32_t cap = x->capext ? x->capext * 2 : 64;
+		struct cext *v = realloc(x->ext, (size_t)cap * sizeof(*v));
+		if (!v)
+			return no_memory(x, e);
+		x->ext = v;
+		x->capext = cap;
+	}
+	x->ext[x->next++] = t;
+	return 0;
+}
+
+static const struct cext *ext_of(const struct idx *x, uint32_t i)
+{
+	uint32_t lo = 0, hi = x->next;
+
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (x->ext[mid].id <= i)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return &x->ext[lo];	/* there: entries with ext set have a record */
+}
+
+static uint32_t mode_of(const struct idx *x, uint32_t i)
+{
+	return x->ce[i].ext ? ext_of(x, i)->mode : x->ce[i].mode;
+}
+
+/* What the stored form guaranteed and the compact one relies on, entry by entry. */
+static int check_entry(const struct idx *x, uint32_t i, struct err *e)
+{
+	struct idx_entry d;
+
+	idx_get(x, i, &d);
+	/* parents come before children, so walking up always ends at the root */
+	if (i == 0 ? !S_ISDIR(d.mode) : d.parent >= i)
+		return damaged(x, "parent out of order", i, e);
+	if (d.nchildren && (!S_ISDIR(d.mode) || d.first_child <= i ||
+			    (uint64_t)d.first_child + d.nchildren > x->n))
+		return damaged(x, "children out of range", i, e);
+	if (d.target >= x->n || (d.target != i && !S_ISREG(mode_of(x, d.target))))
+		return damaged(x, "hard link target", i, e);
+	for (uint32_t k = d.first_child; k < d.first_child + d.nchildren; k++)
+		if (x->ce[k].parent != i)
 			return damaged(x, "child with another parent", k, e);
 	return 0;
 }
 
-static int check_blob(struct idx *x, struct err *e)
+#define CENT_BATCH 64u	/* stored entries read at a time */
+
+/* The body could not be read up to entry i: the decoder says why, else it is short. */
+static int unreadable(const struct idx *x, const struct bsrc *s, uint32_t i, struct err *e)
 {
-	const unsigned char *b = x->blob;
+	if (s->why)
+		return err_set(e, EIO, "'%s' is damaged: its index does not decompress (%s); run "
+				       "'snapkeep verify' on it", x->name, s->why);
+	return damaged(x, "ends early", i, e);
+}
+
+/* Read a body of len bytes (docs/FORMAT.md, "Body") from s into x, checking all of it. */
+static int load_body(struct idx *x, struct bsrc *s, uint64_t len, struct err *e)
+{
+	unsigned char hdr[IDX_BODY_HDR_SIZE], batch[CENT_BATCH * IDX_E_SIZEOF];
 	uint64_t need;
 
-	if (x->len < IDX_BODY_HDR_SIZE)
+	s->left = len;
+	if (len < IDX_BODY_HDR_SIZE)
 		return damaged(x, "too short", 0, e);
-	x->n = le32_get(b + IDX_BODY_ENTRIES);
-	x->members = le32_get(b + IDX_BODY_MEMBERS);
-	x->nxattrs = le32_get(b + IDX_BODY_XATTRS);
-	x->nsparse = le32_get(b + IDX_BODY_SPARSE);
-	x->nstrings = le32_get(b + IDX_BODY_STRINGS);
+	if (bsrc_read(s, hdr, sizeof(hdr)) < 0)
+		return unreadable(x, s, 0, e);
+	x->n = le32_get(hdr + IDX_BODY_ENTRIES);
+	x->members = le32_get(hdr + IDX_BODY_MEMBERS);
+	x->nxattrs = le32_get(hdr + IDX_BODY_XATTRS);
+	x->nsparse = le32_get(hdr + IDX_BODY_SPARSE);
+	x->nstrings = le32_get(hdr + IDX_BODY_STRINGS);
 	need = IDX_BODY_HDR_SIZE + (uint64_t)x->n * IDX_E_SIZEOF +
 	       (uint64_t)x->nxattrs * IDX_X_SIZEOF + (uint64_t)x->nsparse * IDX_S_SIZEOF + x->nstrings;
-	if (x->n == 0 || need != x->len)
+	if (x->n == 0 || need != len)
 		return damaged(x, "sizes do not add up", 0, e);
-	x->ents = b + IDX_BODY_HDR_SIZE;
-	x->xattrs = x->ents + (size_t)x->n * IDX_E_SIZEOF;
-	x->sparse = x->xattrs + (size_t)x->nxattrs * IDX_X_SIZEOF;
-	x->strings = (const char *)(x->sparse + (size_t)x->nsparse * IDX_S_SIZEOF);
+	if (!(x->ce = malloc((size_t)x->n * sizeof(*x->ce))) ||
+	    !(x->xattrs = malloc((size_t)x->nxattrs * IDX_X_SIZEOF + 1)) ||
+	    !(x->sparse = malloc((size_t)x->nsparse * IDX_S_SIZEOF + 1)) ||
+	    !(x->strings = malloc((size_t)x->nstrings + 1)))
+		return no_memory(x, e);
+	for (uint32_t i = 0; i < x->n; i += CENT_BATCH) {
+		uint32_t k = x->n - i < CENT_BATCH ? x->n - i : CENT_BATCH;
+		if (bsrc_read(s, batch, (size_t)k * IDX_E_SIZEOF) < 0)
+			return unreadable(x, s, i, e);
+		for (uint32_t j = 0; j < k; j++)
+			if (put_cent(x, i + j, batch + (size_t)j * IDX_E_SIZEOF, e) < 0)
+				return -1;
+	}
+	if (bsrc_read(s, x->xattrs, (size_t)x->nxattrs * IDX_X_SIZEOF) < 0 ||
+	    bsrc_read(s, x->sparse, (size_t)x->nsparse * IDX_S_SIZEOF) < 0 ||
+	    bsrc_read(s, x->strings, x->nstrings) < 0 || !bsrc_done(s))
+		return unreadable(x, s, x->n, e);
 	for (uint32_t i = 0; i < x->nxattrs; i++) {
 		const unsigned char *p = x->xattrs + (size_t)i * IDX_X_SIZEOF;
 		if (!str_ok(x, p + IDX_X_NAME) || !str_ok(x, p + IDX_X_VALUE))
@@ -757,6 +1004,13 @@ static int check_blob(struct idx *x, struct err *e)
 	for (uint32_t i = 0; i < x->n; i++)
 		if (check_entry(x, i, e) < 0)
 			return -1;
+	/* the tables were grown by doubling: give back what the archive did not need */
+	if (x->next && x->next < x->capext) {
+		struct cext *v = realloc(x->ext, (size_t)x->next * sizeof(*v));
+		x->ext = v ? v : x->ext;
+	}
+	free(x->ohash);
+	x->ohash = NULL;
 	return 0;
 }
 
@@ -775,18 +1029,21 @@ static struct idx *idx_alloc(const char *name)
 	return x;
 }
 
+static int load_blob(struct idx *x, const void *blob, size_t len, struct err *e)
+{
+	struct bsrc s = { .mem = blob };
+
+	return load_body(x, &s, len, e);
+}
+
 int idx_open_blob(const void *blob, size_t len, const char *name, struct idx **out,
 		  struct err *e)
 {
 	struct idx *x = idx_alloc(name);
 
-	if (!x || !(x->blob = malloc(len ? len : 1))) {
-		idx_close(x);
+	if (!x)
 		return err_set(e, ENOMEM, "out of memory");
-	}
-	memcpy(x->blob, blob, len);
-	x->len = len;
-	if (check_blob(x, e) < 0) {
+	if (load_blob(x, blob, len, e) < 0) {
 		idx_close(x);
 		return -1;
 	}
@@ -802,16 +1059,23 @@ void idx_close(struct idx *x)
 	frn_free(x->frn);
 	if (x->fd >= 0)
 		close(x->fd);
-	free(x->blob);
+	free(x->ce);
+	free(x->ext);
+	free(x->owners);
+	free(x->ohash);
+	free(x->xattrs);
+	free(x->sparse);
+	free(x->strings);
 	free(x->name);
 	free(x);
 }
 
-/* Decompress the index frame's body into x->blob. */
+/* Decompress the index frame's body into x, as it streams. */
 static int unpack_frame(struct idx *x, const unsigned char *p, size_t len, struct err *e)
 {
+	struct bsrc s = { 0 };
 	uint64_t body;
-	size_t r;
+	int rc;
 
 	if (len < IDX_HDR_SIZE || memcmp(p + IDX_HDR_MAGIC, IDX_MAGIC, 8) != 0)
 		return err_set(e, EIO, "'%s' is damaged: no snapfs index before the seek table; "
@@ -822,18 +1086,17 @@ static int unpack_frame(struct idx *x, const unsigned char *p, size_t len, struc
 			       IDX_VERSION);
 	body = le64_get(p + IDX_HDR_BODY_SIZE);
 	x->tar_size = le64_get(p + IDX_HDR_TAR_SIZE);
-	/* the body is at most a few hundred bytes per entry; refuse to allocate absurd sizes */
+	/* the body is at most a few hundred bytes per entry; refuse absurd sizes */
 	if (body > (uint64_t)(len - IDX_HDR_SIZE) * 1024 + 65536 || body > SIZE_MAX / 2 ||
 	    ZSTD_getFrameContentSize(p + IDX_HDR_SIZE, len - IDX_HDR_SIZE) != body)
 		return err_set(e, EIO, "'%s' is damaged: index size is wrong", x->name);
-	if (!(x->blob = malloc(body ? body : 1)))
-		return err_set(e, ENOMEM, "out of memory for the index of '%s'", x->name);
-	r = ZSTD_decompress(x->blob, body, p + IDX_HDR_SIZE, len - IDX_HDR_SIZE);
-	if (ZSTD_isError(r) || r != body)
-		return err_set(e, EIO, "'%s' is damaged: index %s", x->name,
-			       ZSTD_isError(r) ? ZSTD_getErrorName(r) : "has the wrong size");
-	x->len = body;
-	return check_blob(x, e);
+	x->loading = true;
+	if (!(s.ds = ZSTD_createDStream()))
+		return no_memory(x, e);
+	s.in = (ZSTD_inBuffer){ p + IDX_HDR_SIZE, len - IDX_HDR_SIZE, 0 };
+	rc = load_body(x, &s, body, e);
+	ZSTD_freeDStream(s.ds);
+	return rc;
 }
 
 static int open_native(struct idx *x, uint64_t size, struct err *e)
@@ -914,10 +1177,10 @@ static int scan_foreign(struct idx *x, int64_t mtime, struct err *e)
 	}
 	if (idx_builder_finish(b, &blob, &len, e) < 0)
 		goto done;
-	x->blob = blob;
-	x->len = len;
-	rc = check_blob(x, e);
+	x->loading = true;
+	rc = load_blob(x, blob, len, e);
 done:
+	free(blob);
 	archive_read_free(a);
 	idx_builder_free(b);
 	return rc;
@@ -953,7 +1216,7 @@ int idx_open_fd(int fd, const char *name, const struct idx_opts *o, struct idx *
 		rc = err_set(e, errno, "cannot open '%s': %s", name, strerror(errno));
 	} else if (has_seek_footer(x->fd, (uint64_t)st.st_size)) {
 		rc = open_native(x, (uint64_t)st.st_size, e);
-		if (rc < 0 && e && e->code == EIO && x->z && !x->blob) {
+		if (rc < 0 && e && e->code == EIO && x->z && !x->loading) {
 			/* a seekable zstd file from another tool: no snapfs index, so scan it */
 			zseek_close(x->z);
 			x->z = NULL;
@@ -1004,45 +1267,68 @@ uint64_t idx_tar_size(const struct idx *x)
 	return x->tar_size;
 }
 
-static const char *str_at(const struct idx *x, const unsigned char *p, uint32_t *len)
-{
-	*len = le32_get(p + 4);
-	return x->strings + le32_get(p);
-}
-
 void idx_get(const struct idx *x, uint32_t i, struct idx_entry *o)
 {
-	const unsigned char *p = ent_at(x, i);
+	const struct cent *c = &x->ce[i];
+	const struct cowner *w;
 
-	o->data_off = le64_get(p + IDX_E_DATA_OFF);
-	o->size = le64_get(p + IDX_E_SIZE);
-	o->mtime_sec = (int64_t)le64_get(p + IDX_E_MTIME);
-	o->rdev = le64_get(p + IDX_E_RDEV);
-	o->mtime_nsec = le32_get(p + IDX_E_NSEC);
-	o->mode = le32_get(p + IDX_E_MODE);
-	o->uid = le32_get(p + IDX_E_UID);
-	o->gid = le32_get(p + IDX_E_GID);
-	o->parent = le32_get(p + IDX_E_PARENT);
-	o->first_child = le32_get(p + IDX_E_FIRST_CHILD);
-	o->nchildren = le32_get(p + IDX_E_NCHILDREN);
-	o->nlink = le32_get(p + IDX_E_NLINK);
-	o->target = le32_get(p + IDX_E_TARGET);
-	o->flags = le32_get(p + IDX_E_FLAGS);
-	o->seq = le32_get(p + IDX_E_SEQ);
-	o->name = str_at(x, p + IDX_E_NAME, &o->name_len);
-	o->link = str_at(x, p + IDX_E_LINK, &o->link_len);
-	o->uname = str_at(x, p + IDX_E_UNAME, &o->uname_len);
-	o->gname = str_at(x, p + IDX_E_GNAME, &o->gname_len);
-	o->xattr_first = le32_get(p + IDX_E_XATTRS);
-	o->nxattrs = le32_get(p + IDX_E_XATTRS + 4);
-	o->sparse_first = le32_get(p + IDX_E_SPARSE);
-	o->nsparse = le32_get(p + IDX_E_SPARSE + 4);
+	o->data_off = c->data_off;
+	o->size = c->size;
+	o->mtime_sec = c->mtime_sec;
+	o->mtime_nsec = c->nsec;
+	o->parent = c->parent;
+	o->seq = c->seq;
+	o->name = x->strings + c->name_off;
+	if (!c->ext) {
+		o->mode = c->mode;
+		o->name_len = c->name_len;
+		w = &x->owners[c->owner];
+		o->first_child = o->nchildren = 0;
+		o->nlink = 1;
+		o->target = i;
+		o->flags = 0;
+		o->link = x->strings;
+		o->link_len = 0;
+		o->rdev = 0;
+		o->xattr_first = o->nxattrs = o->sparse_first = o->nsparse = 0;
+	} else {
+		const struct cext *t = ext_of(x, i);
+		o->mode = t->mode;
+		o->name_len = t->name_len;
+		w = &x->owners[t->owner];
+		o->first_child = t->first_child;
+		o->nchildren = t->nchildren;
+		o->nlink = t->nlink;
+		o->target = t->target;
+		o->flags = t->flags;
+		o->link = x->strings + t->link_off;
+		o->link_len = t->link_len;
+		o->rdev = t->rdev;
+		o->xattr_first = t->xattr_first;
+		o->nxattrs = t->nxattrs;
+		o->sparse_first = t->sparse_first;
+		o->nsparse = t->nsparse;
+	}
+	o->uid = w->uid;
+	o->gid = w->gid;
+	o->uname = x->strings + w->uname_off;
+	o->uname_len = w->uname_len;
+	o->gname = x->strings + w->gname_off;
+	o->gname_len = w->gname_len;
+}
+
+static const char *name_of(const struct idx *x, uint32_t i, uint32_t *len)
+{
+	const struct cent *c = &x->ce[i];
+
+	*len = c->ext ? ext_of(x, i)->name_len : c->name_len;
+	return x->strings + c->name_off;
 }
 
 static int name_cmp(const struct idx *x, uint32_t i, const char *name, size_t len)
 {
 	uint32_t nlen;
-	const char *s = str_at(x, ent_at(x, i) + IDX_E_NAME, &nlen);
+	const char *s = name_of(x, i, &nlen);
 	int c = memcmp(s, name, nlen < len ? nlen : len);
 
 	if (c)
@@ -1052,10 +1338,14 @@ static int name_cmp(const struct idx *x, uint32_t i, const char *name, size_t le
 
 uint32_t idx_lookup(const struct idx *x, uint32_t dir, const char *name, size_t len)
 {
-	const unsigned char *p = ent_at(x, dir);
-	uint32_t lo = le32_get(p + IDX_E_FIRST_CHILD);
-	uint32_t hi = lo + le32_get(p + IDX_E_NCHILDREN);
+	const struct cext *t;
+	uint32_t lo, hi;
 
+	if (!x->ce[dir].ext)
+		return IDX_NONE;	/* no children */
+	t = ext_of(x, dir);
+	lo = t->first_child;
+	hi = lo + t->nchildren;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		int c = name_cmp(x, mid, name, len);
@@ -1080,6 +1370,12 @@ uint32_t idx_lookup_path(const struct idx *x, const char *path)
 		path = *end ? end + 1 : end;
 	}
 	return i;
+}
+
+static const char *str_at(const struct idx *x, const unsigned char *p, uint32_t *len)
+{
+	*len = le32_get(p + 4);
+	return x->strings + le32_get(p);
 }
 
 void idx_xattr(const struct idx *x, const struct idx_entry *ent, uint32_t k,
@@ -1107,14 +1403,14 @@ int idx_path(const struct idx *x, uint32_t i, char *buf, size_t size, struct err
 	if (size == 0)
 		return err_set(e, ENAMETOOLONG, "no room for a path");
 	buf[--pos] = '\0';
-	for (; i != IDX_ROOT; i = le32_get(ent_at(x, i) + IDX_E_PARENT)) {
+	for (; i != IDX_ROOT; i = x->ce[i].parent) {
 		uint32_t len;
-		const char *name = str_at(x, ent_at(x, i) + IDX_E_NAME, &len);
+		const char *name = name_of(x, i, &len);
 		if (len + 1 > pos)
 			return err_set(e, ENAMETOOLONG, "a path in '%s' is too long", x->name);
 		pos -= len;
 		memcpy(buf + pos, name, len);
-		if (le32_get(ent_at(x, i) + IDX_E_PARENT) != IDX_ROOT)
+		if (x->ce[i].parent != IDX_ROOT)
 			buf[--pos] = '/';
 	}
 	memmove(buf, buf + pos, size - pos);

@@ -419,8 +419,8 @@ static void drop_self_advice(struct err *e)
 		return;
 	if (strncmp(p + strlen(advice), ", or ", 5) == 0)
 		memmove(p, p + strlen(advice) + 5, strlen(p + strlen(advice) + 5) + 1);
-	else if (p >= e->msg + 2 && p[-2] == ';')
-		p[-2] = '\0';
+	else if (p >= e->msg + 2 && p[-2] == ';')	/* what follows it stays */
+		memmove(p - 2, p + strlen(advice), strlen(p + strlen(advice)) + 1);
 }
 
 int vfy_archive(const char *path, const struct vfy_opts *o, struct vfy_result *r, struct err *e)
