@@ -1,12 +1,14 @@
 #include "zseek.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_d_stableOutBuffer */
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -336,10 +338,16 @@ struct zseek {
 	uint64_t *doff;		/* n + 1 */
 };
 
+/*
+ * A frame is read in pieces of this size and decoded as they come, straight
+ * into the caller's buffer: a context holds a piece and zstd's block buffer,
+ * not a whole compressed frame.
+ */
+#define DCTX_PIECE (128u * 1024)
+
 struct zseek_dctx {
 	ZSTD_DCtx *dctx;
-	unsigned char *buf;	/* compressed bytes of one frame */
-	size_t cap;
+	unsigned char *buf;	/* DCTX_PIECE bytes of the compressed frame */
 };
 
 static int bad(const char *name, uint64_t off, const char *what, struct err *e)
@@ -479,8 +487,16 @@ struct zseek_dctx *zseek_dctx_new(void)
 {
 	struct zseek_dctx *d = calloc(1, sizeof(*d));
 
-	if (d && !(d->dctx = ZSTD_createDCtx())) {
-		free(d);
+	if (!d)
+		return NULL;
+	d->dctx = ZSTD_createDCtx();
+	d->buf = malloc(DCTX_PIECE);
+	/* dst holds the whole frame and stays put: zstd decodes into it, no window of its own */
+	/* and any window a frame asks for costs nothing: the one-shot decoder took them all too */
+	if (!d->dctx || !d->buf ||
+	    ZSTD_isError(ZSTD_DCtx_setParameter(d->dctx, ZSTD_d_stableOutBuffer, 1)) ||
+	    ZSTD_isError(ZSTD_DCtx_setParameter(d->dctx, ZSTD_d_windowLogMax, ZSTD_WINDOWLOG_MAX))) {
+		zseek_dctx_free(d);
 		return NULL;
 	}
 	return d;
@@ -495,41 +511,46 @@ void zseek_dctx_free(struct zseek_dctx *d)
 	free(d);
 }
 
-static int read_frame(const struct zseek *z, uint32_t i, struct zseek_dctx *d, struct err *e)
-{
-	size_t cs = (size_t)(z->coff[i + 1] - z->coff[i]);
-
-	if (cs > d->cap) {
-		unsigned char *b = realloc(d->buf, cs);
-		if (!b)
-			return err_set(e, ENOMEM, "out of memory for a frame of '%s'", z->name);
-		d->buf = b;
-		d->cap = cs;
-	}
-	if (fd_pread_all(z->fd, d->buf, cs, z->coff[i]) < 0)
-		return err_set(e, errno ? errno : EIO, "cannot read '%s' at byte %llu: %s", z->name,
-			       (unsigned long long)z->coff[i], errno ? strerror(errno) : "short file");
-	return 0;
-}
-
 ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
 		     struct err *e)
 {
 	size_t ds = (size_t)(z->doff[i + 1] - z->doff[i]);
-	size_t cs = (size_t)(z->coff[i + 1] - z->coff[i]);
-	size_t r;
+	uint64_t cs = z->coff[i + 1] - z->coff[i], done = 0;
+	ZSTD_outBuffer out = { dst, ds, 0 };
+	size_t r = 1;
 
-	if (read_frame(z, i, d, e) < 0)
-		return -1;
-	/* exactly one frame must fill exactly dsize bytes; the frame checks its own checksum */
-	if (ZSTD_findFrameCompressedSize(d->buf, cs) != cs)
+	/* one read-ahead of the whole frame, then pieces that mostly find it there */
+	if (cs > DCTX_PIECE)
+		posix_fadvise(z->fd, (off_t)z->coff[i], (off_t)cs, POSIX_FADV_WILLNEED);
+	ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
+	while (done < cs && r != 0) {
+		size_t n = cs - done < DCTX_PIECE ? (size_t)(cs - done) : DCTX_PIECE;
+		ZSTD_inBuffer in = { d->buf, n, 0 };
+		if (fd_pread_all(z->fd, d->buf, n, z->coff[i] + done) < 0)
+			return err_set(e, errno ? errno : EIO, "cannot read '%s' at byte %llu: %s",
+				       z->name, (unsigned long long)(z->coff[i] + done),
+				       errno ? strerror(errno) : "short file");
+		done += n;
+		while (in.pos < in.size) {
+			size_t before = out.pos, used = in.pos;
+			r = ZSTD_decompressStream(d->dctx, &out, &in);
+			if (ZSTD_isError(r))
+				return bad(z->name, z->coff[i], ZSTD_getErrorName(r), e);
+			if (r == 0)
+				break;	/* the frame is complete and its checksum holds */
+			if (out.pos == before && in.pos == used)
+				return bad(z->name, z->coff[i],
+					   "frame decompresses to the wrong size", e);
+		}
+		/* exactly one frame must fill exactly dsize bytes */
+		if (r == 0 && (in.pos != in.size || done != cs))
+			return bad(z->name, z->coff[i], "frame size differs from the seek table", e);
+	}
+	if (r != 0)
 		return bad(z->name, z->coff[i], "frame size differs from the seek table", e);
-	r = ZSTD_decompressDCtx(d->dctx, dst, ds, d->buf, cs);
-	if (ZSTD_isError(r))
-		return bad(z->name, z->coff[i], ZSTD_getErrorName(r), e);
-	if (r != ds)
+	if (out.pos != ds)
 		return bad(z->name, z->coff[i], "frame decompresses to the wrong size", e);
-	return (ssize_t)r;
+	return (ssize_t)ds;
 }
 
 ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, void **out,

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_getFrameHeader, to check the window asked for */
 #include <zstd.h>
 
 #include "bytes.h"
@@ -358,6 +359,441 @@ START_TEST(damaged_frame_fails_with_its_offset_never_wrong_bytes)
 }
 END_TEST
 
+/*
+ * Frames bigger than the piece zseek_decode() reads at a time. Random bytes are
+ * stored in raw blocks (9 bytes of frame header, 3 per 128 KiB block, 4 of
+ * checksum), so a frame of RAW_FIT of them should end exactly on a piece boundary
+ * and one of RAW_FIT + 1 a byte past one.
+ */
+#define BIG_FRAME (1024u * 1024)
+#define PIECE (128u * 1024)	/* zseek.c's DCTX_PIECE */
+#define RAW_FIT (BIG_FRAME - 9 - 8 * 3 - 4)
+#define BIG_TAIL 300000u
+#define BIG_SIZE (2 * BIG_FRAME + 2 * RAW_FIT + 1 + BIG_TAIL)
+#define BIG_FRAMES 5u
+
+/* A compressible first frame, then random ones: whole, RAW_FIT, RAW_FIT + 1 and a short tail. */
+static unsigned char *big_data(uint64_t seed)
+{
+	unsigned char *b = malloc(BIG_SIZE);
+
+	ck_assert_ptr_nonnull(b);
+	fixture_fill(b, BIG_FRAME, seed, 1);
+	fixture_fill(b + BIG_FRAME, BIG_SIZE - BIG_FRAME, seed + 1, 0);
+	return b;
+}
+
+static const char *write_big(const char *name, const unsigned char *src)
+{
+	const char *path = fixture_path(name);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	struct zseek_writer *w;
+	struct err e;
+	size_t pos = 0;
+	static const size_t cuts[] = { BIG_FRAME, 2 * BIG_FRAME, 2 * BIG_FRAME + RAW_FIT,
+				       2 * BIG_FRAME + 2 * RAW_FIT + 1, BIG_SIZE };
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(zseek_writer_new(fd, path, 3, 2, BIG_FRAME, &w, &e), 0);
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		ck_assert_int_eq(zseek_write(w, src + pos, cuts[i] - pos, &e), 0);
+		pos = cuts[i];
+		ck_assert_int_eq(zseek_cut(w, &e), 0);
+	}
+	ck_assert_int_eq(zseek_finish(w, &e), 0);
+	zseek_writer_free(w);
+	close(fd);
+	return path;
+}
+
+/* Frames of many pieces round-trip, one context decoding frames of two files in turn. */
+START_TEST(frames_bigger_than_a_piece_decode_with_one_context)
+{
+	unsigned char *src[2] = { big_data(3), big_data(5) };
+	const char *path[2] = { write_big("a.zst", src[0]), write_big("b.zst", src[1]) };
+	struct zseek_dctx *d = zseek_dctx_new();
+	unsigned char *buf = malloc(BIG_FRAME);
+	struct zseek *z[2];
+	struct zseek_frame f;
+	struct err e;
+	int fd[2];
+
+	ck_assert_ptr_nonnull(d);
+	for (int k = 0; k < 2; k++) {
+		z[k] = open_file(path[k], &fd[k], &e);
+		ck_assert_msg(z[k] != NULL, "%s", e.msg);
+		ck_assert_uint_eq(zseek_nframes(z[k]), BIG_FRAMES);
+		ck_assert_uint_eq(zseek_size(z[k]), BIG_SIZE);
+		zseek_frame(z[k], 0, &f);
+		ck_assert_uint_lt(f.csize, BIG_FRAME / 4);
+		zseek_frame(z[k], 1, &f);
+		ck_assert_uint_gt(f.csize, 8 * PIECE);
+		/* random frames of RAW_FIT and RAW_FIT + 1 bytes end on and just past a piece */
+		zseek_frame(z[k], 2, &f);
+		ck_assert_uint_eq(f.csize, 8 * PIECE);
+		zseek_frame(z[k], 3, &f);
+		ck_assert_uint_eq(f.csize, 8 * PIECE + 1);
+	}
+	/* forwards then backwards, alternating files: the context resets between frames */
+	for (uint32_t j = 0; j < 2 * BIG_FRAMES; j++) {
+		uint32_t i = j < BIG_FRAMES ? j : 2 * BIG_FRAMES - 1 - j;
+		for (int k = 0; k < 2; k++) {
+			zseek_frame(z[k], i, &f);
+			memset(buf, 0, BIG_FRAME);
+			ck_assert_msg(zseek_decode(z[k], i, d, buf, &e) == (ssize_t)f.dsize,
+				      "frame %u of %s: %s", i, path[k], e.msg);
+			ck_assert_mem_eq(buf, src[k] + f.doff, f.dsize);
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		zseek_close(z[k]);
+		close(fd[k]);
+		free(src[k]);
+	}
+	free(buf);
+	zseek_dctx_free(d);
+}
+END_TEST
+
+/* Decoding frame i of path fails with EIO naming the file and the frame's offset. */
+static void decode_refused(struct zseek *z, const char *path, uint32_t i, struct zseek_dctx *d)
+{
+	struct zseek_frame f;
+	struct err e;
+	char off[32];
+	size_t room = zseek_max_dsize(z) + 64;
+	unsigned char *buf = malloc(room);
+
+	zseek_frame(z, i, &f);
+	memset(buf, 0xA5, room);
+	ck_assert_msg(zseek_decode(z, i, d, buf, &e) == -1, "frame %u of %s was accepted", i, path);
+	ck_assert_int_eq(e.code, EIO);
+	snprintf(off, sizeof(off), "byte %llu", (unsigned long long)f.coff);
+	ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, off), "%s", e.msg);
+	/* nothing is written past the room the table gave the frame */
+	size_t k = f.dsize;
+	while (k < room && buf[k] == 0xA5)
+		k++;
+	ck_assert_msg(k == room, "frame %u of %s: byte %zu past its dsize written", i, path,
+		      k - f.dsize);
+	free(buf);
+}
+
+/* A flipped byte in a late piece of a big frame, or in its checksum, fails that frame only. */
+START_TEST(damage_in_a_late_piece_is_caught)
+{
+	unsigned char *src = big_data(7);
+	const char *path = write_big("f.zst", src), *badp = fixture_path("bad.zst");
+	struct zseek_dctx *d = zseek_dctx_new();
+	unsigned char *buf = malloc(BIG_FRAME);
+	size_t len;
+	unsigned char *file = fixture_read(path, &len);
+	struct zseek_frame f[BIG_FRAMES];
+	struct err e;
+	int fd;
+	struct zseek *z = open_file(path, &fd, &e);
+
+	ck_assert_ptr_nonnull(z);
+	for (uint32_t i = 0; i < BIG_FRAMES; i++)
+		zseek_frame(z, i, &f[i]);
+	zseek_close(z);
+	close(fd);
+	/* frame 1 is a whole random frame; frame 3 ends a byte into its last piece */
+	static const uint32_t damaged[] = { 1, 3 };
+	for (size_t j = 0; j < sizeof(damaged) / sizeof(damaged[0]); j++) {
+		const struct zseek_frame *g = &f[damaged[j]];
+		const uint32_t at[] = { PIECE, PIECE + 1, 3 * PIECE + 12345, g->csize / 2,
+					g->csize - PIECE / 2, g->csize - 5, g->csize - 4,
+					g->csize - 2, g->csize - 1 };
+		for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+			file[g->coff + at[k]] ^= 0x10;
+			fixture_write(badp, file, len);
+			file[g->coff + at[k]] ^= 0x10;
+			z = open_file(badp, &fd, &e);
+			ck_assert_msg(z != NULL, "%s", e.msg);
+			ssize_t r = zseek_decode(z, damaged[j], d, buf, &e);
+			if (r >= 0)
+				ck_assert_mem_eq(buf, src + g->doff, g->dsize);
+			else
+				ck_assert_int_eq(e.code, EIO);
+			/* a content checksum catches every such flip */
+			ck_assert_msg(r == -1, "flip at %u of frame %u went unnoticed", at[k],
+				      damaged[j]);
+			decode_refused(z, badp, damaged[j], d);
+			/* the same context goes on to decode an intact frame */
+			ck_assert_int_eq(zseek_decode(z, 2, d, buf, &e), (ssize_t)f[2].dsize);
+			ck_assert_mem_eq(buf, src + f[2].doff, f[2].dsize);
+			zseek_close(z);
+			close(fd);
+		}
+	}
+	free(file);
+	free(buf);
+	free(src);
+	zseek_dctx_free(d);
+}
+END_TEST
+
+#define MAX_ENTRIES 16u
+
+/* Read a seekable file: its bytes, *body of them before the table, and the n entries (pairs). */
+static unsigned char *read_frames(const char *path, size_t *body, uint32_t *ent, uint32_t *n)
+{
+	size_t len;
+	unsigned char *file = fixture_read(path, &len);
+
+	*n = le32_get(file + len - 9);
+	ck_assert_uint_le(*n, MAX_ENTRIES);
+	*body = len - (8 + 8 * (size_t)*n + 9);
+	for (uint32_t i = 0; i < 2 * *n; i++)
+		ent[i] = le32_get(file + *body + 8 + 4 * i);
+	return file;
+}
+
+/* Write body followed by a seek table of n entries (pairs of compressed, decompressed size). */
+static const char *write_with_table(const void *body, size_t len, const uint32_t *ent, uint32_t n)
+{
+	const char *path = fixture_path("lie.zst");
+	size_t tsize = 8 + 8 * (size_t)n + 9;
+	unsigned char *buf = malloc(len + tsize), *t = buf + len;
+
+	memcpy(buf, body, len);
+	le32_put(t, ZSEEK_TABLE_MAGIC);
+	le32_put(t + 4, (uint32_t)(tsize - 8));
+	for (uint32_t i = 0; i < 2 * n; i++)
+		le32_put(t + 8 + 4 * i, ent[i]);
+	le32_put(t + 8 + 8 * n, n);
+	t[12 + 8 * n] = 0;
+	le32_put(t + 13 + 8 * n, ZSEEK_FOOTER_MAGIC);
+	fixture_write(path, buf, len + tsize);
+	free(buf);
+	return path;
+}
+
+/* body with ins inserted at byte at (a new buffer). */
+static unsigned char *insert_at(const unsigned char *body, size_t len, size_t at, const void *ins,
+			     size_t inslen)
+{
+	unsigned char *b = malloc(len + inslen);
+
+	memcpy(b, body, at);
+	memcpy(b + at, ins, inslen);
+	memcpy(b + at + inslen, body + at, len - at);
+	return b;
+}
+
+/*
+ * The table's entry i is made to cover its frame plus what follows up to the next
+ * entry: the file opens (the sizes add up) and decoding entry i fails there.
+ */
+static void lie_refused(const void *body, size_t len, const uint32_t *ent, uint32_t n, uint32_t i,
+			struct zseek_dctx *d)
+{
+	const char *path = write_with_table(body, len, ent, n);
+	struct err e;
+	int fd;
+	struct zseek *z = open_file(path, &fd, &e);
+
+	ck_assert_msg(z != NULL, "%s", e.msg);
+	decode_refused(z, path, i, d);
+	zseek_close(z);
+	close(fd);
+}
+
+/* The entries ent with entry i merged into entry i - 1 (into out; returns the new count). */
+static uint32_t merge(const uint32_t *ent, uint32_t n, uint32_t i, uint32_t *out)
+{
+	uint32_t m = 0;
+
+	for (uint32_t k = 0; k < n; k++) {
+		if (k == i) {
+			out[2 * m - 2] += ent[2 * k];
+			out[2 * m - 1] += ent[2 * k + 1];
+			continue;
+		}
+		out[2 * m] = ent[2 * k];
+		out[2 * m + 1] = ent[2 * k + 1];
+		m++;
+	}
+	return m;
+}
+
+/* Frames with no content size in their header (a writer other than ours): text, then random. */
+static unsigned char *unsized_frames(const unsigned char *src, size_t *len, uint32_t *ent)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	size_t cap = 2 * ZSTD_compressBound(BIG_FRAME);
+	unsigned char *b = malloc(cap);
+	size_t r;
+
+	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0);
+	*len = 0;
+	for (uint32_t i = 0; i < 2; i++) {
+		r = ZSTD_compress2(c, b + *len, cap - *len, src + i * BIG_FRAME, BIG_FRAME);
+		ck_assert_msg(!ZSTD_isError(r), "%s", ZSTD_getErrorName(r));
+		ent[2 * i] = (uint32_t)r;
+		ent[2 * i + 1] = BIG_FRAME;
+		*len += r;
+	}
+	ZSTD_freeCCtx(c);
+	return b;
+}
+
+/* An entry that is not exactly one frame of exactly its dsize is refused by zseek_decode(). */
+START_TEST(seek_table_that_lies_is_refused)
+{
+	unsigned char *src = big_data(9);
+	const char *path = write_big("f.zst", src);
+	struct zseek_dctx *d = zseek_dctx_new();
+	uint32_t ent[2 * MAX_ENTRIES], lie[2 * MAX_ENTRIES], n, m;
+	size_t body, len;
+	unsigned char *file = read_frames(path, &body, ent, &n), *b;
+	static const unsigned char garbage[7] = "garbage";
+	unsigned char skip[13] = { 0 };
+	uint64_t coff[BIG_FRAMES + 1] = { 0 };
+	struct err e;
+	int fd;
+	struct zseek *z;
+
+	ck_assert_uint_eq(n, BIG_FRAMES);
+	for (uint32_t i = 0; i < n; i++)
+		coff[i + 1] = coff[i] + ent[2 * i];
+	/* the table written back as it is decodes: the helpers are sound */
+	z = open_file(write_with_table(file, body, ent, n), &fd, &e);
+	ck_assert_msg(z != NULL, "%s", e.msg);
+	for (uint32_t i = 0; i < n; i++) {
+		unsigned char *buf = malloc(BIG_FRAME);
+		struct zseek_frame f;
+		zseek_frame(z, i, &f);
+		ck_assert_int_eq(zseek_decode(z, i, d, buf, &e), (ssize_t)f.dsize);
+		ck_assert_mem_eq(buf, src + f.doff, f.dsize);
+		free(buf);
+	}
+	zseek_close(z);
+	close(fd);
+
+	/* two real frames as one entry: the first ends inside a piece, on a piece boundary, ... */
+	for (uint32_t i = 1; i < n; i++) {
+		m = merge(ent, n, i, lie);
+		lie_refused(file, body, lie, m, i - 1, d);
+	}
+	/* one frame plus garbage, in the same piece or the next */
+	for (uint32_t i = 0; i < n; i++) {
+		b = insert_at(file, body, coff[i + 1], garbage, sizeof(garbage));
+		memcpy(lie, ent, sizeof(uint32_t) * 2 * n);
+		lie[2 * i] += sizeof(garbage);
+		lie_refused(b, body + sizeof(garbage), lie, n, i, d);
+		free(b);
+	}
+	/* the boundary between two entries moved: a frame short of its checksum, or of more */
+	for (uint32_t i = 0; i + 1 < n; i++) {
+		static const uint32_t by[] = { 1, 4, 5, 1000, PIECE };
+		for (size_t k = 0; k < sizeof(by) / sizeof(by[0]); k++) {
+			memcpy(lie, ent, sizeof(uint32_t) * 2 * n);
+			lie[2 * i] -= by[k];
+			lie[2 * i + 2] += by[k];
+			lie_refused(file, body, lie, n, i, d);
+			lie_refused(file, body, lie, n, i + 1, d);
+			lie[2 * i] += 2 * by[k];
+			lie[2 * i + 2] -= 2 * by[k];
+			lie_refused(file, body, lie, n, i, d);
+			lie_refused(file, body, lie, n, i + 1, d);
+		}
+	}
+	/* a frame and a skippable frame as one entry, either way round */
+	le32_put(skip, ZSEEK_SKIPPABLE_MAGIC_BASE + 3);
+	le32_put(skip + 4, sizeof(skip) - 8);
+	for (uint32_t i = 0; i < n; i++) {
+		b = insert_at(file, body, coff[i + 1], skip, sizeof(skip));
+		memcpy(lie, ent, sizeof(uint32_t) * 2 * n);
+		lie[2 * i] += sizeof(skip);
+		lie_refused(b, body + sizeof(skip), lie, n, i, d);
+		free(b);
+		b = insert_at(file, body, coff[i], skip, sizeof(skip));
+		lie_refused(b, body + sizeof(skip), lie, n, i, d);
+		free(b);
+	}
+	/* dsize smaller or larger than the frame's content: by one byte, to 0, by a piece */
+	for (uint32_t i = 0; i < n; i++) {
+		const uint32_t ds = ent[2 * i + 1];
+		const uint32_t wrong[] = { ds - 1, ds + 1, 0, ds / 2, ds + PIECE };
+		for (size_t k = 0; k < sizeof(wrong) / sizeof(wrong[0]); k++) {
+			memcpy(lie, ent, sizeof(uint32_t) * 2 * n);
+			lie[2 * i + 1] = wrong[k];
+			lie_refused(file, body, lie, n, i, d);
+		}
+	}
+	free(file);
+
+	/* the same for frames that do not state their content size */
+	file = unsized_frames(src, &len, ent);
+	z = open_file(write_with_table(file, len, ent, 2), &fd, &e);
+	ck_assert_msg(z != NULL, "%s", e.msg);
+	for (uint32_t i = 0; i < 2; i++) {
+		unsigned char *buf = malloc(BIG_FRAME);
+		ck_assert_int_eq(zseek_decode(z, i, d, buf, &e), BIG_FRAME);
+		ck_assert_mem_eq(buf, src + i * BIG_FRAME, BIG_FRAME);
+		free(buf);
+	}
+	zseek_close(z);
+	close(fd);
+	m = merge(ent, 2, 1, lie);
+	lie_refused(file, len, lie, m, 0, d);
+	for (uint32_t i = 0; i < 2; i++) {
+		const uint32_t wrong[] = { BIG_FRAME - 1, BIG_FRAME + 1, 0, BIG_FRAME / 2,
+					   BIG_FRAME - PIECE - 1 };
+		for (size_t k = 0; k < sizeof(wrong) / sizeof(wrong[0]); k++) {
+			memcpy(lie, ent, sizeof(uint32_t) * 4);
+			lie[2 * i + 1] = wrong[k];
+			lie_refused(file, len, lie, 2, i, d);
+		}
+	}
+	free(file);
+	free(src);
+	zseek_dctx_free(d);
+}
+END_TEST
+
+/* A foreign frame that declares a window past zstd's default limit (1 GiB) still decodes. */
+START_TEST(frame_with_a_huge_window_decodes)
+{
+	size_t n = 300000, cap = ZSTD_compressBound(n) + 64, len;
+	unsigned char *frame = malloc(cap), *buf = malloc(n);
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	ZSTD_inBuffer in = { data, n / 2, 0 };
+	ZSTD_outBuffer out = { frame, cap, 0 };
+	struct zseek_dctx *d = zseek_dctx_new();
+	struct err e;
+	int fd;
+
+	ck_assert_ptr_nonnull(frame);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert(!ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, 30)));
+	ck_assert(!ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1)));
+	/* two calls: the size is not known up front, so the window is not cut down to it */
+	ck_assert(!ZSTD_isError(ZSTD_compressStream2(c, &out, &in, ZSTD_e_continue)));
+	in.size = n;
+	ck_assert_uint_eq(ZSTD_compressStream2(c, &out, &in, ZSTD_e_end), 0);
+	len = out.pos;
+	ZSTD_frameHeader h;
+	ck_assert_uint_eq(ZSTD_getFrameHeader(&h, frame, len), 0);
+	ck_assert_uint_eq(h.windowSize, 1ull << 30);
+	uint32_t ent[2] = { (uint32_t)len, (uint32_t)n };
+	const char *path = write_with_table(frame, len, ent, 1);
+	struct zseek *z = open_file(path, &fd, &e);
+	ck_assert_msg(z != NULL, "%s", e.msg);
+	ck_assert_msg(zseek_decode(z, 0, d, buf, &e) == (ssize_t)n, "%s", e.msg);
+	ck_assert_mem_eq(buf, data, n);
+	zseek_close(z);
+	close(fd);
+	zseek_dctx_free(d);
+	ZSTD_freeCCtx(c);
+	free(frame);
+	free(buf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("zseek");
@@ -376,6 +812,10 @@ int main(void)
 	tcase_add_test(tc, absurd_frame_count_is_refused);
 	tcase_add_test(tc, file_without_table_says_so);
 	tcase_add_test(tc, damaged_frame_fails_with_its_offset_never_wrong_bytes);
+	tcase_add_test(tc, frames_bigger_than_a_piece_decode_with_one_context);
+	tcase_add_test(tc, damage_in_a_late_piece_is_caught);
+	tcase_add_test(tc, seek_table_that_lies_is_refused);
+	tcase_add_test(tc, frame_with_a_huge_window_decodes);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
 }
