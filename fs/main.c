@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -355,6 +356,20 @@ static int start(struct daemon *d, const char *argv0)
 }
 
 /*
+ * The daemon's memory is mostly the frame cache, which maps its own; what
+ * malloc keeps besides should not grow with the number of threads. Two arenas
+ * for all threads (the read path allocates little), and a fixed threshold for
+ * mapping big blocks, so that a freed index or listing buffer goes back to the
+ * system instead of staying in an arena as glibc's moving threshold would have it.
+ */
+static void tune_malloc(void)
+{
+	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+}
+
+/*
  * Every archive the kernel holds inodes of keeps a descriptor (tree.h), and a
  * store may have thousands: the soft limit goes up to the hard one.
  */
@@ -449,6 +464,7 @@ int main(int argc, char **argv)
 		return rc < 0 ? 1 : 0;
 	log_open("snapfs", true, d.o.debug);
 	fuse_set_log_func(fuse_log_to_ours);
+	tune_malloc();
 	raise_fd_limit();
 	if (set_signals() < 0) {
 		fprintf(stderr, "snapfs: cannot set signal handlers: %s\n", strerror(errno));

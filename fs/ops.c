@@ -66,13 +66,13 @@ void ops_init(struct ops *o)
 	o->njobs = 0;
 }
 
-/* A frame's small files to push: the frame stays pinned until they are. */
+/* A frame whose small files to push: the frame stays pinned until they are. */
 struct ops_push {
 	struct ops_push *next;
 	void *pin;
 	const unsigned char *base;	/* byte off of the file that was read */
-	int n;
-	struct tree_sib sib[];
+	fuse_ino_t ino;
+	off_t off;
 };
 
 #define PUSH_MAX_FILES 4096	/* per frame: 1 MiB groups of files from 256 bytes */
@@ -82,6 +82,8 @@ static void *pusher(void *arg)
 {
 	struct ops *o = arg;
 	struct ops_push *j;
+	/* one list for every job, here rather than in each: the workers' arenas stay small */
+	struct tree_sib *sib = malloc(PUSH_MAX_FILES * sizeof(*sib));
 
 	for (;;) {
 		pthread_mutex_lock(&o->pmu);
@@ -94,16 +96,19 @@ static void *pusher(void *arg)
 		}
 		pthread_mutex_unlock(&o->pmu);
 		if (!j)
-			return NULL;	/* stopped, nothing left */
-		for (int k = 0; k < j->n && !o->stop; k++) {
-			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(j->sib[k].size);
-			bv.buf[0].mem = (void *)(j->base + j->sib[k].delta);
+			break;	/* stopped, nothing left */
+		int n = sib ? tree_siblings(o->tree, j->ino, j->off, sib, PUSH_MAX_FILES) : 0;
+		for (int k = 0; k < n && !o->stop; k++) {
+			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(sib[k].size);
+			bv.buf[0].mem = (void *)(j->base + sib[k].delta);
 			/* -ENOENT: the kernel has no such inode (never listed, or forgotten) */
-			fuse_lowlevel_notify_store(o->se, j->sib[k].ino, 0, &bv, 0);
+			fuse_lowlevel_notify_store(o->se, sib[k].ino, 0, &bv, 0);
 		}
 		fcache_unpin(o->cache, j->pin);
 		free(j);
 	}
+	free(sib);
+	return NULL;
 }
 
 void ops_start(struct ops *o, struct fuse_session *se)
@@ -145,9 +150,9 @@ void ops_stop(struct ops *o)
 }
 
 /*
- * After a read answered from a frame no read had claimed yet: queue the other
- * small files of that frame for the pusher, which takes over the pin. False
- * when there is nothing to push (the caller unpins).
+ * After a read answered from a frame no read had claimed yet: queue the frame
+ * for the pusher, which finds its other small files and takes over the pin.
+ * False when it is not queued (the caller unpins).
  */
 static bool push_siblings(struct ops *o, fuse_ino_t ino, off_t off, const void *base, void *pin)
 {
@@ -155,15 +160,10 @@ static bool push_siblings(struct ops *o, fuse_ino_t ino, off_t off, const void *
 
 	if (!o->pushing || !fcache_claim(o->cache, pin))
 		return false;
-	if (!(j = malloc(sizeof(*j) + PUSH_MAX_FILES * sizeof(j->sib[0]))))
+	if (!(j = malloc(sizeof(*j))))
 		return false;
-	j->n = tree_siblings(o->tree, ino, off, j->sib, PUSH_MAX_FILES);
-	if (j->n == 0) {
-		free(j);
-		return false;
-	}
-	struct ops_push *fit = realloc(j, sizeof(*j) + (size_t)j->n * sizeof(j->sib[0]));
-	j = fit ? fit : j;
+	j->ino = ino;
+	j->off = off;
 	j->pin = pin;
 	j->base = base;
 	j->next = NULL;
