@@ -101,57 +101,45 @@ static void frame_unmap(struct fcache *c, struct frame *f)
 	munmap(f, f->map);
 }
 
-static void evict(struct fcache *c, struct shard *s, size_t need);
+static void frame_release(struct fcache *c, struct frame *f);
+static bool evict_one(struct fcache *c, struct shard *s);
 
 /*
- * Before mapping need more bytes past the bound: unmap the shards' least
- * recently used frames that no one holds, a shard at a time from a rotating
- * start. False when nothing could go.
+ * Make room under the bound: the least recently used frame no one holds, from
+ * the shards in turn, becomes a spare (a buffer to reuse) or is unmapped. False
+ * when every frame is held.
  */
-static bool make_room(struct fcache *c, size_t need)
+static bool make_room(struct fcache *c)
 {
 	unsigned start = atomic_fetch_add(&c->next_victim, 1);
-	size_t before = atomic_load(&c->mapped);
 
 	for (unsigned k = 0; k < NSHARDS; k++) {
 		struct shard *s = &c->shards[(start + k) % NSHARDS];
-		if (atomic_load(&c->mapped) + need <= c->max_bytes)
-			return true;
+		bool done;
 		pthread_mutex_lock(&s->mu);
-		evict(c, s, need);
+		done = evict_one(c, s);
 		pthread_mutex_unlock(&s->mu);
+		if (done)
+			return true;
 	}
-	return atomic_load(&c->mapped) < before;
+	return false;
 }
 
-/* Count map bytes as mapped if they fit under the bound, making room once; else anyway. */
-static void reserve(struct fcache *c, size_t map)
+/* Count map more bytes as mapped if they fit under the bound. */
+static bool reserve(struct fcache *c, size_t map)
 {
-	for (;;) {
-		size_t cur = atomic_load(&c->mapped);
-		if (cur + map <= c->max_bytes) {
-			if (atomic_compare_exchange_weak(&c->mapped, &cur, cur + map))
-				return;
-			continue;
-		}
-		if (!make_room(c, map))
-			break;	/* every frame is held: pass the bound */
-	}
-	atomic_fetch_add(&c->mapped, map);
+	size_t cur = atomic_load(&c->mapped);
+
+	while (cur + map <= c->max_bytes)
+		if (atomic_compare_exchange_weak(&c->mapped, &cur, cur + map))
+			return true;
+	return false;
 }
 
-/*
- * A frame buffer with room for len bytes: a spare one of that size class, or a
- * new one. Everything mapped counts against the bound: past it, spares are
- * unmapped first, then cached frames; only when every frame is pinned does
- * the mapping pass it.
- */
-static struct frame *frame_alloc(struct fcache *c, uint32_t len)
+/* A spare buffer of size class cap; or NULL, and past the bound the other spares are unmapped. */
+static struct frame *take_spare(struct fcache *c, size_t cap, size_t map)
 {
-	size_t cap = frame_cap(len), page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t map = (sizeof(struct frame) + cap + page - 1) / page * page;
 	struct frame *f = NULL, **p, *drop = NULL;
-	void *m;
 
 	pthread_mutex_lock(&c->fmu);
 	for (p = &c->spare; *p; p = &(*p)->next)
@@ -161,8 +149,7 @@ static struct frame *frame_alloc(struct fcache *c, uint32_t len)
 			c->spare_bytes -= f->map;
 			break;
 		}
-	if (!f && atomic_load(&c->mapped) + map > c->max_bytes && c->spare) {
-		/* the spares of other size classes go first, all of them: they are the oldest memory */
+	if (!f && atomic_load(&c->mapped) + map > c->max_bytes) {
 		drop = c->spare;
 		c->spare = NULL;
 		c->spare_bytes = 0;
@@ -173,9 +160,35 @@ static struct frame *frame_alloc(struct fcache *c, uint32_t len)
 		frame_unmap(c, drop);
 		drop = next;
 	}
-	if (f)
-		return f;
-	reserve(c, map);
+	return f;
+}
+
+#define ROOM_TRIES 64	/* frames made spare for one allocation before passing the bound */
+
+/*
+ * A frame buffer with room for len bytes. Everything mapped counts against
+ * the bound, so once the cache is full a new frame reuses the buffer of the
+ * least recently used one (no page faults, no zeroing); a frame of another
+ * size class is unmapped to make room. Only when every frame is pinned does
+ * the mapping pass the bound.
+ */
+static struct frame *frame_alloc(struct fcache *c, uint32_t len)
+{
+	size_t cap = frame_cap(len), page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t map = (sizeof(struct frame) + cap + page - 1) / page * page;
+	struct frame *f;
+	void *m;
+
+	for (int k = 0;; k++) {
+		if ((f = take_spare(c, cap, map)))
+			return f;
+		if (reserve(c, map))
+			break;
+		if (k == ROOM_TRIES || !make_room(c)) {
+			atomic_fetch_add(&c->mapped, map);	/* every frame is held */
+			break;
+		}
+	}
 	m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED) {
 		atomic_fetch_sub(&c->mapped, map);
@@ -189,7 +202,7 @@ static struct frame *frame_alloc(struct fcache *c, uint32_t len)
 
 /*
  * Give a frame's buffer back: kept as a spare while spares fit in max_spare
- * and nothing waits for room, else unmapped.
+ * and the bound holds, else unmapped.
  */
 static void frame_release(struct fcache *c, struct frame *f)
 {
@@ -229,34 +242,38 @@ static void hash_remove(struct shard *s, struct frame *f)
 		*p = f->hnext;
 }
 
-/*
- * Drop least recently used frames: until the shard fits (need 0; pinned ones
- * are released at their put), or, unmapping them, until need more bytes fit
- * under the bound (pinned ones stay: dropping them would free nothing).
- */
-static void evict(struct fcache *c, struct shard *s, size_t need)
+/* Take f out of its shard: released now if no one holds it, else at its put. */
+static void uncache(struct fcache *c, struct shard *s, struct frame *f)
+{
+	hash_remove(s, f);
+	lru_unlink(s, f);
+	s->bytes -= f->map;
+	f->cached = false;
+	if (f->refs == 0)
+		frame_release(c, f);
+}
+
+/* Drop least recently used frames until the shard fits in its share, keeping the newest. */
+static void evict(struct fcache *c, struct shard *s)
 {
 	struct frame *f = s->tail;
 
-	while (f && (need ? atomic_load(&c->mapped) + need > c->max_bytes
-			  : s->bytes > c->max_per_shard && f != s->head)) {
+	while (f && s->bytes > c->max_per_shard && f != s->head) {
 		struct frame *prev = f->prev;
-		if (need && f->refs) {
-			f = prev;
-			continue;
-		}
-		hash_remove(s, f);
-		lru_unlink(s, f);
-		s->bytes -= f->map;
-		f->cached = false;
-		if (f->refs == 0) {
-			if (need)
-				frame_unmap(c, f);
-			else
-				frame_release(c, f);
-		}
+		uncache(c, s, f);
 		f = prev;
 	}
+}
+
+/* Drop the least recently used frame no one holds (dropping a held one frees nothing). */
+static bool evict_one(struct fcache *c, struct shard *s)
+{
+	for (struct frame *f = s->tail; f; f = f->prev)
+		if (f->refs == 0) {
+			uncache(c, s, f);
+			return true;
+		}
+	return false;
 }
 
 static struct frame *find(struct shard *s, uint64_t serial, uint32_t no)
@@ -305,7 +322,10 @@ static void dctx_give(struct fcache *c, struct zseek_dctx *d)
 static struct frame *decode(struct fcache *c, struct idx *x, uint32_t no, struct err *e)
 {
 	uint32_t len = idx_frame_size(x, no);
-	struct zseek_dctx *d = dctx_take(c);
+	struct zseek_dctx *d;
+
+	idx_frame_prefetch(x, no);	/* the disk works while this waits for a context */
+	d = dctx_take(c);
 	struct frame *f = d ? frame_alloc(c, len) : NULL;
 
 	if (!f) {
@@ -362,7 +382,7 @@ static const unsigned char *get(void *ctx, struct idx *x, uint32_t no, uint32_t 
 		*b = f;
 		lru_push(s, f);
 		s->bytes += f->map;
-		evict(c, s, 0);
+		evict(c, s);
 	}
 	pthread_mutex_unlock(&s->mu);
 done:

@@ -1467,6 +1467,11 @@ ssize_t idx_frame_decode(const struct idx *x, uint32_t f, struct zseek_dctx *d, 
 	return zseek_decode(x->z, f, d, dst, e);
 }
 
+void idx_frame_prefetch(const struct idx *x, uint32_t f)
+{
+	zseek_prefetch(x->z, f);
+}
+
 void idx_reader_free(struct idx_reader *r)
 {
 	if (!r)

@@ -216,6 +216,8 @@ uint32_t idx_frame_size(const struct idx *x, uint32_t f);
 struct zseek_dctx;
 ssize_t idx_frame_decode(const struct idx *x, uint32_t f, struct zseek_dctx *d, void *dst,
 			 struct err *e);
+/* Start reading frame f's bytes from the archive without waiting (zseek_prefetch()). */
+void idx_frame_prefetch(const struct idx *x, uint32_t f);
 
 /*
  * Read up to len bytes of regular file i from byte off: holes read as zeros.

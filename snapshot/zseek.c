@@ -511,6 +511,14 @@ void zseek_dctx_free(struct zseek_dctx *d)
 	free(d);
 }
 
+void zseek_prefetch(const struct zseek *z, uint32_t i)
+{
+	uint64_t cs = z->coff[i + 1] - z->coff[i];
+
+	if (cs > DCTX_PIECE)
+		posix_fadvise(z->fd, (off_t)z->coff[i], (off_t)cs, POSIX_FADV_WILLNEED);
+}
+
 ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
 		     struct err *e)
 {
@@ -519,9 +527,6 @@ ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, vo
 	ZSTD_outBuffer out = { dst, ds, 0 };
 	size_t r = 1;
 
-	/* one read-ahead of the whole frame, then pieces that mostly find it there */
-	if (cs > DCTX_PIECE)
-		posix_fadvise(z->fd, (off_t)z->coff[i], (off_t)cs, POSIX_FADV_WILLNEED);
 	ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
 	while (done < cs && r != 0) {
 		size_t n = cs - done < DCTX_PIECE ? (size_t)(cs - done) : DCTX_PIECE;

@@ -116,6 +116,13 @@ void zseek_dctx_free(struct zseek_dctx *d);
 ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
 		     struct err *e);
 
+/*
+ * Start reading frame i's compressed bytes into the page cache, without
+ * waiting (zseek_decode() reads them in pieces): for a caller about to wait
+ * for a context, or to decode frames out of order.
+ */
+void zseek_prefetch(const struct zseek *z, uint32_t i);
+
 /* Read a skippable frame's content into a new buffer (*out, freed by the caller). */
 ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, void **out,
 			     struct err *e);
