@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "fixture.h"
+#include "idxfmt.h"
 #include "writer.h"
 #include "zseek.h"
 
@@ -531,6 +534,774 @@ START_TEST(damaged_tar_xz_fails_with_eio_not_wrong_bytes)
 }
 END_TEST
 
+/*
+ * The reader transcodes every stored entry into a compact form (and an
+ * extension record for the few entries that need one). These tests read each
+ * entry back through idx_get() and compare it with the same entry decoded
+ * directly from the blob's bytes, at the offsets of idxfmt.h.
+ */
+
+/*
+ * ck_assert() records a mark point (a write to check's pipe) even when it
+ * holds: in loops over tens of thousands of entries, test first.
+ */
+#define EXPECT(cond, ...)                          \
+	do {                                       \
+		if (!(cond))                       \
+			ck_abort_msg(__VA_ARGS__); \
+	} while (0)
+
+#define SAME_NUM(i, what, got, want)                                                  \
+	EXPECT((uint64_t)(got) == (uint64_t)(want),                                   \
+	       "entry %u: %s reads back as %llu, stored %llu", (unsigned)(i), what,   \
+	       (unsigned long long)(got), (unsigned long long)(want))
+
+/* The parts of a body, as stored. */
+struct stored {
+	const unsigned char *ents, *xattrs, *sparse;
+	const char *strings;
+	uint32_t n, members, nxattrs, nsparse, nstrings;
+};
+
+static struct stored parse_body(const void *blob, size_t len)
+{
+	const unsigned char *p = blob;
+	struct stored s;
+
+	ck_assert_uint_ge(len, IDX_BODY_HDR_SIZE);
+	s.n = le32_get(p + IDX_BODY_ENTRIES);
+	s.members = le32_get(p + IDX_BODY_MEMBERS);
+	s.nxattrs = le32_get(p + IDX_BODY_XATTRS);
+	s.nsparse = le32_get(p + IDX_BODY_SPARSE);
+	s.nstrings = le32_get(p + IDX_BODY_STRINGS);
+	ck_assert_uint_eq(len, IDX_BODY_HDR_SIZE + (uint64_t)s.n * IDX_E_SIZEOF +
+				       (uint64_t)s.nxattrs * IDX_X_SIZEOF +
+				       (uint64_t)s.nsparse * IDX_S_SIZEOF + s.nstrings);
+	s.ents = p + IDX_BODY_HDR_SIZE;
+	s.xattrs = s.ents + (size_t)s.n * IDX_E_SIZEOF;
+	s.sparse = s.xattrs + (size_t)s.nxattrs * IDX_X_SIZEOF;
+	s.strings = (const char *)(s.sparse + (size_t)s.nsparse * IDX_S_SIZEOF);
+	return s;
+}
+
+static const unsigned char *stored_ent(const struct stored *s, uint32_t i)
+{
+	return s->ents + (size_t)i * IDX_E_SIZEOF;
+}
+
+/* The string an (offset, length) pair at p refers to. */
+static const char *stored_str(const struct stored *s, const unsigned char *p, uint32_t *len)
+{
+	uint32_t off = le32_get(p);
+
+	*len = le32_get(p + 4);
+	EXPECT((uint64_t)off + *len <= s->nstrings, "a stored string past the string area");
+	return s->strings + off;
+}
+
+static void same_str(uint32_t i, const char *what, const void *got, uint32_t got_len,
+		     const unsigned char *field, const struct stored *s)
+{
+	uint32_t len;
+	const char *want = stored_str(s, field, &len);
+
+	EXPECT(got_len == len, "entry %u: %s reads back with length %u, stored %u", i, what, got_len,
+	       len);
+	EXPECT(len == 0 || memcmp(got, want, len) == 0, "entry %u: %s reads back with other bytes",
+	       i, what);
+}
+
+/* Entry i's path, built from the stored parents and names. */
+static void stored_path(const struct stored *s, uint32_t i, char *buf, size_t size)
+{
+	size_t pos = size - 1;
+
+	buf[pos] = '\0';
+	for (int hops = 0; i != IDX_ROOT; hops++) {
+		const unsigned char *p = stored_ent(s, i);
+		uint32_t len;
+		const char *name = stored_str(s, p + IDX_E_NAME, &len);
+		EXPECT(hops < 1000 && (size_t)len + 1 < pos, "stored path of entry %u", i);
+		pos -= len;
+		memcpy(buf + pos, name, len);
+		i = le32_get(p + IDX_E_PARENT);
+		if (i != IDX_ROOT)
+			buf[--pos] = '/';
+	}
+	memmove(buf, buf + pos, size - pos);
+}
+
+/* Every field of every entry of x against the blob it was opened from. */
+static void expect_blob_reads_back(struct idx *x, const void *blob, size_t len)
+{
+	struct stored s = parse_body(blob, len);
+	size_t size = 1u << 18;
+	char *path = malloc(size), *want = malloc(size);
+	struct err e;
+
+	ck_assert_ptr_nonnull(path);
+	ck_assert_ptr_nonnull(want);
+	ck_assert_uint_eq(idx_count(x), s.n);
+	ck_assert_uint_eq(idx_members(x), s.members);
+	for (uint32_t i = 0; i < s.n; i++) {
+		const unsigned char *p = stored_ent(&s, i);
+		struct idx_entry d;
+
+		memset(&d, 0xA5, sizeof(d));	/* every field must be written */
+		idx_get(x, i, &d);
+		SAME_NUM(i, "data_off", d.data_off, le64_get(p + IDX_E_DATA_OFF));
+		SAME_NUM(i, "size", d.size, le64_get(p + IDX_E_SIZE));
+		EXPECT(d.mtime_sec == (int64_t)le64_get(p + IDX_E_MTIME),
+		       "entry %u: mtime_sec reads back as %lld, stored %lld", i, (long long)d.mtime_sec,
+		       (long long)(int64_t)le64_get(p + IDX_E_MTIME));
+		SAME_NUM(i, "mtime_nsec", d.mtime_nsec, le32_get(p + IDX_E_NSEC));
+		SAME_NUM(i, "rdev", d.rdev, le64_get(p + IDX_E_RDEV));
+		SAME_NUM(i, "mode", d.mode, le32_get(p + IDX_E_MODE));
+		SAME_NUM(i, "uid", d.uid, le32_get(p + IDX_E_UID));
+		SAME_NUM(i, "gid", d.gid, le32_get(p + IDX_E_GID));
+		SAME_NUM(i, "parent", d.parent, le32_get(p + IDX_E_PARENT));
+		SAME_NUM(i, "first_child", d.first_child, le32_get(p + IDX_E_FIRST_CHILD));
+		SAME_NUM(i, "nchildren", d.nchildren, le32_get(p + IDX_E_NCHILDREN));
+		SAME_NUM(i, "nlink", d.nlink, le32_get(p + IDX_E_NLINK));
+		SAME_NUM(i, "target", d.target, le32_get(p + IDX_E_TARGET));
+		SAME_NUM(i, "flags", d.flags, le32_get(p + IDX_E_FLAGS));
+		SAME_NUM(i, "seq", d.seq, le32_get(p + IDX_E_SEQ));
+		same_str(i, "name", d.name, d.name_len, p + IDX_E_NAME, &s);
+		same_str(i, "link", d.link, d.link_len, p + IDX_E_LINK, &s);
+		same_str(i, "uname", d.uname, d.uname_len, p + IDX_E_UNAME, &s);
+		same_str(i, "gname", d.gname, d.gname_len, p + IDX_E_GNAME, &s);
+		/* a string of length 0 may sit anywhere, but must still be a valid pointer */
+		EXPECT(d.name && d.link && d.uname && d.gname, "entry %u: a NULL string", i);
+		SAME_NUM(i, "nxattrs", d.nxattrs, le32_get(p + IDX_E_XATTRS + 4));
+		SAME_NUM(i, "nsparse", d.nsparse, le32_get(p + IDX_E_SPARSE + 4));
+		/* with no records the first one means nothing; with some it must be the stored one */
+		if (d.nxattrs)
+			SAME_NUM(i, "xattr_first", d.xattr_first, le32_get(p + IDX_E_XATTRS));
+		if (d.nsparse)
+			SAME_NUM(i, "sparse_first", d.sparse_first, le32_get(p + IDX_E_SPARSE));
+		for (uint32_t k = 0; k < d.nxattrs; k++) {
+			const unsigned char *r =
+				s.xattrs + ((size_t)le32_get(p + IDX_E_XATTRS) + k) * IDX_X_SIZEOF;
+			struct idx_xattr xa;
+			idx_xattr(x, &d, k, &xa);
+			same_str(i, "xattr name", xa.name, xa.name_len, r + IDX_X_NAME, &s);
+			same_str(i, "xattr value", xa.value, xa.value_len, r + IDX_X_VALUE, &s);
+		}
+		for (uint32_t k = 0; k < d.nsparse; k++) {
+			const unsigned char *r =
+				s.sparse + ((size_t)le32_get(p + IDX_E_SPARSE) + k) * IDX_S_SIZEOF;
+			struct idx_sparse sp;
+			idx_sparse(x, &d, k, &sp);
+			SAME_NUM(i, "sparse off", sp.off, le64_get(r + IDX_S_OFF));
+			SAME_NUM(i, "sparse len", sp.len, le64_get(r + IDX_S_LEN));
+		}
+		/* the path from the index, from the stored bytes, and back to the entry */
+		EXPECT(idx_path(x, i, path, size, &e) == 0, "entry %u: %s", i, e.msg);
+		stored_path(&s, i, want, size);
+		EXPECT(strcmp(path, want) == 0, "entry %u: path '%.200s', stored '%.200s'", i, path,
+		       want);
+		EXPECT(idx_lookup_path(x, path) == i, "entry %u: '%.200s' looks up as %u", i, path,
+		       idx_lookup_path(x, path));
+		EXPECT(i == IDX_ROOT || idx_lookup(x, d.parent, d.name, d.name_len) == i,
+		       "entry %u: not found by name in its parent", i);
+	}
+	free(path);
+	free(want);
+}
+
+/* Write v at field of entry i of a body (the fields before IDX_E_NSEC are 64-bit). */
+static void poke_ent(unsigned char *blob, uint32_t i, size_t field, uint64_t v)
+{
+	unsigned char *p = blob + IDX_BODY_HDR_SIZE + (size_t)i * IDX_E_SIZEOF + field;
+
+	if (field < IDX_E_NSEC)
+		le64_put(p, v);
+	else
+		le32_put(p, (uint32_t)v);
+}
+
+/*
+ * The blob in a native archive (a little tar stream of zeros, then the index
+ * frame and the seek table), opened by idx_open(): its body is decompressed
+ * and transcoded as it streams, not read from memory.
+ */
+static struct idx *open_as_native(const void *blob, size_t len, const char *name)
+{
+	static const unsigned char zeros[1024];
+	const char *path = fixture_path(name);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	struct zseek_writer *w;
+	void *frame;
+	size_t flen;
+	struct idx *x;
+	struct err e;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(zseek_writer_new(fd, path, 1, 1, 1u << 20, &w, &e), 0);
+	ck_assert_int_eq(zseek_write(w, zeros, sizeof(zeros), &e), 0);
+	ck_assert_int_eq(zseek_cut(w, &e), 0);
+	ck_assert_int_eq(idx_pack_frame(blob, len, zseek_pos(w), &frame, &flen, &e), 0);
+	ck_assert_int_eq(zseek_write_skippable(w, IDX_FRAME_KIND, frame, flen, &e), 0);
+	ck_assert_msg(zseek_finish(w, &e) == 0, "%s", e.msg);
+	zseek_writer_free(w);
+	free(frame);
+	close(fd);
+	ck_assert_msg(idx_open(path, &x, &e) == 0, "%s", e.msg);
+	ck_assert(idx_is_native(x));
+	ck_assert_uint_eq(idx_tar_size(x), sizeof(zeros));
+	return x;
+}
+
+static struct archive_entry *ent_new(const char *path, unsigned mode, int64_t sec, long nsec)
+{
+	struct archive_entry *ae = archive_entry_new();
+
+	ck_assert_ptr_nonnull(ae);
+	archive_entry_set_pathname(ae, path);
+	archive_entry_set_mode(ae, mode);
+	archive_entry_set_mtime(ae, (time_t)sec, nsec);
+	return ae;
+}
+
+static void ent_owner(struct archive_entry *ae, int64_t uid, int64_t gid, const char *uname,
+		      const char *gname)
+{
+	archive_entry_set_uid(ae, uid);
+	archive_entry_set_gid(ae, gid);
+	if (uname)
+		archive_entry_set_uname(ae, uname);
+	if (gname)
+		archive_entry_set_gname(ae, gname);
+}
+
+/* Add ae (freed) with its data at *off; the next member's data goes after it. */
+static void put(struct idx_builder *b, struct archive_entry *ae, uint64_t *off)
+{
+	struct err e;
+
+	ck_assert_msg(idx_builder_add(b, ae, *off, &e) == 0, "%s", e.msg);
+	*off += 512 + (((uint64_t)archive_entry_size(ae) + 511) & ~(uint64_t)511);
+	archive_entry_free(ae);
+}
+
+static const unsigned char xattr_bin[] = { 0x00, 0x01, 0xFF, 0x00, 0x7F, 0x80, 0x00, 0xFE };
+
+/* An index with one of everything (see every_field_reads_back_as_stored). */
+static void *rich_blob(size_t *len)
+{
+	struct idx_builder *b = idx_builder_new(-12345);	/* implied directories: before 1970 */
+	struct archive_entry *ae;
+	unsigned char big_value[300];
+	uint64_t off = 0;
+	void *blob;
+	struct err e;
+
+	ck_assert_ptr_nonnull(b);
+	for (size_t k = 0; k < sizeof(big_value); k++)
+		big_value[k] = (unsigned char)(k * 37 + 11);
+	/* the root's own metadata, from a "./" member */
+	ae = ent_new("./", S_IFDIR | 0750, 1700000000, 42);
+	ent_owner(ae, 0, 0, "root", "root");
+	put(b, ae, &off);
+	/* owners: names and none, small and large ids */
+	ae = ent_new("etc/passwd", S_IFREG | 0644, 1700000001, 123456789);
+	ent_owner(ae, 0, 0, "root", "root");
+	archive_entry_set_size(ae, 1234);
+	put(b, ae, &off);
+	ae = ent_new("home/alice/notes.txt", S_IFREG | 0600, 1700000002, 1);
+	ent_owner(ae, 1000, 1000, "alice", "staff");
+	archive_entry_set_size(ae, 77);
+	put(b, ae, &off);
+	ae = ent_new("home/bob/data.bin", S_IFREG | 0640, 1700000003, 999999999);
+	ent_owner(ae, 1001, 100, NULL, NULL);
+	archive_entry_set_size(ae, 3);
+	put(b, ae, &off);
+	ae = ent_new("home/carol/x", S_IFREG | 0644, 1700000004, 0);
+	ent_owner(ae, 4000000000u, 4294967294u, NULL, "nogroup");
+	put(b, ae, &off);
+	ae = ent_new("home/dave/y", S_IFREG | 0644, 1700000005, 0);
+	ent_owner(ae, 65534, 65534, "", "");	/* names present but empty */
+	put(b, ae, &off);
+	/* set-id and sticky bits */
+	ae = ent_new("bin/su", S_IFREG | 04755, 1, 0);
+	archive_entry_set_size(ae, 10);
+	put(b, ae, &off);
+	ae = ent_new("bin/wall", S_IFREG | 02755, 2, 0);
+	put(b, ae, &off);
+	ae = ent_new("bin/all", S_IFREG | 07777, 3, 0);
+	put(b, ae, &off);
+	ae = ent_new("tmp", S_IFDIR | 01777, 4, 0);
+	put(b, ae, &off);
+	/* mode bits past the 16 a compact entry holds */
+	ae = ent_new("odd/widemode", S_IFREG | 0644 | 0x10000u, 5, 0);
+	put(b, ae, &off);
+	/* times */
+	ae = ent_new("times/neg", S_IFREG | 0644, -1577836800, 999999999);
+	put(b, ae, &off);
+	ae = ent_new("times/minus1", S_IFREG | 0644, -1, 500000000);
+	put(b, ae, &off);
+	ae = ent_new("times/zero", S_IFREG | 0644, 0, 0);
+	put(b, ae, &off);
+	ae = ent_new("times/future", S_IFREG | 0644, 100000000000, 1);
+	put(b, ae, &off);
+	/* a deep tree with implied directories, one of them later made explicit */
+	ae = ent_new("deep/a/b/c/d/e/f/leaf", S_IFREG | 0644, 6, 6);
+	archive_entry_set_size(ae, 6);
+	put(b, ae, &off);
+	ae = ent_new("deep/a/b/c/d/e/f2/leaf2", S_IFREG | 0644, 7, 7);
+	put(b, ae, &off);
+	ae = ent_new("deep/a/b", S_IFDIR | 0700, 8, 8);
+	ent_owner(ae, 7, 8, "b-owner", "b-group");
+	put(b, ae, &off);
+	ae = ent_new("emptydir", S_IFDIR | 0755, 9, 9);
+	put(b, ae, &off);
+	/* links and special files */
+	ae = ent_new("bin/sh", S_IFLNK | 0777, 10, 10);
+	archive_entry_set_symlink(ae, "bash");
+	put(b, ae, &off);
+	ae = ent_new("links/abs", S_IFLNK | 0777, 11, 11);
+	archive_entry_set_symlink(ae, "/usr/lib/x86_64-linux-gnu/some/long/target/\xff\x01 name");
+	put(b, ae, &off);
+	ae = ent_new("dev/null", S_IFCHR | 0666, 12, 12);
+	archive_entry_set_rdev(ae, makedev(1, 3));
+	put(b, ae, &off);
+	ae = ent_new("dev/sda", S_IFBLK | 0660, 13, 13);
+	ent_owner(ae, 0, 6, "root", "disk");
+	archive_entry_set_rdev(ae, makedev(8, 0));
+	put(b, ae, &off);
+	ae = ent_new("dev/nvme", S_IFBLK | 0660, 14, 14);
+	archive_entry_set_rdev(ae, makedev(259, 70000));
+	put(b, ae, &off);
+	ae = ent_new("dev/fifo", S_IFIFO | 0644, 15, 15);
+	put(b, ae, &off);
+	ae = ent_new("dev/sock", S_IFSOCK | 0755, 16, 16);
+	put(b, ae, &off);
+	ae = ent_new("links/hard", S_IFREG | 0644, 17, 17);
+	archive_entry_set_hardlink(ae, "etc/passwd");
+	put(b, ae, &off);
+	/* extended attributes, binary and empty values; on a directory too */
+	ae = ent_new("xa/one", S_IFREG | 0644, 18, 18);
+	archive_entry_set_size(ae, 5);
+	archive_entry_xattr_add_entry(ae, "user.comment", "hello", 5);
+	archive_entry_xattr_add_entry(ae, "security.bin", xattr_bin, sizeof(xattr_bin));
+	archive_entry_xattr_add_entry(ae, "user.empty", "", 0);
+	put(b, ae, &off);
+	ae = ent_new("xa/two", S_IFREG | 0644, 19, 19);
+	archive_entry_xattr_add_entry(ae, "trusted.big", big_value, sizeof(big_value));
+	put(b, ae, &off);
+	ae = ent_new("xa", S_IFDIR | 0755, 20, 20);
+	archive_entry_xattr_add_entry(ae, "user.dir", "d", 1);
+	put(b, ae, &off);
+	/* sparse: regions, and one that is all hole */
+	ae = ent_new("sparse/file", S_IFREG | 0644, 21, 21);
+	archive_entry_set_size(ae, 10 << 20);
+	archive_entry_sparse_add_entry(ae, 0, 4096);
+	archive_entry_sparse_add_entry(ae, 1 << 20, 8192);
+	archive_entry_sparse_add_entry(ae, (10 << 20) - 100, 100);
+	put(b, ae, &off);
+	ae = ent_new("sparse/hole", S_IFREG | 0644, 22, 22);
+	archive_entry_set_size(ae, 4096);
+	archive_entry_sparse_add_entry(ae, 4096, 0);
+	put(b, ae, &off);
+	/* sizes */
+	ae = ent_new("empty", S_IFREG | 0644, 23, 23);
+	archive_entry_set_size(ae, 0);
+	put(b, ae, &off);
+	ae = ent_new("big.iso", S_IFREG | 0644, 24, 24);
+	archive_entry_set_size(ae, (5ll << 30) + 7);
+	put(b, ae, &off);
+	ae = ent_new("after-big", S_IFREG | 0644, 25, 25);	/* data offset past 4 GiB */
+	archive_entry_set_size(ae, 1);
+	put(b, ae, &off);
+	/* names: non-ASCII bytes, spaces, 255 bytes */
+	ae = ent_new("names/sp ace \xc3\xa9\xff", S_IFREG | 0644, 26, 26);
+	put(b, ae, &off);
+	{
+		char longname[6 + 255 + 1] = "names/";
+		memset(longname + 6, 'L', 255);
+		longname[6 + 255] = '\0';
+		ae = ent_new(longname, S_IFREG | 0644, 27, 27);
+		put(b, ae, &off);
+	}
+	ck_assert_int_eq(idx_builder_finish(b, &blob, len, &e), 0);
+	idx_builder_free(b);
+	return blob;
+}
+
+START_TEST(every_field_reads_back_as_stored)
+{
+	size_t len;
+	void *blob = rich_blob(&len);
+	struct stored s = parse_body(blob, len);
+	struct idx *x;
+	struct idx_entry d, t;
+	struct idx_xattr xa;
+	struct idx_sparse sp;
+	struct err e;
+	uint32_t i;
+
+	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "%s", e.msg);
+	expect_blob_reads_back(x, blob, len);
+	idx_close(x);
+	x = open_as_native(blob, len, "rich.tar.zst");
+	expect_blob_reads_back(x, blob, len);
+
+	/* and the blob holds what went in, so the comparison above was not vacuous */
+	ck_assert_uint_eq(s.nxattrs, 5);
+	ck_assert_uint_eq(s.nsparse, 3);
+	idx_get(x, IDX_ROOT, &d);
+	ck_assert_uint_eq(d.mode, S_IFDIR | 0750);
+	ck_assert_int_eq(d.mtime_sec, 1700000000);
+	idx_get(x, idx_lookup_path(x, "home/carol/x"), &d);
+	ck_assert_uint_eq(d.uid, 4000000000u);
+	ck_assert_uint_eq(d.gid, 4294967294u);
+	ck_assert_uint_eq(d.uname_len, 0);
+	ck_assert_uint_eq(d.gname_len, 7);
+	ck_assert_int_eq(memcmp(d.gname, "nogroup", 7), 0);
+	idx_get(x, idx_lookup_path(x, "home/alice/notes.txt"), &d);
+	ck_assert(d.uname_len == 5 && memcmp(d.uname, "alice", 5) == 0);
+	ck_assert(d.gname_len == 5 && memcmp(d.gname, "staff", 5) == 0);
+	idx_get(x, idx_lookup_path(x, "bin/su"), &d);
+	ck_assert_uint_eq(d.mode, S_IFREG | 04755);
+	idx_get(x, idx_lookup_path(x, "tmp"), &d);
+	ck_assert_uint_eq(d.mode, S_IFDIR | 01777);
+	idx_get(x, idx_lookup_path(x, "odd/widemode"), &d);
+	ck_assert_uint_eq(d.mode, S_IFREG | 0644 | 0x10000u);
+	idx_get(x, idx_lookup_path(x, "times/neg"), &d);
+	ck_assert_int_eq(d.mtime_sec, -1577836800);
+	ck_assert_uint_eq(d.mtime_nsec, 999999999);
+	idx_get(x, idx_lookup_path(x, "times/minus1"), &d);
+	ck_assert_int_eq(d.mtime_sec, -1);
+	idx_get(x, idx_lookup_path(x, "times/future"), &d);
+	ck_assert_int_eq(d.mtime_sec, 100000000000);
+	idx_get(x, idx_lookup_path(x, "deep/a/b/c"), &d);
+	ck_assert_uint_eq(d.flags, IDX_F_IMPLICIT);
+	ck_assert_int_eq(d.mtime_sec, -12345);
+	idx_get(x, idx_lookup_path(x, "deep/a/b"), &d);
+	ck_assert_uint_eq(d.flags, 0);
+	ck_assert_uint_eq(d.uid, 7);
+	ck_assert_uint_eq(d.nchildren, 1);
+	ck_assert_uint_ne(idx_lookup_path(x, "deep/a/b/c/d/e/f/leaf"), IDX_NONE);
+	idx_get(x, idx_lookup_path(x, "emptydir"), &d);
+	ck_assert(S_ISDIR(d.mode) && d.nchildren == 0 && d.nlink == 2);
+	idx_get(x, idx_lookup_path(x, "links/abs"), &d);
+	ck_assert(S_ISLNK(d.mode));
+	ck_assert_uint_eq(d.link_len, d.size);
+	ck_assert_int_eq(memcmp(d.link, "/usr/lib/", 9), 0);
+	idx_get(x, idx_lookup_path(x, "dev/null"), &d);
+	ck_assert(S_ISCHR(d.mode) && d.rdev == makedev(1, 3));
+	idx_get(x, idx_lookup_path(x, "dev/sda"), &d);
+	ck_assert(S_ISBLK(d.mode) && d.rdev == makedev(8, 0));
+	idx_get(x, idx_lookup_path(x, "dev/nvme"), &d);
+	ck_assert(S_ISBLK(d.mode) && d.rdev == makedev(259, 70000));
+	idx_get(x, idx_lookup_path(x, "dev/fifo"), &d);
+	ck_assert(S_ISFIFO(d.mode) && d.rdev == 0);
+	i = idx_lookup_path(x, "links/hard");
+	idx_get(x, i, &d);
+	ck_assert_uint_eq(d.flags, IDX_F_HARDLINK);
+	ck_assert_uint_eq(d.target, idx_lookup_path(x, "etc/passwd"));
+	ck_assert(d.link_len == 10 && memcmp(d.link, "etc/passwd", 10) == 0);
+	idx_get(x, d.target, &t);
+	ck_assert_uint_eq(t.nlink, 2);
+	ck_assert_uint_eq(d.nlink, 2);
+	idx_get(x, idx_lookup_path(x, "xa/one"), &d);
+	ck_assert_uint_eq(d.nxattrs, 3);
+	for (uint32_t k = 0; k < 3; k++) {
+		idx_xattr(x, &d, k, &xa);
+		if (xa.name_len == 12 && memcmp(xa.name, "security.bin", 12) == 0)
+			ck_assert(xa.value_len == sizeof(xattr_bin) &&
+				  memcmp(xa.value, xattr_bin, sizeof(xattr_bin)) == 0);
+		else if (xa.name_len == 10 && memcmp(xa.name, "user.empty", 10) == 0)
+			ck_assert_uint_eq(xa.value_len, 0);
+		else
+			ck_assert(xa.value_len == 5 && memcmp(xa.value, "hello", 5) == 0);
+	}
+	idx_get(x, idx_lookup_path(x, "xa"), &d);
+	ck_assert(S_ISDIR(d.mode) && d.nxattrs == 1 && d.nchildren == 2);
+	idx_get(x, idx_lookup_path(x, "sparse/file"), &d);
+	ck_assert_uint_eq(d.flags, IDX_F_SPARSE);
+	ck_assert_uint_eq(d.size, 10 << 20);
+	ck_assert_uint_eq(d.nsparse, 3);
+	idx_sparse(x, &d, 1, &sp);
+	ck_assert(sp.off == 1 << 20 && sp.len == 8192);
+	idx_get(x, idx_lookup_path(x, "sparse/hole"), &d);
+	ck_assert_uint_eq(d.flags, IDX_F_SPARSE);
+	ck_assert_uint_eq(d.nsparse, 0);
+	idx_get(x, idx_lookup_path(x, "big.iso"), &d);
+	ck_assert_uint_eq(d.size, (5ull << 30) + 7);
+	idx_get(x, idx_lookup_path(x, "after-big"), &d);
+	ck_assert_uint_gt(d.data_off, 5ull << 30);
+	idx_get(x, idx_lookup_path(x, "empty"), &d);
+	ck_assert(S_ISREG(d.mode) && d.size == 0 && d.nlink == 1);
+
+	/*
+	 * Each field alone at a value the builder does not write but the format
+	 * allows, on an entry that is otherwise compact: it must read back too.
+	 */
+	uint32_t plain = idx_lookup_path(x, "empty"), reg = idx_lookup_path(x, "etc/passwd");
+	idx_close(x);
+	enum { NOFIELD = IDX_E_SIZEOF };
+	const struct {
+		size_t f1;
+		uint64_t v1;
+		size_t f2;
+		uint64_t v2;
+	} odd[] = {
+		{ IDX_E_DATA_OFF, UINT64_MAX, NOFIELD, 0 },
+		{ IDX_E_SIZE, UINT64_MAX, NOFIELD, 0 },
+		{ IDX_E_MTIME, (uint64_t)INT64_MIN, NOFIELD, 0 },
+		{ IDX_E_MTIME, INT64_MAX, NOFIELD, 0 },
+		{ IDX_E_NSEC, UINT32_MAX, NOFIELD, 0 },
+		{ IDX_E_SEQ, UINT32_MAX, NOFIELD, 0 },
+		{ IDX_E_RDEV, 0x123456789abcull, NOFIELD, 0 },
+		{ IDX_E_MODE, 0x7FFF0000u | S_IFREG | 0644, NOFIELD, 0 },
+		{ IDX_E_UID, UINT32_MAX, IDX_E_GID, UINT32_MAX },
+		{ IDX_E_FIRST_CHILD, 5, NOFIELD, 0 },	/* with no children */
+		{ IDX_E_NLINK, 0, NOFIELD, 0 },
+		{ IDX_E_NLINK, UINT32_MAX, NOFIELD, 0 },
+		{ IDX_E_TARGET, reg, NOFIELD, 0 },	/* another file's data, without the flag */
+		{ IDX_E_FLAGS, IDX_F_SPARSE, NOFIELD, 0 },	/* all hole */
+		{ IDX_E_FLAGS, 0x80000000u, NOFIELD, 0 },
+		{ IDX_E_LINK, 0, IDX_E_LINK + 4, 3 },
+		{ IDX_E_UNAME, 1, IDX_E_UNAME + 4, 2 },
+		{ IDX_E_GNAME, 2, IDX_E_GNAME + 4, 4 },
+		{ IDX_E_XATTRS, 0, IDX_E_XATTRS + 4, 2 },	/* shares another entry's records */
+		{ IDX_E_SPARSE, 1, IDX_E_SPARSE + 4, 2 },	/* regions, without the flag */
+	};
+	unsigned char *odd_blob = malloc(len);
+	ck_assert_ptr_nonnull(odd_blob);
+	for (size_t k = 0; k < sizeof(odd) / sizeof(odd[0]); k++) {
+		memcpy(odd_blob, blob, len);
+		poke_ent(odd_blob, plain, odd[k].f1, odd[k].v1);
+		if (odd[k].f2 != NOFIELD)
+			poke_ent(odd_blob, plain, odd[k].f2, odd[k].v2);
+		ck_assert_msg(idx_open_blob(odd_blob, len, "t", &x, &e) == 0, "case %zu: %s", k,
+			      e.msg);
+		expect_blob_reads_back(x, odd_blob, len);
+		idx_close(x);
+	}
+	free(odd_blob);
+	free(blob);
+}
+END_TEST
+
+/* Group names of the files of many_owners_and_long_names_read_back. */
+static const char *const many_groups[] = { "wheel", "staff", "users", "adm", "audio", "video",
+					   "" };
+
+START_TEST(many_owners_and_long_names_read_back)
+{
+	enum { NFILES = 70000, LONG1 = 65535, LONG2 = 65536, LONG3 = 70000 };
+	struct idx_builder *b = idx_builder_new(1);
+	struct archive_entry *ae = archive_entry_new();
+	char name[64], *longpath = malloc(8 + LONG3 + 1);
+	uint64_t off = 0;
+	size_t len;
+	void *blob;
+	struct idx *x;
+	struct err e;
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(longpath);
+	/* one owner each: past the 65,536th the owner does not fit a compact entry */
+	for (uint32_t k = 0; k < NFILES; k++) {
+		archive_entry_clear(ae);
+		snprintf(name, sizeof(name), "o/%c/f%05u", 'a' + (int)(k % 4), k);
+		archive_entry_set_pathname(ae, name);
+		archive_entry_set_mode(ae, S_IFREG | 0644);
+		archive_entry_set_uid(ae, 100000 + (int64_t)k);
+		archive_entry_set_gid(ae, k % 7);
+		if (k % 5) {
+			snprintf(name, sizeof(name), "user%u", k);
+			archive_entry_set_uname(ae, name);
+		}
+		if (k % 3)
+			archive_entry_set_gname(ae, many_groups[k % 7]);
+		ck_assert_msg(idx_builder_add(b, ae, off, &e) == 0, "%s", e.msg);
+		off += 512;
+	}
+	/*
+	 * Names of 65,535 bytes (the most a compact entry holds), 65,536 and 70,000:
+	 * idx_normalise() and the builder set no limit on a component's length.
+	 */
+	static const size_t longs[] = { LONG1, LONG2, LONG3 };
+	for (size_t k = 0; k < 3; k++) {
+		archive_entry_clear(ae);
+		memcpy(longpath, "long/", 5);
+		for (size_t j = 0; j < longs[k]; j++)
+			longpath[5 + j] = (char)('a' + (j * 7 + k) % 26);
+		longpath[5 + longs[k]] = '\0';
+		archive_entry_set_pathname(ae, longpath);
+		archive_entry_set_mode(ae, S_IFREG | 0600);
+		archive_entry_set_size(ae, (la_int64_t)k);
+		ck_assert_msg(idx_builder_add(b, ae, off, &e) == 0, "%s", e.msg);
+		off += 1024;
+	}
+	archive_entry_free(ae);
+	ck_assert_int_eq(idx_builder_finish(b, &blob, &len, &e), 0);
+	idx_builder_free(b);
+	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "%s", e.msg);
+	expect_blob_reads_back(x, blob, len);
+	idx_close(x);
+	x = open_as_native(blob, len, "owners.tar.zst");
+	expect_blob_reads_back(x, blob, len);
+
+	/* each file against what went in, not only against the blob */
+	uint32_t files = 0;
+	for (uint32_t i = 0; i < idx_count(x); i++) {
+		struct idx_entry d;
+		unsigned k;
+		idx_get(x, i, &d);
+		if (d.name_len != 6 || d.name[0] != 'f' || sscanf(d.name + 1, "%5u", &k) != 1)
+			continue;
+		files++;
+		EXPECT(d.uid == 100000 + k && d.gid == k % 7, "file %u: owner %u:%u", k, d.uid, d.gid);
+		if (k % 5)
+			snprintf(name, sizeof(name), "user%u", k);
+		else
+			name[0] = '\0';
+		EXPECT(d.uname_len == strlen(name) && memcmp(d.uname, name, d.uname_len) == 0,
+		       "file %u: user name '%.*s'", k, (int)d.uname_len, d.uname);
+		EXPECT(d.gname_len == (k % 3 ? strlen(many_groups[k % 7]) : 0) &&
+			       memcmp(d.gname, many_groups[k % 7], d.gname_len) == 0,
+		       "file %u: group name '%.*s'", k, (int)d.gname_len, d.gname);
+	}
+	ck_assert_uint_eq(files, NFILES);
+	for (size_t k = 0; k < 3; k++) {
+		struct idx_entry d;
+		uint32_t i;
+		for (size_t j = 0; j < longs[k]; j++)
+			longpath[5 + j] = (char)('a' + (j * 7 + k) % 26);
+		i = idx_lookup(x, idx_lookup_path(x, "long"), longpath + 5, longs[k]);
+		ck_assert_uint_ne(i, IDX_NONE);
+		idx_get(x, i, &d);
+		ck_assert_uint_eq(d.name_len, longs[k]);
+		ck_assert_int_eq(memcmp(d.name, longpath + 5, longs[k]), 0);
+		ck_assert_uint_eq(d.size, k);
+	}
+	idx_close(x);
+	free(blob);
+	free(longpath);
+}
+END_TEST
+
+static void expect_refused(const unsigned char *blob, size_t len, const char *what)
+{
+	struct idx *x = NULL;
+	struct err e;
+
+	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == -1, "%s: opened", what);
+	ck_assert_msg(e.code == EIO, "%s: code %d (%s)", what, e.code, e.msg);
+}
+
+START_TEST(damaged_compact_fields_are_refused)
+{
+	size_t len;
+	unsigned char *good = rich_blob(&len), *bad = malloc(len);
+	struct stored s = parse_body(good, len);
+	struct idx *x;
+	struct idx_entry d;
+	struct err e;
+	size_t xoff = (size_t)(s.xattrs - good);	/* the xattr table in the blob */
+	uint32_t n = s.n, leaf, dir, hard, sym, xa, sp, nul, none, xa_dir;
+
+	ck_assert_ptr_nonnull(bad);
+	ck_assert_msg(idx_open_blob(good, len, "t", &x, &e) == 0, "%s", e.msg);
+	leaf = idx_lookup_path(x, "deep/a/b/c/d/e/f/leaf");
+	dir = idx_lookup_path(x, "deep/a/b/c");	/* implied, one child */
+	hard = idx_lookup_path(x, "links/hard");
+	sym = idx_lookup_path(x, "bin/sh");
+	xa = idx_lookup_path(x, "xa/one");
+	sp = idx_lookup_path(x, "sparse/file");
+	nul = idx_lookup_path(x, "dev/null");
+	none = idx_lookup_path(x, "empty");	/* a plain file: a compact entry */
+	xa_dir = idx_lookup_path(x, "xa");
+	ck_assert(leaf != IDX_NONE && dir != IDX_NONE && hard != IDX_NONE && sym != IDX_NONE &&
+		  xa != IDX_NONE && sp != IDX_NONE && nul != IDX_NONE && none != IDX_NONE);
+	idx_get(x, dir, &d);
+	ck_assert_uint_eq(d.nchildren, 1);
+	idx_close(x);
+	ck_assert_uint_lt(dir, n - 2);
+	ck_assert_uint_lt(none, n - 1);
+	uint32_t dfc = le32_get(stored_ent(&s, dir) + IDX_E_FIRST_CHILD);
+	uint32_t rfc = le32_get(stored_ent(&s, IDX_ROOT) + IDX_E_FIRST_CHILD);
+	uint32_t rnc = le32_get(stored_ent(&s, IDX_ROOT) + IDX_E_NCHILDREN);
+	uint32_t last = rfc + rnc - 1;	/* the root's last child: "xa", a directory */
+	uint32_t below = le32_get(stored_ent(&s, last) + IDX_E_FIRST_CHILD);
+	ck_assert_uint_eq(last, xa_dir);
+	ck_assert_uint_gt(below, last);
+
+	/* each damage on a fresh copy of the good blob */
+#define DAMAGE(what, ...)                               \
+	do {                                            \
+		memcpy(bad, good, len);                 \
+		__VA_ARGS__;                            \
+		expect_refused(bad, len, what);         \
+	} while (0)
+
+	/* parents */
+	DAMAGE("parent is the entry itself", poke_ent(bad, leaf, IDX_E_PARENT, leaf));
+	DAMAGE("parent after the entry", poke_ent(bad, none, IDX_E_PARENT, none + 1));
+	DAMAGE("parent past the end", poke_ent(bad, none, IDX_E_PARENT, n));
+	DAMAGE("parent UINT32_MAX", poke_ent(bad, leaf, IDX_E_PARENT, UINT32_MAX));
+	/* children */
+	DAMAGE("root's children past the end", poke_ent(bad, IDX_ROOT, IDX_E_NCHILDREN, rnc + n));
+	DAMAGE("child range over the end", poke_ent(bad, dir, IDX_E_FIRST_CHILD, n - 1);
+	       poke_ent(bad, dir, IDX_E_NCHILDREN, 2));
+	DAMAGE("first child wraps around", poke_ent(bad, dir, IDX_E_FIRST_CHILD, UINT32_MAX);
+	       poke_ent(bad, dir, IDX_E_NCHILDREN, 2));
+	DAMAGE("child count wraps around", poke_ent(bad, dir, IDX_E_NCHILDREN, UINT32_MAX));
+	DAMAGE("first child is the directory itself", poke_ent(bad, dir, IDX_E_FIRST_CHILD, dir));
+	DAMAGE("first child before the directory", poke_ent(bad, dir, IDX_E_FIRST_CHILD, 1));
+	DAMAGE("children with another parent", poke_ent(bad, dir, IDX_E_FIRST_CHILD, dfc + 1));
+	/* entries no directory lists: only their own parent field guards a walk up */
+	DAMAGE("orphan whose parent is past the end",
+	       poke_ent(bad, IDX_ROOT, IDX_E_NCHILDREN, rnc - 1);
+	       poke_ent(bad, last, IDX_E_PARENT, n));
+	DAMAGE("orphan whose parent is itself", poke_ent(bad, IDX_ROOT, IDX_E_NCHILDREN, rnc - 1);
+	       poke_ent(bad, last, IDX_E_PARENT, last));
+	DAMAGE("orphan in a parent cycle", poke_ent(bad, IDX_ROOT, IDX_E_NCHILDREN, rnc - 1);
+	       poke_ent(bad, last, IDX_E_PARENT, below));
+	DAMAGE("children of a regular file", poke_ent(bad, none, IDX_E_FIRST_CHILD, none + 1);
+	       poke_ent(bad, none, IDX_E_NCHILDREN, 1));
+	/* hard link targets */
+	DAMAGE("hard link to the root", poke_ent(bad, hard, IDX_E_TARGET, IDX_ROOT));
+	DAMAGE("hard link to a directory", poke_ent(bad, hard, IDX_E_TARGET, dir));
+	DAMAGE("hard link to a symlink", poke_ent(bad, hard, IDX_E_TARGET, sym));
+	DAMAGE("hard link to a device", poke_ent(bad, hard, IDX_E_TARGET, nul));
+	DAMAGE("hard link past the end", poke_ent(bad, hard, IDX_E_TARGET, n));
+	DAMAGE("hard link UINT32_MAX", poke_ent(bad, hard, IDX_E_TARGET, UINT32_MAX));
+	DAMAGE("plain file's target a directory", poke_ent(bad, none, IDX_E_TARGET, dir));
+	/* strings */
+	DAMAGE("name offset past the strings", poke_ent(bad, leaf, IDX_E_NAME, s.nstrings));
+	DAMAGE("name ends past the strings", poke_ent(bad, leaf, IDX_E_NAME, s.nstrings - 3));
+	DAMAGE("name length past the strings", poke_ent(bad, leaf, IDX_E_NAME + 4, s.nstrings + 1));
+	DAMAGE("name range wraps around", poke_ent(bad, leaf, IDX_E_NAME, 16);
+	       poke_ent(bad, leaf, IDX_E_NAME + 4, UINT32_MAX - 8));
+	DAMAGE("compact entry's name past the strings", poke_ent(bad, none, IDX_E_NAME, s.nstrings));
+	DAMAGE("link past the strings", poke_ent(bad, sym, IDX_E_LINK, s.nstrings));
+	DAMAGE("link length past the strings", poke_ent(bad, hard, IDX_E_LINK + 4, s.nstrings));
+	DAMAGE("user name past the strings", poke_ent(bad, none, IDX_E_UNAME, s.nstrings);
+	       poke_ent(bad, none, IDX_E_UNAME + 4, 1));
+	DAMAGE("group name past the strings", poke_ent(bad, xa, IDX_E_GNAME + 4, s.nstrings + 1));
+	/* extended attributes and sparse regions */
+	DAMAGE("xattrs start past the table", poke_ent(bad, xa, IDX_E_XATTRS, s.nxattrs));
+	DAMAGE("xattrs end past the table", poke_ent(bad, xa, IDX_E_XATTRS, s.nxattrs - 2));
+	DAMAGE("xattr count past the table", poke_ent(bad, xa, IDX_E_XATTRS + 4, s.nxattrs + 1));
+	DAMAGE("xattr range wraps around", poke_ent(bad, xa, IDX_E_XATTRS, UINT32_MAX));
+	DAMAGE("xattrs on a compact entry", poke_ent(bad, none, IDX_E_XATTRS + 4, s.nxattrs + 1));
+	DAMAGE("sparse regions past the table", poke_ent(bad, sp, IDX_E_SPARSE, s.nsparse));
+	DAMAGE("sparse count past the table", poke_ent(bad, sp, IDX_E_SPARSE + 4, s.nsparse + 1));
+	DAMAGE("sparse range wraps around", poke_ent(bad, sp, IDX_E_SPARSE, UINT32_MAX - 1));
+	DAMAGE("xattr name past the strings", le32_put(bad + xoff + IDX_X_NAME, s.nstrings));
+	DAMAGE("xattr value past the strings",
+	       le32_put(bad + xoff + IDX_X_SIZEOF + IDX_X_VALUE + 4, s.nstrings + 1));
+#undef DAMAGE
+	free(bad);
+	free(good);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("index");
@@ -553,6 +1324,9 @@ int main(void)
 	tcase_add_test(tc, foreign_random_reads_decode_a_member_once);
 	tcase_add_test(tc, foreign_zip_and_cpio_read_back);
 	tcase_add_test(tc, damaged_tar_xz_fails_with_eio_not_wrong_bytes);
+	tcase_add_test(tc, every_field_reads_back_as_stored);
+	tcase_add_test(tc, many_owners_and_long_names_read_back);
+	tcase_add_test(tc, damaged_compact_fields_are_refused);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
 }
