@@ -6,9 +6,10 @@
  * lock is global. The bound counts all the memory mapped for frames: cached,
  * pinned after their eviction, being decoded, or kept (a 32nd of the bound) as
  * the buffers of evicted frames for reuse; headers and size classes included.
- * A frame handed out is pinned until put and never freed before: a new frame
- * that does not fit first unmaps spares, then least recently used frames, and
- * passes the bound only when every mapped frame is pinned. Decoding takes
+ * A frame handed out is pinned until put and never freed before. Once the
+ * cache is full, a new frame takes the buffer of the least recently used frame
+ * no one holds (spares of other sizes are unmapped); it passes the bound only
+ * when every mapped frame is pinned. Decoding takes
  * one of at most max(2, CPUs) decompression contexts. fcache_frames()
  * gives the idx_frames hooks that make idx_pread() read through the cache.
  *

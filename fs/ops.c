@@ -157,10 +157,12 @@ void ops_stop(struct ops *o)
 static bool push_siblings(struct ops *o, fuse_ino_t ino, off_t off, const void *base, void *pin)
 {
 	struct ops_push *j;
+	struct tree_sib one;
 
 	if (!o->pushing || !fcache_claim(o->cache, pin))
 		return false;
-	if (!(j = malloc(sizeof(*j))))
+	/* most frames of big files have no small files to push: no job, no wakeup */
+	if (tree_siblings(o->tree, ino, off, &one, 1) == 0 || !(j = malloc(sizeof(*j))))
 		return false;
 	j->ino = ino;
 	j->off = off;

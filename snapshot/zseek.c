@@ -339,11 +339,12 @@ struct zseek {
 };
 
 /*
- * A frame is read in pieces of this size and decoded as they come, straight
- * into the caller's buffer: a context holds a piece and zstd's block buffer,
+ * A frame that fits in a piece is read and decoded in one go; a bigger one is
+ * read a piece at a time and decoded as the pieces come, straight into the
+ * caller's buffer: a context holds one piece (and then zstd's block buffer),
  * not a whole compressed frame.
  */
-#define DCTX_PIECE (128u * 1024)
+#define DCTX_PIECE (256u * 1024)
 
 struct zseek_dctx {
 	ZSTD_DCtx *dctx;
@@ -519,22 +520,28 @@ void zseek_prefetch(const struct zseek *z, uint32_t i)
 		posix_fadvise(z->fd, (off_t)z->coff[i], (off_t)cs, POSIX_FADV_WILLNEED);
 }
 
-ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
-		     struct err *e)
+static int read_piece(const struct zseek *z, uint64_t off, void *buf, size_t n, struct err *e)
 {
-	size_t ds = (size_t)(z->doff[i + 1] - z->doff[i]);
-	uint64_t cs = z->coff[i + 1] - z->coff[i], done = 0;
+	if (fd_pread_all(z->fd, buf, n, off) < 0)
+		return err_set(e, errno ? errno : EIO, "cannot read '%s' at byte %llu: %s", z->name,
+			       (unsigned long long)off, errno ? strerror(errno) : "short file");
+	return 0;
+}
+
+/* Frame i, bigger than a piece, decoded as its pieces are read. */
+static ssize_t decode_pieces(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
+			     size_t ds, uint64_t cs, struct err *e)
+{
 	ZSTD_outBuffer out = { dst, ds, 0 };
+	uint64_t done = 0;
 	size_t r = 1;
 
 	ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
 	while (done < cs && r != 0) {
 		size_t n = cs - done < DCTX_PIECE ? (size_t)(cs - done) : DCTX_PIECE;
 		ZSTD_inBuffer in = { d->buf, n, 0 };
-		if (fd_pread_all(z->fd, d->buf, n, z->coff[i] + done) < 0)
-			return err_set(e, errno ? errno : EIO, "cannot read '%s' at byte %llu: %s",
-				       z->name, (unsigned long long)(z->coff[i] + done),
-				       errno ? strerror(errno) : "short file");
+		if (read_piece(z, z->coff[i] + done, d->buf, n, e) < 0)
+			return -1;
 		done += n;
 		while (in.pos < in.size) {
 			size_t before = out.pos, used = in.pos;
@@ -556,6 +563,28 @@ ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, vo
 	if (out.pos != ds)
 		return bad(z->name, z->coff[i], "frame decompresses to the wrong size", e);
 	return (ssize_t)ds;
+}
+
+ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
+		     struct err *e)
+{
+	size_t ds = (size_t)(z->doff[i + 1] - z->doff[i]);
+	uint64_t cs = z->coff[i + 1] - z->coff[i];
+	size_t r;
+
+	if (cs > DCTX_PIECE)
+		return decode_pieces(z, i, d, dst, ds, cs, e);
+	if (read_piece(z, z->coff[i], d->buf, (size_t)cs, e) < 0)
+		return -1;
+	/* exactly one frame must fill exactly dsize bytes; the frame checks its own checksum */
+	if (ZSTD_findFrameCompressedSize(d->buf, (size_t)cs) != cs)
+		return bad(z->name, z->coff[i], "frame size differs from the seek table", e);
+	r = ZSTD_decompressDCtx(d->dctx, dst, ds, d->buf, (size_t)cs);
+	if (ZSTD_isError(r))
+		return bad(z->name, z->coff[i], ZSTD_getErrorName(r), e);
+	if (r != ds)
+		return bad(z->name, z->coff[i], "frame decompresses to the wrong size", e);
+	return (ssize_t)r;
 }
 
 ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, void **out,
