@@ -484,6 +484,15 @@ void fcache_unpin(struct fcache *c, void *pin)
 	put(c, pin);
 }
 
+const unsigned char *fcache_pinned(const void *pin, uint32_t *len, uint64_t *serial)
+{
+	const struct frame *f = pin;
+
+	*len = f->len;
+	*serial = f->serial;
+	return f->data;
+}
+
 const struct idx_frames *fcache_frames(struct fcache *c)
 {
 	return &c->hooks;

@@ -38,6 +38,8 @@ const struct idx_frames *fcache_frames(struct fcache *c);
 bool fcache_claim(struct fcache *c, void *pin);
 /* The hooks' put, for a pin handed on to another thread. */
 void fcache_unpin(struct fcache *c, void *pin);
+/* What a pin holds: frame bytes (*len of them) of the index with serial *serial (idx_serial()). */
+const unsigned char *fcache_pinned(const void *pin, uint32_t *len, uint64_t *serial);
 
 struct fcache_stats {
 	uint64_t hits, misses, bytes;	/* bytes: the frames cached */

@@ -97,10 +97,17 @@ static void *pusher(void *arg)
 		pthread_mutex_unlock(&o->pmu);
 		if (!j)
 			break;	/* stopped, nothing left */
-		int n = sib ? tree_siblings(o->tree, j->ino, j->off, sib, PUSH_MAX_FILES) : 0;
+		uint32_t flen;
+		uint64_t serial;
+		const unsigned char *frame = fcache_pinned(j->pin, &flen, &serial);
+		/* listed now, from the index the pinned frame was decoded from, or not at all */
+		int n = sib ? tree_siblings(o->tree, j->ino, j->off, serial, sib, PUSH_MAX_FILES) : 0;
 		for (int k = 0; k < n && !o->stop; k++) {
 			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(sib[k].size);
-			bv.buf[0].mem = (void *)(j->base + sib[k].delta);
+			int64_t at = (int64_t)(j->base - frame) + sib[k].delta;
+			if (at < 0 || (uint64_t)at + sib[k].size > flen)
+				continue;	/* cannot happen with the right index; never push other bytes */
+			bv.buf[0].mem = (void *)(frame + at);
 			/* -ENOENT: the kernel has no such inode (never listed, or forgotten) */
 			fuse_lowlevel_notify_store(o->se, sib[k].ino, 0, &bv, 0);
 		}
@@ -158,11 +165,14 @@ static bool push_siblings(struct ops *o, fuse_ino_t ino, off_t off, const void *
 {
 	struct ops_push *j;
 	struct tree_sib one;
+	uint32_t flen;
+	uint64_t serial;
 
 	if (!o->pushing || !fcache_claim(o->cache, pin))
 		return false;
+	fcache_pinned(pin, &flen, &serial);
 	/* most frames of big files have no small files to push: no job, no wakeup */
-	if (tree_siblings(o->tree, ino, off, &one, 1) == 0 || !(j = malloc(sizeof(*j))))
+	if (tree_siblings(o->tree, ino, off, serial, &one, 1) == 0 || !(j = malloc(sizeof(*j))))
 		return false;
 	j->ino = ino;
 	j->off = off;

@@ -1589,7 +1589,8 @@ int tree_read_pieces(struct tree *t, uint64_t ino, size_t len, off_t off, struct
 	return got;
 }
 
-int tree_siblings(struct tree *t, uint64_t ino, off_t off, struct tree_sib *v, int max)
+int tree_siblings(struct tree *t, uint64_t ino, off_t off, uint64_t serial, struct tree_sib *v,
+		  int max)
 {
 	struct node n;
 	struct idx_entry ent, s;
@@ -1602,7 +1603,7 @@ int tree_siblings(struct tree *t, uint64_t ino, off_t off, struct tree_sib *v, i
 		return 0;
 	const struct aref *a = n.ar;
 	at = ent.data_off + (uint64_t)off;
-	if (!a->nbyoff || !idx_frame_at(a->x, at, &fdoff, &flen)) {
+	if (!a->nbyoff || idx_serial(a->x) != serial || !idx_frame_at(a->x, at, &fdoff, &flen)) {
 		node_put(&n);
 		return 0;
 	}

@@ -101,14 +101,17 @@ int tree_read_pieces(struct tree *t, uint64_t ino, size_t len, off_t off, struct
  * The small files whose bytes lie wholly in the frame holding byte off of file
  * ino (ino itself aside), at most max: each file's inode number, its size, and
  * where its bytes start counted from byte off of ino. Native archives only;
- * 0 when there are none.
+ * 0 when there are none, and when ino's index is no longer the one with serial
+ * (idx_serial(), that of the frame read): the number may have come to mean
+ * another archive's file since.
  */
 struct tree_sib {
 	uint64_t ino;
 	int64_t delta;
 	uint32_t size;
 };
-int tree_siblings(struct tree *t, uint64_t ino, off_t off, struct tree_sib *v, int max);
+int tree_siblings(struct tree *t, uint64_t ino, off_t off, uint64_t serial, struct tree_sib *v,
+		  int max);
 
 /* lseek's SEEK_DATA / SEEK_HOLE (whence) in file ino; ENXIO past the data. */
 off_t tree_lseek(struct tree *t, uint64_t ino, off_t off, int whence, struct err *e);

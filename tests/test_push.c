@@ -1,0 +1,158 @@
+/*
+ * The pusher's sibling list against the frame it pins (fs/ops.c): it is made
+ * later than the read, by inode number, and a number may by then mean another
+ * archive's file (a pruned archive, and one of the same name back in the store).
+ * Runs fs/tree.c and fs/fcache.c with no FUSE.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fcache.h"
+#include "fixture.h"
+#include "index.h"
+#include "tree.h"
+#include "writer.h"
+
+#define ARCHIVE "host-20240101_000000.tar.zst"
+
+/* 19 small files s01..s19 and one file a00 of big bytes, framed by frame. */
+static void write_archive(const char *store, const char *src, size_t frame, size_t big)
+{
+	static const char *const paths[] = { "." };
+	char p[1024], dst[1024];
+
+	ck_assert_int_eq(mkdir(src, 0755), 0);
+	for (int j = 0; j < 20; j++) {
+		size_t sz = j == 0 ? big : 3000 + 100 * (size_t)j;
+		unsigned char *b = malloc(sz);
+		ck_assert_ptr_nonnull(b);
+		fixture_fill(b, sz, (uint64_t)j + frame, 0);
+		snprintf(p, sizeof(p), "%s/%s%02d", src, j == 0 ? "a" : "s", j);
+		fixture_write(p, b, sz);
+		free(b);
+	}
+	struct wr_opts o = { .source = src, .paths = paths, .npaths = 1, .level = 1, .threads = 1,
+			     .frame_size = frame, .group_size = frame, .time = 1 };
+	struct wr_stats st;
+	struct err e;
+	snprintf(p, sizeof(p), "%s/.tmp", store);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_msg(wr_write(fd, "a", &o, &st, &e) == 0, "%s", e.msg);
+	close(fd);
+	snprintf(dst, sizeof(dst), "%s/%s", store, ARCHIVE);
+	ck_assert_int_eq(rename(p, dst), 0);
+}
+
+static char snapname[256];
+
+static int first_snapshot(void *ctx, const char *name, const struct stat *st, double to,
+			  off_t next)
+{
+	(void)ctx;
+	(void)st;
+	(void)to;
+	(void)next;
+	if (strcmp(name, ".") && strcmp(name, "..") && strcmp(name, "latest") && !*snapname)
+		snprintf(snapname, sizeof(snapname), "%s", name);
+	return 0;
+}
+
+static uint64_t lookup(struct tree *t, uint64_t parent, const char *name)
+{
+	struct stat st;
+	double to;
+	struct err e;
+
+	ck_assert_msg(tree_lookup(t, parent, name, &st, &to, &e) == 0, "%s: %s", name, e.msg);
+	return st.st_ino;
+}
+
+static uint64_t snapshot_dir(struct tree *t)
+{
+	struct err e;
+
+	*snapname = '\0';
+	ck_assert_int_ge(tree_readdir(t, TREE_ROOT_INO, 0, false, first_snapshot, NULL, &e), 0);
+	ck_assert(*snapname);
+	return lookup(t, TREE_ROOT_INO, snapname);
+}
+
+/* Siblings are listed from the pinned frame's index, inside that frame, or not at all. */
+START_TEST(siblings_come_from_the_pinned_frames_index_only)
+{
+	const char *store = fixture_path("store");
+	struct tree_opts o = { .store = store };
+	struct tree *t;
+	struct err e;
+	const void *base[4];
+	size_t size[4];
+	void *pin[4];
+	struct tree_sib v[64];
+	uint32_t flen;
+	uint64_t serial;
+
+	ck_assert_int_eq(mkdir(store, 0755), 0);
+	write_archive(store, fixture_path("x"), 64 * 1024, 3000);	/* small frames */
+	ck_assert_msg(tree_new(&o, &t, &e) == 0, "%s", e.msg);
+	uint64_t dir = snapshot_dir(t), ino = lookup(t, dir, "s05");
+	struct fcache *c = fcache_new(64u << 20);
+	struct idx_reader *r = idx_reader_new();
+	idx_reader_set_frames(r, fcache_frames(c));
+	int np = tree_read_pieces(t, ino, 3500, 0, r, base, size, pin, 4, &e);
+	ck_assert_msg(np >= 1, "%s", e.msg);
+	const unsigned char *frame = fcache_pinned(pin[0], &flen, &serial);
+
+	/* at read time: siblings, all inside the pinned frame */
+	int n = tree_siblings(t, ino, 0, serial, v, 64);
+	ck_assert_int_gt(n, 0);
+	for (int k = 0; k < n; k++) {
+		int64_t at = ((const unsigned char *)base[0] - frame) + v[k].delta;
+		ck_assert(at >= 0 && (uint64_t)at + v[k].size <= flen);
+	}
+	ck_assert_int_eq(tree_siblings(t, ino, 0, serial + 1, v, 64), 0);
+
+	/* the kernel forgets, the archive is pruned, one of the same name comes back, framed otherwise */
+	tree_forget(t, ino, 1);
+	tree_forget(t, dir, 1);
+	ck_assert_int_eq(unlink(fixture_path("store/" ARCHIVE)), 0);
+	tree_rescan(t, true);
+	write_archive(store, fixture_path("y"), 1024 * 1024, 700000);
+	tree_rescan(t, true);
+	uint64_t dir2 = snapshot_dir(t), ino2 = lookup(t, dir2, "s05");
+	ck_assert_uint_eq(ino2, ino);	/* the same number, another archive's file */
+	const void *base2[4];
+	void *pin2[4];
+	int np2 = tree_read_pieces(t, ino2, 3500, 0, r, base2, size, pin2, 4, &e);
+	uint64_t serial2;
+	ck_assert_msg(np2 >= 1, "%s", e.msg);
+	fcache_pinned(pin2[0], &flen, &serial2);
+	ck_assert_uint_ne(serial2, serial);
+	ck_assert_int_gt(tree_siblings(t, ino, 0, serial2, v, 64), 0);	/* what it would list */
+	/* with the old frame's serial: nothing, not the other archive's offsets */
+	ck_assert_int_eq(tree_siblings(t, ino, 0, serial, v, 64), 0);
+	idx_unpin(r, pin2, np2);
+
+	idx_unpin(r, pin, np);
+	idx_reader_free(r);
+	tree_free(t);
+	fcache_free(c);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("push");
+	TCase *tc = tcase_create("push");
+
+	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, siblings_come_from_the_pinned_frames_index_only);
+	suite_add_tcase(s, tc);
+	return fixture_run(s);
+}
