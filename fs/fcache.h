@@ -9,7 +9,8 @@
  * A frame handed out is pinned until put and never freed before. Once the
  * cache is full, a new frame takes the buffer of the least recently used frame
  * no one holds (spares of other sizes are unmapped); it passes the bound only
- * when every mapped frame is pinned. Decoding takes
+ * when every mapped frame is pinned, and comes back under it at the next miss
+ * after they are put. Decoding takes
  * one of at most max(2, CPUs) decompression contexts. fcache_frames()
  * gives the idx_frames hooks that make idx_pread() read through the cache.
  *

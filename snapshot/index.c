@@ -5,7 +5,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -778,19 +780,22 @@ static bool bsrc_done(struct bsrc *s)
 
 	if (s->left)
 		return false;
-	if (!s->ds || s->ended)
-		return !s->ds || s->in.pos == s->in.size;
-	for (;;) {
+	if (!s->ds)
+		return true;
+	while (!s->ended) {
 		size_t used = s->in.pos, r = ZSTD_decompressStream(s->ds, &out, &s->in);
 		if (ZSTD_isError(r))
 			s->why = ZSTD_getErrorName(r);
 		if (ZSTD_isError(r) || out.pos)
 			return false;
 		if (r == 0)
-			return s->in.pos == s->in.size;
+			break;
 		if (s->in.pos == used)
 			return false;
 	}
+	if (s->in.pos != s->in.size)
+		s->why = "bytes after the index's frame";
+	return s->in.pos == s->in.size;
 }
 
 static bool str_ok(const struct idx *x, const unsigned char *p)
@@ -800,11 +805,43 @@ static bool str_ok(const struct idx *x, const unsigned char *p)
 	return off + len <= x->nstrings;
 }
 
+static uint64_t mix64(uint64_t h)
+{
+	h ^= h >> 30;
+	h *= 0xBF58476D1CE4E5B9ull;
+	h ^= h >> 27;
+	h *= 0x94D049BB133111EBull;
+	return h ^ (h >> 31);
+}
+
+/*
+ * Owners are hashed with a key of this process's, so that an archive cannot be
+ * made whose owners all collide (opening it would take minutes of probing).
+ */
+static uint64_t owner_key(void)
+{
+	static atomic_uint_fast64_t key;
+	uint64_t k = atomic_load_explicit(&key, memory_order_relaxed);
+
+	if (k == 0) {
+		if (getrandom(&k, sizeof(k), GRND_NONBLOCK) != sizeof(k)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			k = mix64((uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)&ts ^
+				  (uint64_t)getpid() << 32);
+		}
+		k |= 1;
+		atomic_store_explicit(&key, k, memory_order_relaxed);
+	}
+	return k;
+}
+
 static uint32_t owner_hash(const struct cowner *o)
 {
-	uint64_t h = ((uint64_t)o->uid << 32 | o->gid) * 0x9E3779B97F4A7C15ull;
+	uint64_t h = mix64(owner_key() ^ ((uint64_t)o->uid << 32 | o->gid));
 
-	h ^= ((uint64_t)o->uname_off << 32 | o->gname_off) * 0xC2B2AE3D27D4EB4Full;
+	h = mix64(h ^ ((uint64_t)o->uname_off << 32 | o->gname_off));
+	h = mix64(h ^ ((uint64_t)o->uname_len << 32 | o->gname_len));
 	return (uint32_t)(h >> 32);
 }
 
