@@ -654,7 +654,7 @@ static void diff_listing(struct tree *t, struct dir *d, struct listing *l, const
 	for (size_t i = 0; i < d->nkids; i++) {
 		struct child *o = &d->kids[i];
 		struct child key = { .name = o->name };
-		struct child *n = bsearch(&key, l->kids, l->n, sizeof(key), cmp_child);
+		struct child *n = l->n ? bsearch(&key, l->kids, l->n, sizeof(key), cmp_child) : NULL;
 		bool same = n && n->kind == o->kind && n->snap == o->snap && n->dir == o->dir;
 		if (o->kind == K_LATEST)
 			same = old_latest && d->latest && strcmp(old_latest, d->latest) == 0;
@@ -1269,7 +1269,8 @@ static int lookup_store(struct tree *t, const struct dir *d, const char *name, s
 			struct err *e)
 {
 	struct child key = { .name = (char *)name };
-	const struct child *c = bsearch(&key, d->kids, d->nkids, sizeof(key), cmp_child);
+	const struct child *c =
+		d->nkids ? bsearch(&key, d->kids, d->nkids, sizeof(key), cmp_child) : NULL;
 
 	if (!c)
 		return err_set(e, ENOENT, "no such snapshot");
