@@ -10,9 +10,9 @@
  * cache is full, a new frame takes the buffer of the least recently used frame
  * no one holds (spares of other sizes are unmapped); it passes the bound only
  * when every mapped frame is pinned, and comes back under it at the next miss
- * after they are put. Decoding takes
- * one of at most max(2, CPUs) decompression contexts. fcache_frames()
- * gives the idx_frames hooks that make idx_pread() read through the cache.
+ * after they are put. Decoding takes one of at most max(2, CPUs) decompression
+ * contexts. fcache_frames() gives the idx_frames hooks that make idx_pread()
+ * read through the cache.
  *
  *	fcache_new() -> { idx_pread() via fcache_frames() }... -> fcache_free()
  * All functions but fcache_new() and fcache_free() are thread-safe.

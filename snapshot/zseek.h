@@ -117,9 +117,9 @@ ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, vo
 		     struct err *e);
 
 /*
- * Start reading frame i's compressed bytes into the page cache, without
- * waiting (zseek_decode() reads them in pieces): for a caller about to wait
- * for a context, or to decode frames out of order.
+ * Start reading frame i's compressed bytes into the page cache without
+ * waiting, when the frame is too big for one read of zseek_decode(): for a
+ * caller about to wait for a context, or decoding frames out of order.
  */
 void zseek_prefetch(const struct zseek *z, uint32_t i);
 
