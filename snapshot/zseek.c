@@ -338,17 +338,9 @@ struct zseek {
 	uint64_t *doff;		/* n + 1 */
 };
 
-/*
- * A frame that fits in a piece is read and decoded in one go; a bigger one is
- * read a piece at a time and decoded as the pieces come, straight into the
- * caller's buffer: a context holds one piece (and then zstd's block buffer),
- * not a whole compressed frame.
- */
-#define DCTX_PIECE (256u * 1024)
-
 struct zseek_dctx {
 	ZSTD_DCtx *dctx;
-	unsigned char *buf;	/* DCTX_PIECE bytes of the compressed frame */
+	unsigned char *buf;	/* ZSEEK_PIECE bytes of the compressed frame */
 };
 
 static int bad(const char *name, uint64_t off, const char *what, struct err *e)
@@ -491,7 +483,7 @@ struct zseek_dctx *zseek_dctx_new(void)
 	if (!d)
 		return NULL;
 	d->dctx = ZSTD_createDCtx();
-	d->buf = malloc(DCTX_PIECE);
+	d->buf = malloc(ZSEEK_PIECE);
 	/* dst holds the whole frame and stays put: zstd decodes into it, no window of its own */
 	/* and any window a frame asks for costs nothing: the one-shot decoder took them all too */
 	if (!d->dctx || !d->buf ||
@@ -516,7 +508,7 @@ void zseek_prefetch(const struct zseek *z, uint32_t i)
 {
 	uint64_t cs = z->coff[i + 1] - z->coff[i];
 
-	if (cs > DCTX_PIECE)
+	if (cs > ZSEEK_PIECE)
 		posix_fadvise(z->fd, (off_t)z->coff[i], (off_t)cs, POSIX_FADV_WILLNEED);
 }
 
@@ -538,7 +530,7 @@ static ssize_t decode_pieces(const struct zseek *z, uint32_t i, struct zseek_dct
 
 	ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
 	while (done < cs && r != 0) {
-		size_t n = cs - done < DCTX_PIECE ? (size_t)(cs - done) : DCTX_PIECE;
+		size_t n = cs - done < ZSEEK_PIECE ? (size_t)(cs - done) : ZSEEK_PIECE;
 		ZSTD_inBuffer in = { d->buf, n, 0 };
 		if (read_piece(z, z->coff[i] + done, d->buf, n, e) < 0)
 			return -1;
@@ -572,7 +564,7 @@ ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, vo
 	uint64_t cs = z->coff[i + 1] - z->coff[i];
 	size_t r;
 
-	if (cs > DCTX_PIECE)
+	if (cs > ZSEEK_PIECE)
 		return decode_pieces(z, i, d, dst, ds, cs, e);
 	if (read_piece(z, z->coff[i], d->buf, (size_t)cs, e) < 0)
 		return -1;

@@ -103,6 +103,14 @@ void zseek_frame(const struct zseek *z, uint32_t i, struct zseek_frame *f);
 /* The index of the data frame holding decompressed offset doff, or UINT32_MAX past the end. */
 uint32_t zseek_find(const struct zseek *z, uint64_t doff);
 
+/*
+ * A frame that fits in a piece is read and decoded in one go; a bigger one is
+ * read a piece at a time and decoded as the pieces come, straight into the
+ * caller's buffer: a context holds one piece (and then zstd's block buffer),
+ * not a whole compressed frame.
+ */
+#define ZSEEK_PIECE (256u * 1024)
+
 /* A decompression context: one per thread. */
 struct zseek_dctx;
 struct zseek_dctx *zseek_dctx_new(void);

@@ -3,6 +3,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <check.h>
+#define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_getFrameHeader */
+#include <zstd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -1302,6 +1304,37 @@ START_TEST(damaged_compact_fields_are_refused)
 }
 END_TEST
 
+/* The index frame is written with a 128 KiB window (docs/FORMAT.md), and reads back. */
+START_TEST(index_frame_has_a_small_window)
+{
+	struct idx_builder *b = idx_builder_new(0);
+	char path[64];
+	void *blob, *frame;
+	size_t len, flen;
+	struct err e;
+	ZSTD_frameHeader h;
+	struct idx *x;
+
+	for (int i = 0; i < 5000; i++) {
+		snprintf(path, sizeof(path), "d%02d/f%05d", i % 50, i);
+		add(b, path, AE_IFREG | 0644, NULL, (uint64_t)i, (uint64_t)i * 512);
+	}
+	ck_assert_int_eq(idx_builder_finish(b, &blob, &len, &e), 0);
+	idx_builder_free(b);
+	ck_assert_uint_gt(len, 4u << 17);	/* a level-3 window would be bigger than 128 KiB */
+	ck_assert_msg(idx_pack_frame(blob, len, 0, &frame, &flen, &e) == 0, "%s", e.msg);
+	const unsigned char *z = (const unsigned char *)frame + IDX_HDR_SIZE;
+	ck_assert_uint_eq(ZSTD_getFrameHeader(&h, z, flen - IDX_HDR_SIZE), 0);
+	ck_assert_uint_le(h.windowSize, 1u << 17);
+	ck_assert_uint_eq(ZSTD_decompress(blob, len, z, flen - IDX_HDR_SIZE), len);
+	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(idx_count(x), 5000 + 50 + 1);
+	idx_close(x);
+	free(frame);
+	free(blob);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("index");
@@ -1327,6 +1360,7 @@ int main(void)
 	tcase_add_test(tc, every_field_reads_back_as_stored);
 	tcase_add_test(tc, many_owners_and_long_names_read_back);
 	tcase_add_test(tc, damaged_compact_fields_are_refused);
+	tcase_add_test(tc, index_frame_has_a_small_window);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
 }
