@@ -10,9 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
-
+#include "arlib.h"
 #include "fdio.h"
 
 struct spilled {
@@ -44,6 +42,10 @@ int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out
 	struct frn *f = calloc(1, sizeof(*f));
 	const char *dir = o && o->spill_dir ? o->spill_dir : getenv("TMPDIR");
 
+	if (arlib_load(e) < 0) {
+		free(f);
+		return -1;
+	}
 	if (!f || !(f->path = strdup(path)) || !(f->spill_dir = strdup(dir ? dir : "/var/tmp"))) {
 		frn_free(f);
 		return err_set(e, ENOMEM, "out of memory");
@@ -60,7 +62,7 @@ int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out
 static void close_reader(struct frn *f)
 {
 	if (f->a)
-		archive_read_free(f->a);
+		AR(archive_read_free)(f->a);
 	f->a = NULL;
 	f->cur_seq = -1;
 	f->cur_off = 0;
@@ -83,8 +85,8 @@ void frn_free(struct frn *f)
 static int damaged(struct frn *f, const char *what, struct err *e)
 {
 	return err_set(e, EIO, "'%s' is damaged: %s at byte %lld: %s; run 'snapkeep verify' on it",
-		       f->path, what, f->a ? (long long)archive_filter_bytes(f->a, -1) : 0LL,
-		       f->a && archive_error_string(f->a) ? archive_error_string(f->a) : "ends early");
+		       f->path, what, f->a ? (long long)AR(archive_filter_bytes)(f->a, -1) : 0LL,
+		       f->a && AR(archive_error_string)(f->a) ? AR(archive_error_string)(f->a) : "ends early");
 }
 
 /* Put the reader at the start of member seq's data. */
@@ -96,21 +98,21 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 	if (f->a && (f->cur_seq > (int64_t)seq || (f->cur_seq == (int64_t)seq && f->cur_off)))
 		close_reader(f);
 	if (!f->a) {
-		f->a = archive_read_new();
+		f->a = AR(archive_read_new)();
 		if (!f->a)
 			return err_set(e, ENOMEM, "out of memory");
 		f->starts++;
-		archive_read_support_filter_all(f->a);
-		archive_read_support_format_all(f->a);
+		AR(archive_read_support_filter_all)(f->a);
+		AR(archive_read_support_format_all)(f->a);
 		if (lseek(f->fd, 0, SEEK_SET) < 0 ||
-		    archive_read_open_fd(f->a, f->fd, 65536) != ARCHIVE_OK) {
-			err_set(e, EIO, "cannot read '%s': %s", f->path, archive_error_string(f->a));
+		    AR(archive_read_open_fd)(f->a, f->fd, 65536) != ARCHIVE_OK) {
+			err_set(e, EIO, "cannot read '%s': %s", f->path, AR(archive_error_string)(f->a));
 			close_reader(f);
 			return -1;
 		}
 	}
 	while (f->cur_seq < (int64_t)seq) {
-		r = archive_read_next_header(f->a, &entry);
+		r = AR(archive_read_next_header)(f->a, &entry);
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
 			damaged(f, "a member is missing", e);
 			close_reader(f);
@@ -188,7 +190,7 @@ static const struct spilled *spill_member(struct frn *f, uint32_t seq, uint64_t 
 		err_set(e, errno, "cannot grow the spill file: %s", strerror(errno));
 		return NULL;
 	}
-	while ((r = archive_read_data_block(f->a, &buf, &len, &at)) == ARCHIVE_OK) {
+	while ((r = AR(archive_read_data_block)(f->a, &buf, &len, &at)) == ARCHIVE_OK) {
 		if ((uint64_t)at + len > size)
 			len = at < 0 || (uint64_t)at >= size ? 0 : (size_t)(size - (uint64_t)at);
 		if (len && pwrite(f->spill_fd, buf, len, (off_t)(s->off + (uint64_t)at)) != (ssize_t)len) {
@@ -224,7 +226,7 @@ static ssize_t stream_member(struct frn *f, uint32_t seq, unsigned char *buf, si
 		size_t want = skipping ? (off - f->cur_off < sizeof(skip) ? (size_t)(off - f->cur_off)
 									  : sizeof(skip))
 				       : len - got;
-		la_ssize_t n = archive_read_data(f->a, skipping ? skip : buf + got, want);
+		la_ssize_t n = AR(archive_read_data)(f->a, skipping ? skip : buf + got, want);
 		if (n < 0) {
 			damaged(f, "a member's data", e);
 			close_reader(f);

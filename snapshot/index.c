@@ -10,10 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <zstd.h>
 
+#include "arlib.h"
 #include "bytes.h"
 #include "fdio.h"
 #include "foreign.h"
@@ -132,15 +131,21 @@ static uint32_t new_node(struct idx_builder *b, const char *path, size_t len, ui
 	return b->n++;
 }
 
-struct idx_builder *idx_builder_new(int64_t time)
+struct idx_builder *idx_builder_new(int64_t time, struct err *e)
 {
-	struct idx_builder *b = calloc(1, sizeof(*b));
+	struct idx_builder *b;
 
-	if (!b)
+	/* Entries come from libarchive and are read through it (arlib.h). */
+	if (arlib_load(e) < 0)
 		return NULL;
+	if (!(b = calloc(1, sizeof(*b)))) {
+		err_set(e, ENOMEM, "out of memory");
+		return NULL;
+	}
 	b->time = time;
 	if (new_node(b, "", 0, IDX_NONE) == IDX_NONE) {
 		idx_builder_free(b);
+		err_set(e, ENOMEM, "out of memory");
 		return NULL;
 	}
 	return b;
@@ -237,11 +242,11 @@ static int copy_lists(struct bnode *nd, struct archive_entry *entry)
 	la_int64_t off, len;
 	int n;
 
-	if ((n = archive_entry_xattr_reset(entry)) > 0) {
+	if ((n = AR(archive_entry_xattr_reset)(entry)) > 0) {
 		nd->xattrs = calloc((size_t)n, sizeof(*nd->xattrs));
 		if (!nd->xattrs)
 			return -1;
-		while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK) {
+		while (AR(archive_entry_xattr_next)(entry, &name, &value, &size) == ARCHIVE_OK) {
 			struct bxattr *x = &nd->xattrs[nd->nxattrs];
 			if (nd->nxattrs == (size_t)n)
 				break;
@@ -254,12 +259,12 @@ static int copy_lists(struct bnode *nd, struct archive_entry *entry)
 			nd->nxattrs++;
 		}
 	}
-	if ((n = archive_entry_sparse_reset(entry)) > 0) {
+	if ((n = AR(archive_entry_sparse_reset)(entry)) > 0) {
 		nd->flags |= IDX_F_SPARSE;	/* even if every region is empty: all hole */
 		nd->sparse = calloc((size_t)n, sizeof(*nd->sparse));
 		if (!nd->sparse)
 			return -1;
-		while (archive_entry_sparse_next(entry, &off, &len) == ARCHIVE_OK) {
+		while (AR(archive_entry_sparse_next)(entry, &off, &len) == ARCHIVE_OK) {
 			if (nd->nsparse == (size_t)n)
 				break;
 			if (len <= 0)
@@ -274,24 +279,24 @@ static int copy_lists(struct bnode *nd, struct archive_entry *entry)
 static int fill_node(struct idx_builder *b, struct bnode *nd, struct archive_entry *entry,
 		     uint64_t data_off)
 {
-	const char *hl = archive_entry_hardlink(entry);
+	const char *hl = AR(archive_entry_hardlink)(entry);
 
 	clear_node(nd);
 	nd->flags = hl ? IDX_F_HARDLINK : 0;
-	nd->mode = (uint32_t)archive_entry_mode(entry);
+	nd->mode = (uint32_t)AR(archive_entry_mode)(entry);
 	if ((nd->mode & S_IFMT) == 0)
 		nd->mode |= S_IFREG;	/* old tar members, and hard links, with no type are files */
-	nd->uid = (uint32_t)archive_entry_uid(entry);
-	nd->gid = (uint32_t)archive_entry_gid(entry);
-	nd->mtime = archive_entry_mtime(entry);
-	nd->nsec = (uint32_t)archive_entry_mtime_nsec(entry);
-	nd->size = S_ISREG(nd->mode) ? (uint64_t)archive_entry_size(entry) : 0;
-	nd->rdev = (uint64_t)archive_entry_rdev(entry);
+	nd->uid = (uint32_t)AR(archive_entry_uid)(entry);
+	nd->gid = (uint32_t)AR(archive_entry_gid)(entry);
+	nd->mtime = AR(archive_entry_mtime)(entry);
+	nd->nsec = (uint32_t)AR(archive_entry_mtime_nsec)(entry);
+	nd->size = S_ISREG(nd->mode) ? (uint64_t)AR(archive_entry_size)(entry) : 0;
+	nd->rdev = (uint64_t)AR(archive_entry_rdev)(entry);
 	nd->data_off = data_off;
 	nd->seq = b->members;
-	nd->uname = dup_or_null(archive_entry_uname(entry));
-	nd->gname = dup_or_null(archive_entry_gname(entry));
-	nd->link = dup_or_null(hl ? hl : archive_entry_symlink(entry));
+	nd->uname = dup_or_null(AR(archive_entry_uname)(entry));
+	nd->gname = dup_or_null(AR(archive_entry_gname)(entry));
+	nd->link = dup_or_null(hl ? hl : AR(archive_entry_symlink)(entry));
 	if (S_ISLNK(nd->mode))
 		nd->size = nd->link ? strlen(nd->link) : 0;
 	return copy_lists(nd, entry);
@@ -327,7 +332,7 @@ static int swap_link(struct idx_builder *b, uint32_t i)
 int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t data_off,
 		    struct err *e)
 {
-	const char *path = archive_entry_pathname(entry);
+	const char *path = AR(archive_entry_pathname)(entry);
 	size_t size = path ? strlen(path) + 2 : 2;
 	char *norm = malloc(size);
 	ssize_t len;
@@ -1180,39 +1185,41 @@ static bool has_seek_footer(int fd, uint64_t size)
 /* Scan a foreign archive once with libarchive and build its index in memory. */
 static int scan_foreign(struct idx *x, int64_t mtime, struct err *e)
 {
-	struct archive *a = archive_read_new();
-	struct idx_builder *b = idx_builder_new(mtime);
+	struct idx_builder *b = idx_builder_new(mtime, e);	/* loads libarchive */
+	struct archive *a = NULL;
 	struct archive_entry *entry;
 	void *blob = NULL;
 	size_t len = 0;
 	int r, rc = -1;
 
-	if (!a || !b) {
+	if (!b)
+		return -1;
+	if (!(a = AR(archive_read_new)())) {
 		err_set(e, ENOMEM, "out of memory");
 		goto done;
 	}
-	archive_read_support_filter_all(a);
-	archive_read_support_format_all(a);
-	if (lseek(x->fd, 0, SEEK_SET) < 0 || archive_read_open_fd(a, x->fd, 65536) != ARCHIVE_OK) {
+	AR(archive_read_support_filter_all)(a);
+	AR(archive_read_support_format_all)(a);
+	if (lseek(x->fd, 0, SEEK_SET) < 0 || AR(archive_read_open_fd)(a, x->fd, 65536) != ARCHIVE_OK) {
 		err_set(e, ENOTSUP, "'%s' is not an archive snapfs reads: %s", x->name,
-			archive_error_string(a));
+			AR(archive_error_string)(a));
 		goto done;
 	}
-	while ((r = archive_read_next_header(a, &entry)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+	while ((r = AR(archive_read_next_header)(a, &entry)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		struct err skip;
-		if (idx_builder_add(b, entry, (uint64_t)archive_filter_bytes(a, 0), &skip) < 0 &&
+		if (idx_builder_add(b, entry, (uint64_t)AR(archive_filter_bytes)(a, 0), &skip) < 0 &&
 		    skip.code != EINVAL) {
 			*e = skip;
 			goto done;
 		}
-		archive_read_data_skip(a);
+		AR(archive_read_data_skip)(a);
 	}
 	if (r != ARCHIVE_EOF) {
-		const char *why = archive_error_string(a);
+		const char *why = AR(archive_error_string)(a);
 		if (idx_builder_members(b))
 			err_set(e, EIO, "'%s' is damaged at byte %lld: %s; run 'snapkeep verify' on "
 					"it, or restore it from a copy of the store", x->name,
-				(long long)archive_filter_bytes(a, -1), why ? why : "it ends early");
+				(long long)AR(archive_filter_bytes)(a, -1), why ? why : "it ends early");
 		else
 			err_set(e, ENOTSUP, "'%s' is not an archive snapfs reads: %s", x->name,
 				why ? why : "no member could be read");
@@ -1224,7 +1231,8 @@ static int scan_foreign(struct idx *x, int64_t mtime, struct err *e)
 	rc = load_blob(x, blob, len, e);
 done:
 	free(blob);
-	archive_read_free(a);
+	if (a)
+		AR(archive_read_free)(a);
 	idx_builder_free(b);
 	return rc;
 }

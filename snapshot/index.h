@@ -79,8 +79,8 @@ struct idx_sparse {
 /* Building. */
 struct idx_builder;
 
-/* time stamps the implied directories. */
-struct idx_builder *idx_builder_new(int64_t time);
+/* time stamps the implied directories. NULL with e filled on failure. */
+struct idx_builder *idx_builder_new(int64_t time, struct err *e);
 void idx_builder_free(struct idx_builder *b);
 
 /*

@@ -440,9 +440,7 @@ int vfy_archive(const char *path, const struct vfy_opts *o, struct vfy_result *r
 	v.size = (uint64_t)st.st_size;
 	if (S_ISDIR(st.st_mode))
 		err_set(e, EISDIR, "'%s' is a directory, not an archive", path);
-	else if (!(v.b = idx_builder_new(0)))
-		err_set(e, ENOMEM, "out of memory");
-	else
+	else if ((v.b = idx_builder_new(0, e)))
 		rc = verify_open(&v, e);
 	if (rc == 0 && r) {
 		r->native = v.native;

@@ -544,9 +544,10 @@ static int setup(struct wr *w, int fd, struct err *e)
 	w->a = archive_write_new();
 	w->disk = archive_read_disk_new();
 	w->lr = archive_entry_linkresolver_new();
-	w->b = idx_builder_new(o->time);
+	if (!(w->b = idx_builder_new(o->time, e)))
+		return -1;
 	w->buf = malloc(READ_CHUNK);
-	if (!w->a || !w->disk || !w->lr || !w->b || !w->buf)
+	if (!w->a || !w->disk || !w->lr || !w->buf)
 		return err_set(e, ENOMEM, "out of memory");
 	/*
 	 * Full pax, not restricted: restricted pax drops sub-second mtimes unless

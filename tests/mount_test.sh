@@ -730,6 +730,53 @@ t_find_cat() {
 }
 check "foreign: find -type f -exec cat over a tar.gz reads every byte" t_find_cat
 
+# libarchive is loaded on the first foreign archive (snapshot/arlib.h), so a store of
+# native archives never maps it, and one that cannot be loaded costs only the
+# foreign snapshots, with a message that says what to install.
+ST6N=$W/store6n
+mkdir -p "$ST6N"
+mkarchive "$ST6N/native-20260301_000000.tar.zst" "$S6" f6 &&
+	cp "$ST6/orchestrator-cc-20260204_020000.tar.gz" "$ST6N/" ||
+	fatal "cannot build the archives"
+t_native_no_libarchive() {
+	local m=$W/m6n pid
+	need_mount "$ST6N" "$m" || return 1
+	pid=$(daemon_pid "$m")
+	cmp -- "$S6/f6/blob.bin" "$m/20260301_000000/f6/blob.bin" || why "native blob.bin differs"
+	! grep -q libarchive "/proc/$pid/maps" || why "libarchive mapped before any foreign archive"
+	cmp -- "$S6/f6/blob.bin" "$m/20260204_020000/f6/blob.bin" || why "foreign blob.bin differs"
+	grep -q libarchive "/proc/$pid/maps" || why "libarchive not mapped after a foreign read"
+	unmount "$m"
+}
+check "foreign: libarchive is loaded only when a foreign archive is first read" \
+	t_native_no_libarchive
+LIBARCHIVE=$(readlink -f "$(ldconfig -p | awk '/libarchive\.so\.13 /{ print $NF; exit }')")
+t_no_libarchive() {
+	local m=$W/m6x log=$W/daemon6x.log
+	mkdir -p "$m"
+	MOUNTS+=("$m")
+	# libarchive made unloadable for this daemon only: /dev/null bound over it
+	unshare --mount --propagation private bash -c '
+		mount --bind /dev/null "$1" || exit 1
+		"$2" -f "$3" "$4" 2>"$5" & d=$!
+		for i in $(seq 100); do mountpoint -q "$4" && break; sleep 0.05; done
+		cmp -- "$6/f6/blob.bin" "$4/20260301_000000/f6/blob.bin" || echo "native differs"
+		cat "$4/20260204_020000/f6/config.yaml" 2>&1 | grep -q "Input/output error" ||
+			echo "the foreign archive did not give EIO"
+		fusermount3 -u "$4"
+		wait "$d"' _ "$LIBARCHIVE" "$SNAPFS" "$ST6N" "$m" "$log" "$S6" >"$W/no-la.out" 2>&1 ||
+		why "could not run it: $(cat "$W/no-la.out")"
+	[ ! -s "$W/no-la.out" ] || why "$(cat "$W/no-la.out")"
+	grep -q "cannot load libarchive.so.13.*apt-get install libarchive13" "$log" ||
+		why "no advice in the log: $(cat "$log")"
+}
+if [ "$ROOT" = 1 ] && command -v unshare >/dev/null && [ -f "$LIBARCHIVE" ]; then
+	check "foreign: without libarchive, native archives read, foreign ones give EIO and advice" \
+		t_no_libarchive
+else
+	note "SKIP the check without libarchive: needs root, unshare and libarchive.so.13"
+fi
+
 #####################################################################################
 # 7. Damaged archives: faults stay local.
 #####################################################################################

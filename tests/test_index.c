@@ -51,7 +51,7 @@ static struct idx *finish(struct idx_builder *b)
 
 START_TEST(paths_are_normalised_and_parents_implied)
 {
-	struct idx_builder *b = idx_builder_new(77);
+	struct idx_builder *b = idx_builder_new(77, NULL);
 	struct idx *x;
 	struct idx_entry ent;
 	char path[256];
@@ -84,7 +84,7 @@ END_TEST
 
 START_TEST(member_climbing_out_is_skipped)
 {
-	struct idx_builder *b = idx_builder_new(0);
+	struct idx_builder *b = idx_builder_new(0, NULL);
 	struct archive_entry *ae = archive_entry_new();
 	struct err e;
 
@@ -101,7 +101,7 @@ END_TEST
 START_TEST(children_are_sorted_and_contiguous)
 {
 	static const char *const names[] = { "zeta", "Alpha", "beta", "a", "b\xff", "b" };
-	struct idx_builder *b = idx_builder_new(0);
+	struct idx_builder *b = idx_builder_new(0, NULL);
 	struct idx *x;
 	struct idx_entry root, prev, cur;
 
@@ -129,7 +129,7 @@ END_TEST
 
 START_TEST(later_member_replaces_earlier)
 {
-	struct idx_builder *b = idx_builder_new(0);
+	struct idx_builder *b = idx_builder_new(0, NULL);
 	struct idx *x;
 	struct idx_entry ent;
 
@@ -148,7 +148,7 @@ END_TEST
 
 START_TEST(hard_links_share_one_target_and_count_links)
 {
-	struct idx_builder *b = idx_builder_new(0);
+	struct idx_builder *b = idx_builder_new(0, NULL);
 	struct idx *x;
 	struct idx_entry f, l1, l2, broken, dir;
 
@@ -179,7 +179,7 @@ END_TEST
 
 static void *good_blob(size_t *len)
 {
-	struct idx_builder *b = idx_builder_new(0);
+	struct idx_builder *b = idx_builder_new(0, NULL);
 	void *blob;
 	struct err e;
 
@@ -791,7 +791,7 @@ static const unsigned char xattr_bin[] = { 0x00, 0x01, 0xFF, 0x00, 0x7F, 0x80, 0
 /* An index with one of everything (see every_field_reads_back_as_stored). */
 static void *rich_blob(size_t *len)
 {
-	struct idx_builder *b = idx_builder_new(-12345);	/* implied directories: before 1970 */
+	struct idx_builder *b = idx_builder_new(-12345, NULL);	/* implied directories: before 1970 */
 	struct archive_entry *ae;
 	unsigned char big_value[300];
 	uint64_t off = 0;
@@ -1094,7 +1094,7 @@ static const char *const many_groups[] = { "wheel", "staff", "users", "adm", "au
 START_TEST(many_owners_and_long_names_read_back)
 {
 	enum { NFILES = 70000, LONG1 = 65535, LONG2 = 65536, LONG3 = 70000 };
-	struct idx_builder *b = idx_builder_new(1);
+	struct idx_builder *b = idx_builder_new(1, NULL);
 	struct archive_entry *ae = archive_entry_new();
 	char name[64], *longpath = malloc(8 + LONG3 + 1);
 	uint64_t off = 0;
@@ -1307,7 +1307,7 @@ END_TEST
 /* The index frame is written with a 128 KiB window (docs/FORMAT.md), and reads back. */
 START_TEST(index_frame_has_a_small_window)
 {
-	struct idx_builder *b = idx_builder_new(0);
+	struct idx_builder *b = idx_builder_new(0, NULL);
 	char path[64];
 	void *blob, *frame;
 	size_t len, flen;

@@ -303,7 +303,7 @@ static const char *forge(const char *name, void (*tweak)(struct archive_entry *,
 {
 	static char tar[64 * 1024];
 	struct archive *w = archive_write_new(), *r = archive_read_new();
-	struct idx_builder *b = idx_builder_new(1);
+	struct idx_builder *b = idx_builder_new(1, NULL);
 	struct archive_entry *ent;
 	struct zseek_writer *z;
 	void *blob, *frame;

@@ -1,0 +1,52 @@
+#include "arlib.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+
+/*
+ * libarchive's soname has been libarchive.so.13 since 3.0 (2011); meson asks for
+ * 3.6 or newer, and the static assertion keeps the two in step.
+ */
+#define ARLIB_SONAME "libarchive.so.13"
+_Static_assert(ARCHIVE_VERSION_NUMBER >= 3000000 && ARCHIVE_VERSION_NUMBER < 4000000,
+	       "libarchive 3.x has the soname " ARLIB_SONAME);
+
+struct arlib arlib;
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static struct err load_err;	/* code 0 once loaded */
+
+static void load(void)
+{
+	void *h = dlopen(ARLIB_SONAME, RTLD_NOW | RTLD_LOCAL);
+	struct arlib t;
+
+	if (!h) {
+		err_set(&load_err, ENOENT,
+			"cannot load " ARLIB_SONAME ", which reads archives not taken by snapkeep "
+			"(%s); install libarchive (Debian: apt-get install libarchive13)",
+			dlerror());
+		return;
+	}
+	/* dlsym returns void *; POSIX makes it convertible to a function pointer. */
+#define ARLIB_SYM(f)                                                                           \
+	if (!(t.f = (__typeof__(t.f))dlsym(h, #f))) {                                          \
+		err_set(&load_err, ENOENT,                                                     \
+			ARLIB_SONAME " has no %s; install libarchive 3.6 or newer", #f);       \
+		dlclose(h);                                                                    \
+		return;                                                                        \
+	}
+	ARLIB_FUNCS(ARLIB_SYM)
+#undef ARLIB_SYM
+	arlib = t;	/* the library stays loaded for the life of the process */
+}
+
+int arlib_load(struct err *e)
+{
+	pthread_once(&once, load);
+	if (load_err.code)
+		return err_set(e, load_err.code, "%s", load_err.msg);
+	return 0;
+}

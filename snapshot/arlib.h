@@ -1,0 +1,74 @@
+/*
+ * arlib: the libarchive functions that the index builder and the foreign reader
+ * call, reached through pointers that dlopen() fills on first use.
+ *
+ * The daemon reads its own archives without libarchive. Linking it would map
+ * libarchive and what it links for every format (libxml2, ICU, libstdc++,
+ * nettle ...) into every mount: about 0.5 MiB of resident memory and most of a
+ * cold start. They are loaded only when a foreign archive is first read, or an
+ * index is first built.
+ *
+ *	if (arlib_load(e) < 0)
+ *		return -1;
+ *	struct archive *a = AR(archive_read_new)();
+ *
+ * Modules that only snapkeep uses (writer, extract, verify) call libarchive
+ * directly; the pointers then lead to the same, already loaded, library.
+ */
+#ifndef SNAPFS_ARLIB_H
+#define SNAPFS_ARLIB_H
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "err.h"
+
+#define ARLIB_FUNCS(X)                                                                         \
+	X(archive_entry_gid)                                                                   \
+	X(archive_entry_gname)                                                                 \
+	X(archive_entry_hardlink)                                                              \
+	X(archive_entry_mode)                                                                  \
+	X(archive_entry_mtime)                                                                 \
+	X(archive_entry_mtime_nsec)                                                            \
+	X(archive_entry_pathname)                                                              \
+	X(archive_entry_rdev)                                                                  \
+	X(archive_entry_size)                                                                  \
+	X(archive_entry_sparse_next)                                                           \
+	X(archive_entry_sparse_reset)                                                          \
+	X(archive_entry_symlink)                                                               \
+	X(archive_entry_uid)                                                                   \
+	X(archive_entry_uname)                                                                 \
+	X(archive_entry_xattr_next)                                                            \
+	X(archive_entry_xattr_reset)                                                           \
+	X(archive_error_string)                                                                \
+	X(archive_filter_bytes)                                                                \
+	X(archive_read_data)                                                                   \
+	X(archive_read_data_block)                                                             \
+	X(archive_read_data_skip)                                                              \
+	X(archive_read_free)                                                                   \
+	X(archive_read_new)                                                                    \
+	X(archive_read_next_header)                                                            \
+	X(archive_read_open_fd)                                                                \
+	X(archive_read_support_filter_all)                                                     \
+	X(archive_read_support_format_all)
+
+struct arlib {
+#define ARLIB_FIELD(f) __typeof__(f) *f;
+	ARLIB_FUNCS(ARLIB_FIELD)
+#undef ARLIB_FIELD
+};
+
+/* Filled by the first successful arlib_load(); read only after one returned 0. */
+extern struct arlib arlib;
+
+/*
+ * Load libarchive and look up every function above, once per process (later
+ * calls return the first result). 0, or -1 with e saying what to install.
+ * Thread-safe.
+ */
+int arlib_load(struct err *e);
+
+/* libarchive's function f, through the loaded library. */
+#define AR(f) (arlib.f)
+
+#endif
