@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_d_stableOutBuffer */
+#define ZSTD_STATIC_LINKING_ONLY	/* the buffer-less decoder: ZSTD_decompressContinue() */
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -329,18 +329,29 @@ void zseek_writer_free(struct zseek_writer *w)
  * Reader. The table is kept as two arrays of offsets with one extra element
  * holding the totals, so frame i spans [off[i], off[i+1]).
  */
+/*
+ * Reader. The table is kept as it is stored, 8 bytes a frame, with the start of
+ * every ZSEEK_SPAN-th frame beside it: 13,000 frames (a 1.6 GiB tree in 128 KiB
+ * frames) take 105 KB instead of 210 with two offsets a frame. A frame's start
+ * is its span's start plus fewer than ZSEEK_SPAN sizes.
+ */
+#define ZSEEK_SPAN 32u
+
 struct zseek {
 	int fd;
 	char *name;
 	uint32_t n;
 	uint32_t max_dsize;
-	uint64_t *coff;		/* n + 1 */
-	uint64_t *doff;		/* n + 1 */
+	uint32_t *size;		/* 2n: compressed, decompressed size of frame i */
+	uint64_t *cstart;	/* n / ZSEEK_SPAN + 1: where frame k * ZSEEK_SPAN starts, */
+	uint64_t *dstart;	/* compressed and decompressed (k * ZSEEK_SPAN <= n) */
+	uint64_t dtotal;	/* the decompressed stream's size */
 };
 
+/* A frame's input: whole (a piece), or a window of ZSEEK_PIECE bytes moved along it. */
 struct zseek_dctx {
 	ZSTD_DCtx *dctx;
-	unsigned char *buf;	/* ZSEEK_PIECE bytes of the compressed frame */
+	unsigned char *buf;	/* ZSEEK_PIECE bytes */
 };
 
 static int bad(const char *name, uint64_t off, const char *what, struct err *e)
@@ -353,8 +364,9 @@ static int bad(const char *name, uint64_t off, const char *what, struct err *e)
 static int load_table(struct zseek *z, uint64_t file_size, struct err *e)
 {
 	unsigned char foot[ZSEEK_FOOTER_SIZE], hdr[8];
-	uint64_t tsize, toff, entsize;
+	uint64_t tsize, toff, entsize, coff = 0, doff = 0;
 	unsigned char *t = NULL;
+	size_t nspan;
 	int rc = -1;
 
 	if (file_size < ZSEEK_FOOTER_SIZE + 8 ||
@@ -373,10 +385,12 @@ static int load_table(struct zseek *z, uint64_t file_size, struct err *e)
 	if (fd_pread_all(z->fd, hdr, 8, toff) < 0 || le32_get(hdr) != ZSEEK_TABLE_MAGIC ||
 	    le32_get(hdr + 4) != tsize - 8)
 		return bad(z->name, toff, "seek table frame header wrong", e);
-	z->coff = malloc(((size_t)z->n + 1) * sizeof(uint64_t));
-	z->doff = malloc(((size_t)z->n + 1) * sizeof(uint64_t));
+	nspan = z->n / ZSEEK_SPAN + 1;
+	z->size = malloc(((size_t)z->n * 2 + 1) * sizeof(uint32_t));	/* + 1: never malloc(0) */
+	z->cstart = malloc(nspan * sizeof(uint64_t));
+	z->dstart = malloc(nspan * sizeof(uint64_t));
 	t = malloc(tsize);
-	if (!z->coff || !z->doff || !t) {
+	if (!z->size || !z->cstart || !z->dstart || !t) {
 		err_set(e, ENOMEM, "out of memory for the seek table of '%s'", z->name);
 		goto done;
 	}
@@ -384,7 +398,6 @@ static int load_table(struct zseek *z, uint64_t file_size, struct err *e)
 		err_set(e, errno ? errno : EIO, "cannot read '%s': %s", z->name, strerror(errno));
 		goto done;
 	}
-	z->coff[0] = z->doff[0] = 0;
 	for (uint32_t i = 0; i < z->n; i++) {
 		const unsigned char *p = t + 8 + i * entsize;
 		uint32_t cs = le32_get(p), ds = le32_get(p + 4);
@@ -392,21 +405,31 @@ static int load_table(struct zseek *z, uint64_t file_size, struct err *e)
 			bad(z->name, toff + 8 + i * entsize, "absurd frame size in seek table", e);
 			goto done;
 		}
-		z->coff[i + 1] = z->coff[i] + cs;
-		z->doff[i + 1] = z->doff[i] + ds;
+		if (i % ZSEEK_SPAN == 0) {
+			z->cstart[i / ZSEEK_SPAN] = coff;
+			z->dstart[i / ZSEEK_SPAN] = doff;
+		}
+		z->size[2 * i] = cs;
+		z->size[2 * i + 1] = ds;
+		coff += cs;
+		doff += ds;
 		if (ds > z->max_dsize)
 			z->max_dsize = ds;
 	}
-	if (z->coff[z->n] != toff) {
+	if (coff != toff) {
 		bad(z->name, toff, "frame sizes in seek table do not add up to the file size", e);
 		goto done;
 	}
+	if (z->n % ZSEEK_SPAN == 0) {	/* where frame n would start */
+		z->cstart[nspan - 1] = coff;
+		z->dstart[nspan - 1] = doff;
+	}
+	z->dtotal = doff;
 	rc = 0;
 done:
 	free(t);
 	return rc;
 }
-
 int zseek_open(int fd, const char *name, uint64_t file_size, struct zseek **out, struct err *e)
 {
 	struct zseek *z = calloc(1, sizeof(*z));
@@ -428,8 +451,9 @@ void zseek_close(struct zseek *z)
 {
 	if (!z)
 		return;
-	free(z->coff);
-	free(z->doff);
+	free(z->size);
+	free(z->cstart);
+	free(z->dstart);
 	free(z->name);
 	free(z);
 }
@@ -441,7 +465,7 @@ uint32_t zseek_nframes(const struct zseek *z)
 
 uint64_t zseek_size(const struct zseek *z)
 {
-	return z->doff[z->n];
+	return z->dtotal;
 }
 
 uint32_t zseek_max_dsize(const struct zseek *z)
@@ -451,29 +475,41 @@ uint32_t zseek_max_dsize(const struct zseek *z)
 
 void zseek_frame(const struct zseek *z, uint32_t i, struct zseek_frame *f)
 {
-	f->coff = z->coff[i];
-	f->doff = z->doff[i];
-	f->csize = (uint32_t)(z->coff[i + 1] - z->coff[i]);
-	f->dsize = (uint32_t)(z->doff[i + 1] - z->doff[i]);
+	uint64_t coff = z->cstart[i / ZSEEK_SPAN], doff = z->dstart[i / ZSEEK_SPAN];
+
+	for (uint32_t k = i - i % ZSEEK_SPAN; k < i; k++) {
+		coff += z->size[2 * k];
+		doff += z->size[2 * k + 1];
+	}
+	f->coff = coff;
+	f->doff = doff;
+	f->csize = z->size[2 * i];
+	f->dsize = z->size[2 * i + 1];
 }
 
 uint32_t zseek_find(const struct zseek *z, uint64_t doff)
 {
-	uint32_t lo = 0, hi = z->n;
+	uint32_t lo = 0, hi = (z->n + ZSEEK_SPAN - 1) / ZSEEK_SPAN, end;
+	uint64_t at;
 
-	if (doff >= z->doff[z->n])
+	if (doff >= z->dtotal)
 		return UINT32_MAX;
-	/* the last frame whose start is <= doff; skippable frames are empty and never match */
+	/* the last span starting at or before doff, then its frame holding doff */
 	while (hi - lo > 1) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		if (z->doff[mid] <= doff)
+		if (z->dstart[mid] <= doff)
 			lo = mid;
 		else
 			hi = mid;
 	}
-	while (z->doff[lo + 1] == z->doff[lo])
-		lo++;
-	return lo;
+	at = z->dstart[lo];
+	end = (lo + 1) * ZSEEK_SPAN < z->n ? (lo + 1) * ZSEEK_SPAN : z->n;
+	for (uint32_t k = lo * ZSEEK_SPAN; k < end; k++) {
+		at += z->size[2 * k + 1];
+		if (doff < at)
+			return k;	/* skippable frames are empty and never hold doff */
+	}
+	return UINT32_MAX;	/* not reached: doff is before the next span's start */
 }
 
 struct zseek_dctx *zseek_dctx_new(void)
@@ -484,11 +520,7 @@ struct zseek_dctx *zseek_dctx_new(void)
 		return NULL;
 	d->dctx = ZSTD_createDCtx();
 	d->buf = malloc(ZSEEK_PIECE);
-	/* dst holds the whole frame and stays put: zstd decodes into it, no window of its own */
-	/* and any window a frame asks for costs nothing: the one-shot decoder took them all too */
-	if (!d->dctx || !d->buf ||
-	    ZSTD_isError(ZSTD_DCtx_setParameter(d->dctx, ZSTD_d_stableOutBuffer, 1)) ||
-	    ZSTD_isError(ZSTD_DCtx_setParameter(d->dctx, ZSTD_d_windowLogMax, ZSTD_WINDOWLOG_MAX))) {
+	if (!d->dctx || !d->buf) {
 		zseek_dctx_free(d);
 		return NULL;
 	}
@@ -506,10 +538,11 @@ void zseek_dctx_free(struct zseek_dctx *d)
 
 void zseek_prefetch(const struct zseek *z, uint32_t i)
 {
-	uint64_t cs = z->coff[i + 1] - z->coff[i];
+	struct zseek_frame f;
 
-	if (cs > ZSEEK_PIECE)
-		posix_fadvise(z->fd, (off_t)z->coff[i], (off_t)cs, POSIX_FADV_WILLNEED);
+	zseek_frame(z, i, &f);
+	if (f.csize > ZSEEK_PIECE)
+		posix_fadvise(z->fd, (off_t)f.coff, (off_t)f.csize, POSIX_FADV_WILLNEED);
 }
 
 static int read_piece(const struct zseek *z, uint64_t off, void *buf, size_t n, struct err *e)
@@ -520,81 +553,97 @@ static int read_piece(const struct zseek *z, uint64_t off, void *buf, size_t n, 
 	return 0;
 }
 
-/* Frame i, bigger than a piece, decoded as its pieces are read. */
-static ssize_t decode_pieces(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
-			     size_t ds, uint64_t cs, struct err *e)
+/*
+ * A frame bigger than a piece, decoded block by block with zstd's buffer-less
+ * API straight into dst, as its bytes are read into a window of ZSEEK_PIECE
+ * bytes. zstd asks for exactly the bytes of its next step (a header, a block of
+ * at most ZSTD_BLOCKSIZE_MAX, the checksum), so a step always fits the window;
+ * what is left of the window moves to its front before the next read. Like the
+ * one-shot decoder, it needs no window of zstd's own, whatever the frame asks.
+ */
+static ssize_t decode_pieces(const struct zseek *z, const struct zseek_frame *f,
+			     struct zseek_dctx *d, void *dst, struct err *e)
 {
-	ZSTD_outBuffer out = { dst, ds, 0 };
-	uint64_t done = 0;
-	size_t r = 1;
+	uint64_t read = 0, used = 0;	/* bytes of the frame read, and decoded from */
+	size_t at = 0, have = 0, out = 0, need, r;
 
-	ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
-	while (done < cs && r != 0) {
-		size_t n = cs - done < ZSEEK_PIECE ? (size_t)(cs - done) : ZSEEK_PIECE;
-		ZSTD_inBuffer in = { d->buf, n, 0 };
-		if (read_piece(z, z->coff[i] + done, d->buf, n, e) < 0)
-			return -1;
-		done += n;
-		while (in.pos < in.size) {
-			size_t before = out.pos, used = in.pos;
-			r = ZSTD_decompressStream(d->dctx, &out, &in);
-			if (ZSTD_isError(r))
-				return bad(z->name, z->coff[i], ZSTD_getErrorName(r), e);
-			if (r == 0)
-				break;	/* the frame is complete and its checksum holds */
-			if (out.pos == before && in.pos == used)
-				return bad(z->name, z->coff[i],
-					   "frame decompresses to the wrong size", e);
+	r = ZSTD_decompressBegin(d->dctx);
+	if (ZSTD_isError(r))
+		return bad(z->name, f->coff, ZSTD_getErrorName(r), e);
+	while ((need = ZSTD_nextSrcSizeToDecompress(d->dctx)) != 0) {
+		if (need > f->csize - used)
+			return bad(z->name, f->coff, "frame size differs from the seek table", e);
+		if (need > ZSEEK_PIECE)	/* zstd checks block sizes; this keeps the window's bound here */
+			return bad(z->name, f->coff, "block bigger than zstd allows", e);
+		if (have < need) {
+			size_t n = ZSEEK_PIECE - have;
+			if (n > f->csize - read)
+				n = (size_t)(f->csize - read);
+			memmove(d->buf, d->buf + at, have);
+			at = 0;
+			if (read_piece(z, f->coff + read, d->buf + have, n, e) < 0)
+				return -1;
+			read += n;
+			have += n;
 		}
-		/* exactly one frame must fill exactly dsize bytes */
-		if (r == 0 && (in.pos != in.size || done != cs))
-			return bad(z->name, z->coff[i], "frame size differs from the seek table", e);
+		r = ZSTD_decompressContinue(d->dctx, (unsigned char *)dst + out, f->dsize - out,
+					    d->buf + at, need);
+		if (ZSTD_isError(r))
+			return bad(z->name, f->coff, ZSTD_getErrorName(r), e);
+		out += r;
+		at += need;
+		have -= need;
+		used += need;
 	}
-	if (r != 0)
-		return bad(z->name, z->coff[i], "frame size differs from the seek table", e);
-	if (out.pos != ds)
-		return bad(z->name, z->coff[i], "frame decompresses to the wrong size", e);
-	return (ssize_t)ds;
+	/* the frame is complete and its checksum holds: exactly one frame, exactly dsize bytes */
+	if (used != f->csize)
+		return bad(z->name, f->coff, "frame size differs from the seek table", e);
+	if (out != f->dsize)
+		return bad(z->name, f->coff, "frame decompresses to the wrong size", e);
+	return (ssize_t)out;
 }
 
 ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
 		     struct err *e)
 {
-	size_t ds = (size_t)(z->doff[i + 1] - z->doff[i]);
-	uint64_t cs = z->coff[i + 1] - z->coff[i];
+	struct zseek_frame f;
 	size_t r;
 
-	if (cs > ZSEEK_PIECE)
-		return decode_pieces(z, i, d, dst, ds, cs, e);
-	if (read_piece(z, z->coff[i], d->buf, (size_t)cs, e) < 0)
+	zseek_frame(z, i, &f);
+	if (f.csize > ZSEEK_PIECE)
+		return decode_pieces(z, &f, d, dst, e);
+	if (read_piece(z, f.coff, d->buf, f.csize, e) < 0)
 		return -1;
 	/* exactly one frame must fill exactly dsize bytes; the frame checks its own checksum */
-	if (ZSTD_findFrameCompressedSize(d->buf, (size_t)cs) != cs)
-		return bad(z->name, z->coff[i], "frame size differs from the seek table", e);
-	r = ZSTD_decompressDCtx(d->dctx, dst, ds, d->buf, (size_t)cs);
+	if (ZSTD_findFrameCompressedSize(d->buf, f.csize) != f.csize)
+		return bad(z->name, f.coff, "frame size differs from the seek table", e);
+	r = ZSTD_decompressDCtx(d->dctx, dst, f.dsize, d->buf, f.csize);
 	if (ZSTD_isError(r))
-		return bad(z->name, z->coff[i], ZSTD_getErrorName(r), e);
-	if (r != ds)
-		return bad(z->name, z->coff[i], "frame decompresses to the wrong size", e);
+		return bad(z->name, f.coff, ZSTD_getErrorName(r), e);
+	if (r != f.dsize)
+		return bad(z->name, f.coff, "frame decompresses to the wrong size", e);
 	return (ssize_t)r;
 }
 
 ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, void **out,
 			     struct err *e)
 {
-	size_t cs = (size_t)(z->coff[i + 1] - z->coff[i]);
+	struct zseek_frame f;
 	unsigned char hdr[8];
+	size_t cs;
 	void *buf;
 
-	if (cs < 8 || fd_pread_all(z->fd, hdr, 8, z->coff[i]) < 0 ||
+	zseek_frame(z, i, &f);
+	cs = f.csize;
+	if (cs < 8 || fd_pread_all(z->fd, hdr, 8, f.coff) < 0 ||
 	    (le32_get(hdr) & 0xFFFFFFF0u) != ZSEEK_SKIPPABLE_MAGIC_BASE || le32_get(hdr + 4) != cs - 8)
-		return bad(z->name, z->coff[i], "expected a skippable frame", e);
+		return bad(z->name, f.coff, "expected a skippable frame", e);
 	buf = malloc(cs - 8 ? cs - 8 : 1);
 	if (!buf)
 		return err_set(e, ENOMEM, "out of memory for a %zu-byte frame of '%s'", cs, z->name);
-	if (fd_pread_all(z->fd, buf, cs - 8, z->coff[i] + 8) < 0) {
+	if (fd_pread_all(z->fd, buf, cs - 8, f.coff + 8) < 0) {
 		free(buf);
-		return bad(z->name, z->coff[i] + 8, "short skippable frame", e);
+		return bad(z->name, f.coff + 8, "short skippable frame", e);
 	}
 	*kind = le32_get(hdr) & 0xF;
 	*out = buf;

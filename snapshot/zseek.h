@@ -105,11 +105,12 @@ uint32_t zseek_find(const struct zseek *z, uint64_t doff);
 
 /*
  * A frame that fits in a piece is read and decoded in one go; a bigger one is
- * read a piece at a time and decoded as the pieces come, straight into the
- * caller's buffer: a context holds one piece (and then zstd's block buffer),
- * not a whole compressed frame.
+ * read through a window of a piece and decoded block by block, straight into
+ * the caller's buffer: a context holds one piece, not a whole compressed frame.
+ * A piece holds zstd's largest block (128 KiB) with room to spare, so a 128 KiB
+ * frame that does not compress is still read whole.
  */
-#define ZSEEK_PIECE (256u * 1024)
+#define ZSEEK_PIECE (132u * 1024)
 
 /* A decompression context: one per thread. */
 struct zseek_dctx;
