@@ -1187,6 +1187,149 @@ START_TEST(many_owners_and_long_names_read_back)
 }
 END_TEST
 
+/*
+ * A compact entry packs size with mode (48 + 16 bits) and seconds with
+ * nanoseconds (34 signed + 30 bits). Each value at, and one past, what its
+ * packed field holds, alone and with its neighbour in the word, must read back
+ * as stored: past the bound it is kept whole, through an extension record.
+ * The cases go on an entry that is otherwise compact and on two that have an
+ * extension record anyway, so neither side of the choice goes untested.
+ */
+START_TEST(packed_fields_read_back_at_their_bounds)
+{
+	enum { NOFIELD = IDX_E_SIZEOF };
+	static const uint64_t s48 = 1ull << 48, s33 = 1ull << 33, n30 = 1u << 30;
+	static const struct {
+		size_t f1;
+		uint64_t v1;
+		size_t f2;
+		uint64_t v2;
+	} cases[] = {
+		{ IDX_E_SIZE, s48 - 1, NOFIELD, 0 },
+		{ IDX_E_SIZE, s48, NOFIELD, 0 },
+		{ IDX_E_SIZE, s48 + 1, NOFIELD, 0 },
+		{ IDX_E_SIZE, UINT64_MAX, NOFIELD, 0 },
+		{ IDX_E_SIZE, s48 - 1, IDX_E_MODE, 0xFFFF },	/* the word all ones */
+		{ IDX_E_SIZE, s48, IDX_E_MODE, 0xFFFF },
+		{ IDX_E_SIZE, 0, IDX_E_MODE, 0xFFFF },
+		{ IDX_E_MTIME, s33 - 1, NOFIELD, 0 },
+		{ IDX_E_MTIME, s33, NOFIELD, 0 },
+		{ IDX_E_MTIME, -s33, NOFIELD, 0 },
+		{ IDX_E_MTIME, -s33 - 1, NOFIELD, 0 },
+		{ IDX_E_MTIME, (uint64_t)INT64_MIN, NOFIELD, 0 },
+		{ IDX_E_MTIME, INT64_MAX, NOFIELD, 0 },
+		{ IDX_E_MTIME, (uint64_t)-1, NOFIELD, 0 },
+		{ IDX_E_MTIME, 0, NOFIELD, 0 },
+		{ IDX_E_NSEC, 999999999, NOFIELD, 0 },
+		{ IDX_E_NSEC, n30 - 1, NOFIELD, 0 },
+		{ IDX_E_NSEC, n30, NOFIELD, 0 },
+		{ IDX_E_NSEC, UINT32_MAX, NOFIELD, 0 },
+		{ IDX_E_MTIME, s33 - 1, IDX_E_NSEC, n30 - 1 },	/* the word all ones */
+		{ IDX_E_MTIME, -s33, IDX_E_NSEC, 0 },		/* the word all zeros */
+		{ IDX_E_MTIME, -s33, IDX_E_NSEC, n30 - 1 },
+		{ IDX_E_MTIME, s33 - 1, IDX_E_NSEC, n30 },
+		{ IDX_E_MTIME, -s33 - 1, IDX_E_NSEC, 999999999 },
+		{ IDX_E_MTIME, s33, IDX_E_SIZE, s48 },
+		{ IDX_E_NSEC, n30, IDX_E_SIZE, s48 - 1 },
+	};
+	size_t len;
+	unsigned char *good = rich_blob(&len), *bad = malloc(len);
+	struct idx *x;
+	struct err e;
+	uint32_t ents[3];
+
+	ck_assert_ptr_nonnull(bad);
+	ck_assert_msg(idx_open_blob(good, len, "t", &x, &e) == 0, "%s", e.msg);
+	ents[0] = idx_lookup_path(x, "empty");		/* compact */
+	ents[1] = idx_lookup_path(x, "dev/null");	/* an extension record for rdev */
+	ents[2] = idx_lookup_path(x, "emptydir");	/* and for nlink */
+	ck_assert(ents[0] != IDX_NONE && ents[1] != IDX_NONE && ents[2] != IDX_NONE);
+	idx_close(x);
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
+		for (size_t j = 0; j < 3; j++) {
+			memcpy(bad, good, len);
+			poke_ent(bad, ents[j], cases[k].f1, cases[k].v1);
+			if (cases[k].f2 != NOFIELD)
+				poke_ent(bad, ents[j], cases[k].f2, cases[k].v2);
+			ck_assert_msg(idx_open_blob(bad, len, "t", &x, &e) == 0, "case %zu: %s", k,
+				      e.msg);
+			expect_blob_reads_back(x, bad, len);
+			idx_close(x);
+		}
+	free(bad);
+	free(good);
+}
+END_TEST
+
+/*
+ * A compact entry holds owner numbers up to 32,767 (15 bits; the 16th is the
+ * extension flag). Entry i is given owner number i: its stored uid is i, the
+ * first of its kind. Entries cycle through plain files (compact) and symlinks
+ * and directories (extension records), so each side of 32,767 is seen on both;
+ * the last entries reuse owners 32,767 and 32,768, again on both kinds.
+ */
+START_TEST(owners_past_32767_read_back)
+{
+	enum { NFILES = 32800, LAST = 32767, REUSED = 8 };
+	struct idx_builder *b = idx_builder_new(1, NULL);
+	char name[64];
+	uint64_t off = 0;
+	size_t len;
+	unsigned char *blob;
+	struct idx *x;
+	struct idx_entry d;
+	struct err e;
+
+	ck_assert_ptr_nonnull(b);
+	for (uint32_t k = 0; k < NFILES; k++) {
+		static const unsigned kinds[] = { S_IFREG | 0644, S_IFLNK | 0777, S_IFREG | 0600,
+						  S_IFDIR | 0755 };
+		struct archive_entry *ae;
+		snprintf(name, sizeof(name), "o/f%05u", k);
+		ae = ent_new(name, kinds[k % 4], 1700000000 + k, (long)k);
+		if (S_ISLNK(kinds[k % 4]))
+			archive_entry_set_symlink(ae, "t");
+		else if (k % 4 == 2)
+			archive_entry_set_size(ae, 5);
+		put(b, ae, &off);
+	}
+	ck_assert_int_eq(idx_builder_finish(b, (void **)&blob, &len, &e), 0);
+	idx_builder_free(b);
+	struct stored s = parse_body(blob, len);
+	ck_assert_uint_eq(s.n, NFILES + 2);	/* the root, "o" and its files, in name order */
+	for (uint32_t i = 0; i < s.n; i++) {
+		uint32_t uid = i < s.n - REUSED ? i : LAST + (i - (s.n - REUSED)) / 2 % 2;
+		poke_ent(blob, i, IDX_E_UID, uid);
+		poke_ent(blob, i, IDX_E_GID, 0);
+		poke_ent(blob, i, IDX_E_UNAME, 0);
+		poke_ent(blob, i, IDX_E_UNAME + 4, 0);
+		poke_ent(blob, i, IDX_E_GNAME, 0);
+		poke_ent(blob, i, IDX_E_GNAME + 4, 0);
+	}
+	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "%s", e.msg);
+	expect_blob_reads_back(x, blob, len);
+
+	/* the premise: both kinds on each side of the bound, and among the reused */
+	idx_get(x, LAST, &d);
+	ck_assert(S_ISLNK(d.mode) && d.uid == LAST);
+	idx_get(x, LAST + 1, &d);
+	ck_assert(S_ISREG(d.mode) && d.nlink == 1 && d.uid == LAST + 1);
+	idx_get(x, LAST + 2, &d);
+	ck_assert(S_ISDIR(d.mode) && d.uid == LAST + 2);
+	idx_get(x, LAST - 1, &d);
+	ck_assert(S_ISREG(d.mode) && d.nlink == 1 && d.uid == LAST - 1);
+	unsigned seen[2][2] = { { 0 } };	/* [owner - LAST][has an extension record] */
+	for (uint32_t i = s.n - REUSED; i < s.n; i++) {
+		idx_get(x, i, &d);
+		ck_assert(d.uid == LAST || d.uid == LAST + 1);
+		seen[d.uid - LAST][!S_ISREG(d.mode)]++;
+	}
+	ck_assert(seen[0][0] && seen[0][1] && seen[1][0] && seen[1][1]);
+	idx_close(x);
+	free(blob);
+}
+END_TEST
+
 static void expect_refused(const unsigned char *blob, size_t len, const char *what)
 {
 	struct idx *x = NULL;
@@ -1359,6 +1502,8 @@ int main(void)
 	tcase_add_test(tc, damaged_tar_xz_fails_with_eio_not_wrong_bytes);
 	tcase_add_test(tc, every_field_reads_back_as_stored);
 	tcase_add_test(tc, many_owners_and_long_names_read_back);
+	tcase_add_test(tc, packed_fields_read_back_at_their_bounds);
+	tcase_add_test(tc, owners_past_32767_read_back);
 	tcase_add_test(tc, damaged_compact_fields_are_refused);
 	tcase_add_test(tc, index_frame_has_a_small_window);
 	suite_add_tcase(s, tc);
