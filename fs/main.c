@@ -311,7 +311,7 @@ static int start(struct daemon *d, const char *argv0)
 	struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
 	struct tree_opts to = {
 		.store = d->store, .max_open = d->o.max_open,
-		.idx = { d->o.spill_dir, d->o.spill_mib << 20 },
+		.idx = { .spill_dir = d->o.spill_dir, .spill_max = d->o.spill_mib << 20 },
 		.inval_entry = inval_entry, .inval_inode = inval_inode, .damaged = damaged,
 	};
 	struct err e;

@@ -964,11 +964,13 @@ static void drop_fd(struct tree *t, struct snap *s)
 static int open_index(struct tree *t, struct snap *s, struct idx **x, struct err *e)
 {
 	int fd = s->keepfd >= 0 ? reopen_fd(s->keepfd) : -1;
+	struct idx_opts io = t->o.idx;
 
+	io.no_seq = true;	/* native archives are read by offset */
 	if (s->keepfd >= 0 && fd < 0)
 		return err_set(e, errno, "cannot reopen '%s': %s", s->path, strerror(errno));
-	if (fd >= 0 ? idx_open_fd(fd, s->path, &t->o.idx, x, e) < 0
-		    : idx_open_with(s->path, &t->o.idx, x, e) < 0)
+	if (fd >= 0 ? idx_open_fd(fd, s->path, &io, x, e) < 0
+		    : idx_open_with(s->path, &io, x, e) < 0)
 		return -1;
 	if (s->inner > 0)
 		keep_fd(t, s, *x);

@@ -41,7 +41,7 @@ struct archive_entry;
 
 /* One entry, decoded. Strings are borrowed from the index, not NUL-terminated. */
 struct idx_entry {
-	uint32_t parent;
+	uint32_t parent;	/* IDX_ROOT for the root */
 	uint32_t first_child, nchildren;	/* directories */
 	uint32_t target;	/* the entry holding the data: itself, or a hard link's target */
 	uint32_t flags;
@@ -53,7 +53,7 @@ struct idx_entry {
 	uint64_t size;		/* st_size: file size, symlink target length */
 	uint64_t rdev;
 	uint64_t data_off;	/* offset of the stored data in the decompressed tar stream */
-	uint32_t seq;		/* the entry's position among the archive's members */
+	uint32_t seq;		/* the entry's position among the members; IDX_NONE: not kept */
 	uint32_t xattr_first, nxattrs;
 	uint32_t sparse_first, nsparse;	/* without IDX_F_SPARSE the data is stored whole */
 	const char *name;	/* the last path component; "" for the root */
@@ -125,10 +125,17 @@ struct idx;
  */
 int idx_open(const char *path, struct idx **out, struct err *e);
 
-/* Options for reading foreign archives (see foreign.h); idx_open() uses the defaults. */
+/* Options for opening an archive; idx_open() and a NULL o use the defaults (all zero). */
 struct idx_opts {
+	/* foreign archives: where their members are decoded to, and how much (see foreign.h) */
 	const char *spill_dir;
 	uint64_t spill_max;
+	/*
+	 * Native archives only: the members' positions are not kept (idx_entry.seq
+	 * reads IDX_NONE), 4 bytes an entry less; the daemon reads by offset.
+	 * Foreign archives are read by position, so they keep it regardless.
+	 */
+	bool no_seq;
 };
 int idx_open_with(const char *path, const struct idx_opts *o, struct idx **out, struct err *e);
 /* The same from an open descriptor, which the index takes (closed on failure too); name for messages. */
@@ -151,7 +158,7 @@ uint32_t idx_members(const struct idx *x);
 /* The size of the decompressed tar stream, for a native archive. */
 uint64_t idx_tar_size(const struct idx *x);
 
-/* Decode entry i (< idx_count()) into *out. */
+/* Decode entry i (< idx_count()) into *out: its parent by a binary search among the directories. */
 void idx_get(const struct idx *x, uint32_t i, struct idx_entry *out);
 
 /* The child of directory dir called name, or IDX_NONE. */

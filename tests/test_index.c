@@ -633,8 +633,11 @@ static void stored_path(const struct stored *s, uint32_t i, char *buf, size_t si
 	memmove(buf, buf + pos, size - pos);
 }
 
-/* Every field of every entry of x against the blob it was opened from. */
-static void expect_blob_reads_back(struct idx *x, const void *blob, size_t len)
+/*
+ * Every field of every entry of x against the blob it was opened from; seq
+ * reads IDX_NONE unless seq_kept (idx_opts.no_seq on a native archive).
+ */
+static void expect_reads_back(struct idx *x, const void *blob, size_t len, bool seq_kept)
 {
 	struct stored s = parse_body(blob, len);
 	size_t size = 1u << 18;
@@ -667,7 +670,7 @@ static void expect_blob_reads_back(struct idx *x, const void *blob, size_t len)
 		SAME_NUM(i, "nlink", d.nlink, le32_get(p + IDX_E_NLINK));
 		SAME_NUM(i, "target", d.target, le32_get(p + IDX_E_TARGET));
 		SAME_NUM(i, "flags", d.flags, le32_get(p + IDX_E_FLAGS));
-		SAME_NUM(i, "seq", d.seq, le32_get(p + IDX_E_SEQ));
+		SAME_NUM(i, "seq", d.seq, seq_kept ? le32_get(p + IDX_E_SEQ) : IDX_NONE);
 		same_str(i, "name", d.name, d.name_len, p + IDX_E_NAME, &s);
 		same_str(i, "link", d.link, d.link_len, p + IDX_E_LINK, &s);
 		same_str(i, "uname", d.uname, d.uname_len, p + IDX_E_UNAME, &s);
@@ -711,6 +714,11 @@ static void expect_blob_reads_back(struct idx *x, const void *blob, size_t len)
 	free(want);
 }
 
+static void expect_blob_reads_back(struct idx *x, const void *blob, size_t len)
+{
+	expect_reads_back(x, blob, len, true);
+}
+
 /* Write v at field of entry i of a body (the fields before IDX_E_NSEC are 64-bit). */
 static void poke_ent(unsigned char *blob, uint32_t i, size_t field, uint64_t v)
 {
@@ -724,10 +732,9 @@ static void poke_ent(unsigned char *blob, uint32_t i, size_t field, uint64_t v)
 
 /*
  * The blob in a native archive (a little tar stream of zeros, then the index
- * frame and the seek table), opened by idx_open(): its body is decompressed
- * and transcoded as it streams, not read from memory.
+ * frame and the seek table) at fixture path name; returns the path.
  */
-static struct idx *open_as_native(const void *blob, size_t len, const char *name)
+static const char *write_as_native(const void *blob, size_t len, const char *name)
 {
 	static const unsigned char zeros[1024];
 	const char *path = fixture_path(name);
@@ -735,7 +742,6 @@ static struct idx *open_as_native(const void *blob, size_t len, const char *name
 	struct zseek_writer *w;
 	void *frame;
 	size_t flen;
-	struct idx *x;
 	struct err e;
 
 	ck_assert_int_ge(fd, 0);
@@ -748,9 +754,22 @@ static struct idx *open_as_native(const void *blob, size_t len, const char *name
 	zseek_writer_free(w);
 	free(frame);
 	close(fd);
+	return path;
+}
+
+/*
+ * The blob in a native archive, opened by idx_open(): its body is decompressed
+ * and transcoded as it streams, not read from memory.
+ */
+static struct idx *open_as_native(const void *blob, size_t len, const char *name)
+{
+	const char *path = write_as_native(blob, len, name);
+	struct idx *x;
+	struct err e;
+
 	ck_assert_msg(idx_open(path, &x, &e) == 0, "%s", e.msg);
 	ck_assert(idx_is_native(x));
-	ck_assert_uint_eq(idx_tar_size(x), sizeof(zeros));
+	ck_assert_uint_eq(idx_tar_size(x), 1024);
 	return x;
 }
 
@@ -1447,6 +1466,433 @@ START_TEST(damaged_compact_fields_are_refused)
 }
 END_TEST
 
+/* Refused with EIO, by the check whose message holds why. */
+static void expect_refused_as(const unsigned char *blob, size_t len, const char *what,
+			      const char *why)
+{
+	struct idx *x = NULL;
+	struct err e;
+
+	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == -1, "%s: opened", what);
+	ck_assert_msg(e.code == EIO && strstr(e.msg, why), "%s: code %d (%s), not '%s'", what,
+		      e.code, e.msg, why);
+}
+
+/* The directories of a stored body that have children, in entry order; returns how many. */
+static uint32_t stored_parents(const struct stored *s, uint32_t *dirs, uint32_t max)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < s->n; i++)
+		if (le32_get(stored_ent(s, i) + IDX_E_NCHILDREN)) {
+			ck_assert_uint_lt(n, max);
+			dirs[n++] = i;
+		}
+	return n;
+}
+
+/*
+ * Parents are not kept per entry but found from the directories' child ranges,
+ * so loading checks that the ranges say what the stored parents say: they
+ * follow one another, breadth first, with no gap and no overlap, and each
+ * entry lies in its stored parent's range.
+ */
+START_TEST(damaged_child_ranges_are_refused)
+{
+	size_t len;
+	unsigned char *good = rich_blob(&len), *bad = malloc(len);
+	struct stored s = parse_body(good, len);
+	struct idx *x;
+	struct err e;
+	uint32_t dirs[64], nd = stored_parents(&s, dirs, 64), n = s.n;
+	uint32_t leaf, c, none, bin, big, wide = UINT32_MAX, order = UINT32_MAX;
+
+	ck_assert_ptr_nonnull(bad);
+	ck_assert_msg(idx_open_blob(good, len, "t", &x, &e) == 0, "%s", e.msg);
+	leaf = idx_lookup_path(x, "deep/a/b/c/d/e/f/leaf");
+	c = idx_lookup_path(x, "deep/a/b/c");
+	none = idx_lookup_path(x, "empty");
+	bin = idx_lookup_path(x, "bin");
+	big = idx_lookup_path(x, "big.iso");
+	idx_close(x);
+	ck_assert(c < leaf && bin < none && big < none);
+#define FIRST(k) le32_get(stored_ent(&s, dirs[k]) + IDX_E_FIRST_CHILD)
+#define COUNT(k) le32_get(stored_ent(&s, dirs[k]) + IDX_E_NCHILDREN)
+	/* the premise: the ranges tile [1, n) in the order of their directories */
+	ck_assert_uint_gt(nd, 4);
+	ck_assert_uint_eq(dirs[0], IDX_ROOT);
+	ck_assert_uint_eq(FIRST(0), 1);
+	for (uint32_t k = 1; k < nd; k++)
+		ck_assert_uint_eq(FIRST(k), FIRST(k - 1) + COUNT(k - 1));
+	ck_assert_uint_eq(FIRST(nd - 1) + COUNT(nd - 1), n);
+	/* a range of two or more children before another; one far enough after its directory */
+	for (uint32_t k = 1; k + 1 < nd; k++) {
+		if (wide == UINT32_MAX && COUNT(k) >= 2 && FIRST(k + 1) - 2 > dirs[k + 1])
+			wide = k;
+		if (order == UINT32_MAX && FIRST(k) - 1 > dirs[k + 1])
+			order = k;
+	}
+	ck_assert(wide != UINT32_MAX && order != UINT32_MAX);
+
+#define DAMAGE(what, why, ...)                          \
+	do {                                            \
+		memcpy(bad, good, len);                 \
+		__VA_ARGS__;                            \
+		expect_refused_as(bad, len, what, why); \
+	} while (0)
+
+	/* an entry outside its stored parent's range, the parent itself before it */
+	DAMAGE("parent a directory higher up", "outside its parent",
+	       poke_ent(bad, leaf, IDX_E_PARENT, c));
+	DAMAGE("parent the root, two levels down", "outside its parent",
+	       poke_ent(bad, c, IDX_E_PARENT, IDX_ROOT));
+	DAMAGE("parent a sibling directory", "outside its parent",
+	       poke_ent(bad, none, IDX_E_PARENT, bin));
+	DAMAGE("parent a regular file", "outside its parent",
+	       poke_ent(bad, none, IDX_E_PARENT, big));
+	DAMAGE("root's parent not itself", "root is not a directory whose parent is itself",
+	       poke_ent(bad, IDX_ROOT, IDX_E_PARENT, 1));
+	/* ranges overlapping, or out of order, or past the end */
+	DAMAGE("range starts inside the one before", "overlap",
+	       poke_ent(bad, dirs[wide + 1], IDX_E_FIRST_CHILD, FIRST(wide + 1) - 1));
+	DAMAGE("range takes the last entry of the one before, parent and all", "overlap",
+	       poke_ent(bad, dirs[wide + 1], IDX_E_FIRST_CHILD, FIRST(wide + 1) - 1);
+	       poke_ent(bad, dirs[wide + 1], IDX_E_NCHILDREN, COUNT(wide + 1) + 1);
+	       poke_ent(bad, FIRST(wide + 1) - 1, IDX_E_PARENT, dirs[wide + 1]));
+	DAMAGE("range starts with the one before", "overlap",
+	       poke_ent(bad, dirs[wide + 1], IDX_E_FIRST_CHILD, FIRST(wide)));
+	DAMAGE("range starts before the one before", "out of order",
+	       poke_ent(bad, dirs[order + 1], IDX_E_FIRST_CHILD, FIRST(order) - 1));
+	DAMAGE("last range past the end", "children out of range",
+	       poke_ent(bad, dirs[nd - 1], IDX_E_NCHILDREN, COUNT(nd - 1) + 1));
+	DAMAGE("a regular file with children", "children out of range",
+	       poke_ent(bad, dirs[wide], IDX_E_MODE, S_IFREG | 0644));
+	/* orphans: entries in no range, their stored parents left as they were */
+	DAMAGE("root's last child dropped", "orphan",
+	       poke_ent(bad, IDX_ROOT, IDX_E_NCHILDREN, COUNT(0) - 1));
+	DAMAGE("root's first child dropped", "orphan",
+	       poke_ent(bad, IDX_ROOT, IDX_E_FIRST_CHILD, 2);
+	       poke_ent(bad, IDX_ROOT, IDX_E_NCHILDREN, COUNT(0) - 1));
+	DAMAGE("a middle directory's last child dropped", "orphan",
+	       poke_ent(bad, dirs[wide], IDX_E_NCHILDREN, COUNT(wide) - 1));
+	DAMAGE("the last entry dropped", "orphan",
+	       poke_ent(bad, dirs[nd - 1], IDX_E_NCHILDREN, COUNT(nd - 1) - 1));
+	DAMAGE("a directory's whole range dropped", "orphan",
+	       poke_ent(bad, dirs[wide], IDX_E_FIRST_CHILD, 0);
+	       poke_ent(bad, dirs[wide], IDX_E_NCHILDREN, 0));
+#undef DAMAGE
+#undef FIRST
+#undef COUNT
+	free(bad);
+	free(good);
+}
+END_TEST
+
+/*
+ * Two directories whose children are stored in the other's order: a tree that
+ * holds together (every parent before its children, every child's parent the
+ * directory listing it) but is not breadth first, so parents could not be
+ * found from the ranges. The builder never writes it; loading refuses it.
+ */
+START_TEST(ranges_not_breadth_first_are_refused)
+{
+	struct idx_builder *b = idx_builder_new(0, NULL);
+	unsigned char *blob;
+	size_t len;
+	struct idx *x;
+	struct err e;
+
+	add(b, "A/x", S_IFREG | 0644, NULL, 0, 0);
+	add(b, "B/y", S_IFREG | 0644, NULL, 0, 0);
+	ck_assert_int_eq(idx_builder_finish(b, (void **)&blob, &len, &e), 0);
+	idx_builder_free(b);
+	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "%s", e.msg);
+	ck_assert(idx_lookup_path(x, "A") == 1 && idx_lookup_path(x, "B") == 2);
+	ck_assert(idx_lookup_path(x, "A/x") == 3 && idx_lookup_path(x, "B/y") == 4);
+	idx_close(x);
+	poke_ent(blob, 1, IDX_E_FIRST_CHILD, 4);
+	poke_ent(blob, 2, IDX_E_FIRST_CHILD, 3);
+	poke_ent(blob, 3, IDX_E_PARENT, 2);
+	poke_ent(blob, 4, IDX_E_PARENT, 1);
+	expect_refused(blob, len, "ranges swapped");
+	free(blob);
+}
+END_TEST
+
+/*
+ * An entry after the last range, whose stored parent is the directory of that
+ * range: the range ends before it, so the entry is in no directory.
+ */
+START_TEST(entry_after_the_last_range_is_an_orphan)
+{
+	struct idx_builder *b = idx_builder_new(0, NULL);
+	unsigned char *blob;
+	size_t len;
+	struct idx *x;
+	struct err e;
+
+	add(b, "A/x", S_IFREG | 0644, NULL, 0, 0);
+	add(b, "A/y", S_IFREG | 0644, NULL, 0, 0);
+	ck_assert_int_eq(idx_builder_finish(b, (void **)&blob, &len, &e), 0);
+	idx_builder_free(b);
+	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "%s", e.msg);
+	ck_assert(idx_count(x) == 4 && idx_lookup_path(x, "A/y") == 3);
+	idx_close(x);
+	poke_ent(blob, 1, IDX_E_NCHILDREN, 1);
+	expect_refused_as(blob, len, "A lists x only", "orphan");
+	free(blob);
+}
+END_TEST
+
+/*
+ * Each entry's parent, found from the child ranges, against the stored one
+ * and against the ranges read back: in a chain 300 deep, in 2,000 directories
+ * of which some are empty, some hold one entry and some a subdirectory, among
+ * the root's children, and for the last entry.
+ */
+START_TEST(parents_read_back_in_deep_and_wide_trees)
+{
+	enum { DEPTH = 300, NDIRS = 2000 };
+	struct idx_builder *b = idx_builder_new(1, NULL);
+	char *deep = malloc(2 * DEPTH + 64), path[4096], name[64];
+	unsigned char *blob;
+	size_t len, dl = 0;
+	uint32_t want = 1 + 10 + 1 + NDIRS + DEPTH + 2;	/* and the files and subdirectories */
+	struct idx *x;
+	struct idx_entry d, c;
+	struct err e;
+
+	ck_assert_ptr_nonnull(deep);
+	for (int k = 0; k < 10; k++) {
+		snprintf(name, sizeof(name), "r%d", k);
+		add(b, name, S_IFREG | 0644, NULL, 1, 0);
+	}
+	for (int k = 0; k < NDIRS; k++) {
+		snprintf(name, sizeof(name), "w/d%04d", k);
+		if (k % 3 == 0) {
+			add(b, name, S_IFDIR | 0755, NULL, 0, 0);	/* empty */
+			continue;
+		}
+		for (int j = 0; j < k % 5 + 1; j++) {
+			snprintf(path, sizeof(path), "%s/f%d", name, j);
+			add(b, path, S_IFREG | 0644, NULL, 1, 0);
+			want++;
+		}
+		if (k % 7 == 0) {
+			snprintf(path, sizeof(path), "%s/sub/g", name);
+			add(b, path, S_IFREG | 0644, NULL, 1, 0);
+			want += 2;
+		}
+	}
+	for (int k = 0; k < DEPTH; k++)
+		dl += (size_t)sprintf(deep + dl, "%sd", k ? "/" : "");
+	/* the deepest level, last of all: an empty directory, then a file */
+	snprintf(path, sizeof(path), "%s/empty", deep);
+	add(b, path, S_IFDIR | 0755, NULL, 0, 0);
+	snprintf(path, sizeof(path), "%s/leaf", deep);
+	add(b, path, S_IFREG | 0644, NULL, 1, 0);
+	ck_assert_int_eq(idx_builder_finish(b, (void **)&blob, &len, &e), 0);
+	idx_builder_free(b);
+	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "%s", e.msg);
+	expect_blob_reads_back(x, blob, len);
+
+	/* every entry but the root is the child of exactly the directory idx_get() names */
+	uint32_t n = idx_count(x), *seen = calloc(n, sizeof(*seen));
+	ck_assert_ptr_nonnull(seen);
+	for (uint32_t i = 0; i < n; i++) {
+		idx_get(x, i, &d);
+		for (uint32_t k = d.first_child; k < d.first_child + d.nchildren; k++) {
+			idx_get(x, k, &c);
+			EXPECT(c.parent == i, "entry %u: parent %u, listed by %u", k, c.parent, i);
+			seen[k]++;
+		}
+	}
+	idx_get(x, IDX_ROOT, &d);
+	ck_assert_uint_eq(d.parent, IDX_ROOT);
+	ck_assert_uint_eq(seen[IDX_ROOT], 0);
+	for (uint32_t i = 1; i < n; i++)
+		EXPECT(seen[i] == 1, "entry %u listed %u times", i, seen[i]);
+	free(seen);
+	/* the premise: the last entry is the deep file; empty directories and the root's files */
+	ck_assert_uint_eq(n, want);
+	idx_get(x, n - 1, &d);
+	ck_assert(d.name_len == 4 && memcmp(d.name, "leaf", 4) == 0);
+	ck_assert_uint_eq(d.parent, idx_lookup_path(x, deep));
+	ck_assert_int_eq(idx_path(x, n - 1, path, sizeof(path), &e), 0);
+	ck_assert_int_eq(strncmp(path, deep, dl), 0);
+	ck_assert_str_eq(path + dl, "/leaf");
+	idx_get(x, n - 2, &d);
+	ck_assert(S_ISDIR(d.mode) && d.nchildren == 0 && d.parent == idx_lookup_path(x, deep));
+	idx_get(x, idx_lookup_path(x, "r0"), &d);
+	ck_assert_uint_eq(d.parent, IDX_ROOT);
+	idx_get(x, idx_lookup_path(x, "w/d0000"), &d);
+	ck_assert(S_ISDIR(d.mode) && d.nchildren == 0 && d.parent == idx_lookup_path(x, "w"));
+	idx_get(x, idx_lookup_path(x, "w/d1999/f4"), &d);
+	ck_assert_uint_eq(d.parent, idx_lookup_path(x, "w/d1999"));
+	idx_get(x, idx_lookup_path(x, "w/d1988/sub/g"), &d);
+	ck_assert_uint_eq(d.parent, idx_lookup_path(x, "w/d1988/sub"));
+	idx_close(x);
+	x = open_as_native(blob, len, "tree.tar.zst");
+	expect_blob_reads_back(x, blob, len);
+	idx_close(x);
+	free(blob);
+	free(deep);
+}
+END_TEST
+
+/*
+ * Parents in 300 random trees of 1 to a few hundred entries, so that ranges
+ * of every size start and end on each side of the 64-entry blocks the reader
+ * searches by.
+ */
+START_TEST(parents_read_back_in_random_trees)
+{
+	uint64_t seed = 42;
+
+	for (int t = 0; t < 300; t++) {
+		struct idx_builder *b = idx_builder_new(1, NULL);
+		int members = t < 10 ? t : (int)(fixture_rand(&seed) % 400);
+		uint64_t letters = (uint64_t)(t % 12 + 2);
+		unsigned char *blob;
+		size_t len;
+		struct idx *x;
+		struct err e;
+
+		for (int k = 0; k < members; k++) {
+			char path[16];
+			int depth = 1 + (int)(fixture_rand(&seed) % 4), n = 0;
+			unsigned mode = fixture_rand(&seed) % 4 ? S_IFREG | 0644 : S_IFDIR | 0755;
+			for (int j = 0; j < depth; j++) {
+				if (j)
+					path[n++] = '/';
+				path[n++] = (char)('a' + fixture_rand(&seed) % letters);
+			}
+			path[n] = '\0';
+			add(b, path, mode, NULL, 0, 0);
+		}
+		ck_assert_int_eq(idx_builder_finish(b, (void **)&blob, &len, &e), 0);
+		idx_builder_free(b);
+		ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "tree %d: %s", t, e.msg);
+		expect_blob_reads_back(x, blob, len);
+		idx_close(x);
+		free(blob);
+	}
+}
+END_TEST
+
+/* Every entry of x has the seq of the same entry of y, and seq < members for members. */
+static void expect_same_seq(const struct idx *x, const struct idx *y)
+{
+	ck_assert_uint_eq(idx_count(x), idx_count(y));
+	for (uint32_t i = 0; i < idx_count(x); i++) {
+		struct idx_entry a, b;
+		idx_get(x, i, &a);
+		idx_get(y, i, &b);
+		EXPECT(a.seq == b.seq && a.seq < idx_members(x), "entry %u: seq %u and %u", i,
+		       a.seq, b.seq);
+	}
+}
+
+/*
+ * The daemon opens native archives with no_seq: their entries drop the member
+ * positions, and everything else, data included, reads as before. Without the
+ * option, or with it false, they keep them (verify compares them).
+ */
+START_TEST(native_archives_keep_seq_unless_asked_not_to)
+{
+	const struct idx_opts keep = { .no_seq = false }, drop = { .no_seq = true };
+	size_t len, want_len;
+	void *blob = rich_blob(&len);
+	const char *path = write_as_native(blob, len, "rich.tar.zst");
+	struct idx *x;
+	struct err e;
+	int fd;
+
+	ck_assert_msg(idx_open_with(path, NULL, &x, &e) == 0, "%s", e.msg);
+	expect_reads_back(x, blob, len, true);
+	idx_close(x);
+	ck_assert_msg(idx_open_with(path, &keep, &x, &e) == 0, "%s", e.msg);
+	expect_reads_back(x, blob, len, true);
+	idx_close(x);
+	ck_assert_msg(idx_open_with(path, &drop, &x, &e) == 0, "%s", e.msg);
+	ck_assert(idx_is_native(x));
+	expect_reads_back(x, blob, len, false);
+	idx_close(x);
+	ck_assert_int_ge(fd = open(path, O_RDONLY | O_CLOEXEC), 0);
+	ck_assert_msg(idx_open_fd(fd, path, &drop, &x, &e) == 0, "%s", e.msg);
+	expect_reads_back(x, blob, len, false);
+	idx_close(x);
+	free(blob);
+
+	/* a real archive: the data reads by offset all the same */
+	struct idx_reader *r = idx_reader_new();
+	unsigned char got[4000];
+	path = native_archive();
+	ck_assert_msg(idx_open_with(path, &drop, &x, &e) == 0, "%s", e.msg);
+	unsigned char *want = fixture_read(fixture_path("src/a.yaml"), &want_len);
+	uint32_t i = idx_lookup_path(x, "a.yaml");
+	struct idx_entry d;
+	idx_get(x, i, &d);
+	ck_assert_uint_eq(d.seq, IDX_NONE);
+	ck_assert_int_eq(idx_pread(x, i, got, sizeof(got), 0, r, &e), (ssize_t)want_len);
+	ck_assert_int_eq(memcmp(got, want, want_len), 0);
+	free(want);
+	idx_reader_free(r);
+	idx_close(x);
+}
+END_TEST
+
+/* The tar stream of src/ in a seekable zstd file with no snapfs index, as another tool writes. */
+static const char *seekable_without_index(void)
+{
+	const char *path = fixture_path("other.tar.zst");
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	struct zseek_writer *w;
+	unsigned char *tar;
+	size_t len;
+	struct err e;
+
+	run_with("tar cf @A -C @S .", fixture_path("plain.tar"));
+	tar = fixture_read(fixture_path("plain.tar"), &len);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(zseek_writer_new(fd, path, 1, 1, 1u << 20, &w, &e), 0);
+	ck_assert_int_eq(zseek_write(w, tar, len, &e), 0);
+	ck_assert_msg(zseek_finish(w, &e) == 0, "%s", e.msg);
+	zseek_writer_free(w);
+	close(fd);
+	free(tar);
+	return path;
+}
+
+/*
+ * Foreign archives are read by member position, so no_seq leaves them as they
+ * are: a tar.gz, and a seekable zstd file with no snapfs index (first tried as
+ * native, then scanned).
+ */
+START_TEST(foreign_archives_keep_seq_with_no_seq)
+{
+	const struct idx_opts drop = { .no_seq = true };
+	const char *paths[2];
+	struct idx *x, *y;
+	struct err e;
+
+	foreign_archive("old.tar.gz", "tar czf @A -C @S .");
+	paths[0] = fixture_path("old.tar.gz");
+	paths[1] = seekable_without_index();
+	for (int k = 0; k < 2; k++) {
+		ck_assert_msg(idx_open(paths[k], &y, &e) == 0, "%s", e.msg);
+		ck_assert_msg(idx_open_with(paths[k], &drop, &x, &e) == 0, "%s", e.msg);
+		ck_assert(!idx_is_native(x));
+		ck_assert_uint_gt(idx_members(x), 40);
+		expect_same_seq(x, y);
+		read_all_in_order(x);
+		ck_assert_uint_eq(idx_decoder_starts(x), 1);
+		idx_close(x);
+		idx_close(y);
+	}
+}
+END_TEST
+
 /* The index frame is written with a 128 KiB window (docs/FORMAT.md), and reads back. */
 START_TEST(index_frame_has_a_small_window)
 {
@@ -1506,6 +1952,13 @@ int main(void)
 	tcase_add_test(tc, owners_past_32767_read_back);
 	tcase_add_test(tc, damaged_compact_fields_are_refused);
 	tcase_add_test(tc, index_frame_has_a_small_window);
+	tcase_add_test(tc, damaged_child_ranges_are_refused);
+	tcase_add_test(tc, ranges_not_breadth_first_are_refused);
+	tcase_add_test(tc, entry_after_the_last_range_is_an_orphan);
+	tcase_add_test(tc, parents_read_back_in_deep_and_wide_trees);
+	tcase_add_test(tc, parents_read_back_in_random_trees);
+	tcase_add_test(tc, native_archives_keep_seq_unless_asked_not_to);
+	tcase_add_test(tc, foreign_archives_keep_seq_with_no_seq);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
 }
