@@ -326,10 +326,6 @@ void zseek_writer_free(struct zseek_writer *w)
 }
 
 /*
- * Reader. The table is kept as two arrays of offsets with one extra element
- * holding the totals, so frame i spans [off[i], off[i+1]).
- */
-/*
  * Reader. The table is kept as it is stored, 8 bytes a frame, with the start of
  * every ZSEEK_SPAN-th frame beside it: 13,000 frames (a 1.6 GiB tree in 128 KiB
  * frames) take 105 KB instead of 210 with two offsets a frame. A frame's start
@@ -343,8 +339,8 @@ struct zseek {
 	uint32_t n;
 	uint32_t max_dsize;
 	uint32_t *size;		/* 2n: compressed, decompressed size of frame i */
-	uint64_t *cstart;	/* n / ZSEEK_SPAN + 1: where frame k * ZSEEK_SPAN starts, */
-	uint64_t *dstart;	/* compressed and decompressed (k * ZSEEK_SPAN <= n) */
+	uint64_t *cstart;	/* one a span: where frame k * ZSEEK_SPAN starts, */
+	uint64_t *dstart;	/* compressed and decompressed */
 	uint64_t dtotal;	/* the decompressed stream's size */
 };
 
@@ -385,8 +381,8 @@ static int load_table(struct zseek *z, uint64_t file_size, struct err *e)
 	if (fd_pread_all(z->fd, hdr, 8, toff) < 0 || le32_get(hdr) != ZSEEK_TABLE_MAGIC ||
 	    le32_get(hdr + 4) != tsize - 8)
 		return bad(z->name, toff, "seek table frame header wrong", e);
-	nspan = z->n / ZSEEK_SPAN + 1;
-	z->size = malloc(((size_t)z->n * 2 + 1) * sizeof(uint32_t));	/* + 1: never malloc(0) */
+	nspan = ((size_t)z->n + ZSEEK_SPAN - 1) / ZSEEK_SPAN + 1;	/* + 1: never malloc(0) */
+	z->size = malloc(((size_t)z->n * 2 + 1) * sizeof(uint32_t));
 	z->cstart = malloc(nspan * sizeof(uint64_t));
 	z->dstart = malloc(nspan * sizeof(uint64_t));
 	t = malloc(tsize);
@@ -420,16 +416,13 @@ static int load_table(struct zseek *z, uint64_t file_size, struct err *e)
 		bad(z->name, toff, "frame sizes in seek table do not add up to the file size", e);
 		goto done;
 	}
-	if (z->n % ZSEEK_SPAN == 0) {	/* where frame n would start */
-		z->cstart[nspan - 1] = coff;
-		z->dstart[nspan - 1] = doff;
-	}
 	z->dtotal = doff;
 	rc = 0;
 done:
 	free(t);
 	return rc;
 }
+
 int zseek_open(int fd, const char *name, uint64_t file_size, struct zseek **out, struct err *e)
 {
 	struct zseek *z = calloc(1, sizeof(*z));

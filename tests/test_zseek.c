@@ -783,6 +783,79 @@ static unsigned char *huge_window_frame(const unsigned char *src, size_t n, size
 	return frame;
 }
 
+
+/*
+ * The reader keeps the start of every 32nd frame only (zseek.c, ZSEEK_SPAN): offsets
+ * and lookups across those spans, with runs of empty (skippable) frames inside a span,
+ * filling a whole span and ending on a span's edge, for tables of n frames around the
+ * multiples of 32.
+ */
+START_TEST(offsets_and_lookups_across_spans)
+{
+	static const uint32_t counts[] = { 1, 31, 32, 33, 63, 64, 65, 100, 129 };
+	struct zseek_dctx *d = zseek_dctx_new();
+	unsigned char buf[200];
+	struct err e;
+
+	ck_assert_ptr_nonnull(d);
+	for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+		const char *path = fixture_path("spans.zst");
+		int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		struct zseek_writer *w;
+		uint32_t n = 0, want[300];	/* frame i: 1 + the data frame it is, or 0 if skippable */
+		uint64_t pos = 0;
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(zseek_writer_new(fd, path, 1, 1, 4096, &w, &e), 0);
+		for (uint32_t k = 0; n < counts[c]; k++) {
+			/* skippable runs: 3 after data frame 5, 40 after 20 (a whole span), 1 last */
+			uint32_t skip = k == 6 ? 3 : k == 21 ? 40 : 0;
+			for (uint32_t j = 0; j < skip && n < counts[c]; j++) {
+				ck_assert_int_eq(zseek_write_skippable(w, 1, "x", 1, &e), 0);
+				want[n++] = 0;
+			}
+			if (n == counts[c])
+				break;
+			size_t len = 50 + (k * 37) % 150;	/* 50-199 bytes */
+			ck_assert_int_eq(zseek_write(w, data + pos, len, &e), 0);
+			ck_assert_int_eq(zseek_cut(w, &e), 0);
+			pos += len;
+			want[n++] = 1 + k;
+		}
+		ck_assert_int_eq(zseek_finish(w, &e), 0);
+		zseek_writer_free(w);
+		close(fd);
+
+		struct zseek *z = open_file(path, &fd, &e);
+		struct zseek_frame f;
+		uint64_t doff = 0, coff = 0;
+		ck_assert_msg(z != NULL, "%s", e.msg);
+		ck_assert_uint_eq(zseek_nframes(z), counts[c]);
+		ck_assert_uint_eq(zseek_size(z), pos);
+		for (uint32_t i = 0; i < counts[c]; i++) {
+			zseek_frame(z, i, &f);
+			ck_assert_msg(f.doff == doff && f.coff == coff, "%u frames: frame %u at %llu/%llu",
+				      counts[c], i, (unsigned long long)f.doff,
+				      (unsigned long long)f.coff);
+			ck_assert_uint_eq(f.dsize == 0, want[i] == 0);
+			if (f.dsize) {
+				ck_assert_uint_eq(zseek_find(z, f.doff), i);
+				ck_assert_uint_eq(zseek_find(z, f.doff + f.dsize - 1), i);
+				ck_assert_int_eq(zseek_decode(z, i, d, buf, &e), (ssize_t)f.dsize);
+				ck_assert_mem_eq(buf, data + f.doff, f.dsize);
+			}
+			doff += f.dsize;
+			coff += f.csize;
+		}
+		ck_assert_uint_eq(doff, pos);
+		ck_assert_uint_eq(zseek_find(z, pos), UINT32_MAX);
+		zseek_close(z);
+		close(fd);
+	}
+	zseek_dctx_free(d);
+}
+END_TEST
+
 /* Foreign frames that declare a window past zstd's default limit still decode, read whole or in pieces. */
 START_TEST(frame_with_a_huge_window_decodes)
 {
@@ -836,6 +909,7 @@ int main(void)
 	tcase_add_test(tc, damage_in_a_late_piece_is_caught);
 	tcase_add_test(tc, seek_table_that_lies_is_refused);
 	tcase_add_test(tc, frame_with_a_huge_window_decodes);
+	tcase_add_test(tc, offsets_and_lookups_across_spans);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
 }
