@@ -24,6 +24,9 @@
 #   ALT_OPTS      extra -o options for snapfs-alt (e.g. readdirplus=auto, with ALT_SNAPFS
 #                 the same binary: the other listing mode side by side)
 #   WAIT_OTHER=0  do not wait for bench/take.sh: only to try the script at a tiny SCALE
+#   MEMORY_RUNS   fresh mounts of each snapfs daemon in the memory step (default RUNS):
+#                 its peak varies by up to ~1 MiB from mount to mount; the median is reported
+#   ONLY_MEMORY=1 the tree, the memory step and its summary only (no timed rounds, no curve)
 #
 # What it does:
 #   1. builds snapfs/snapkeep (meson release, build-bench2/) and bench/randmnt.c;
@@ -52,7 +55,8 @@
 #      and read cold (disk) and warm (page cache); randmnt on the tree's file;
 #      the 1,000-archive store: mount to first stat, first `ls`, first `ls -l`
 #   4. untimed: each daemon's RSS (VmHWM) after mount, after a walk, after reading
-#      everything and the random reads; every file's bytes checked against the tree
+#      everything and the random reads (snapfs: MEMORY_RUNS fresh mounts, median);
+#      every file's bytes checked against the tree
 #   5. the frame-size curve: snapfs random reads on archives taken with
 #      --frame-size F --group-size F, and their sizes against tar | zstd -3 -T0.
 # Each timed step first waits until bench/take.sh (the other benchmark) is not
@@ -78,6 +82,10 @@ ALT_SNAPFS=${ALT_SNAPFS:-}
 ALT_OPTS=${ALT_OPTS:+,$ALT_OPTS}
 [ -n "$ALT_SNAPFS" ] && PEERS="$PEERS snapfs-alt"
 WAIT_OTHER=${WAIT_OTHER:-1}
+MEMORY_RUNS=${MEMORY_RUNS:-$RUNS}
+ONLY_MEMORY=${ONLY_MEMORY:-0}
+TIMED_RUNS=$RUNS
+[ "$ONLY_MEMORY" = 1 ] && { TIMED_RUNS=0; CURVE=0; }
 NREADS=2000
 SEED=42
 MANY=1000
@@ -529,7 +537,7 @@ many_round() { # ROUND
 
 order=()
 for p in $PEERS; do order+=("$p"); done
-for ((r = 1; r <= RUNS; r++)); do
+for ((r = 1; r <= TIMED_RUNS; r++)); do
 	log "round $r of $RUNS"
 	for ((k = 0; k < ${#order[@]}; k++)); do
 		p=${order[$(((k + r - 1) % ${#order[@]}))]}
@@ -548,29 +556,34 @@ status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 log "checksum of every file of the tree (in find order of each mount, sorted by path)"
 tree_sum() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 cat | md5sum | cut -d' ' -f1); }
 ref_sum=$(tree_sum "$TREE")
-printf 'peer\tstage\tVmHWM_kib\tVmRSS_kib\n' >"$RES/rss.tsv"
+printf 'peer\tstage\tVmHWM_kib\tVmRSS_kib\tround\n' >"$RES/rss.tsv"
+rss_row() { # PEER STAGE ROUND
+	printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$(status_kib "$pid" VmHWM)" "$(status_kib "$pid" VmRSS)" "$3" >>"$RES/rss.tsv"
+}
 for p in $PEERS; do
-	case $p in snapfs | snapfs-alt | squashfuse | archivemount) ;; *) continue ;; esac
+	case $p in snapfs | snapfs-alt) mr=$MEMORY_RUNS ;; squashfuse | archivemount) mr=1 ;; *) continue ;; esac
 	m=$MNTS/$p
 	root=$(root_of "$p" "$m")
-	log "memory of $p"
-	do_mount "$p" "$(source_of "$p")" "$m"
-	pid=${DPID[$m]}
-	printf '%s\tmounted\t%s\t%s\n' "$p" "$(status_kib "$pid" VmHWM)" "$(status_kib "$pid" VmRSS)" >>"$RES/rss.tsv"
-	drop_caches
-	bash -c "$(walk_cmd "$root")"
-	bash -c "$(walk_cmd "$root")"
-	printf '%s\twalked\t%s\t%s\n' "$p" "$(status_kib "$pid" VmHWM)" "$(status_kib "$pid" VmRSS)" >>"$RES/rss.tsv"
-	if [ "$p" != archivemount ]; then
+	for ((r = 1; r <= mr; r++)); do
+		log "memory of $p, mount $r of $mr"
+		do_mount "$p" "$(source_of "$p")" "$m"
+		pid=${DPID[$m]}
+		rss_row "$p" mounted "$r"
 		drop_caches
-		sum=$(tree_sum "$root")
-		[ "$sum" = "$ref_sum" ] && echo "$p: every file's bytes equal the tree's" >>"$RES/check.txt" ||
-			{ echo "$p: CONTENT DIFFERS ($sum != $ref_sum)" >>"$RES/check.txt"; log "$p: content differs!"; }
-		drop_caches
-		"$BIN/randmnt" -n $NREADS -s $SEED -c "$TREE/$BIGFILE" "$root/$BIGFILE" >>"$RES/check.txt"
-		printf '%s\tread-all+rand\t%s\t%s\n' "$p" "$(status_kib "$pid" VmHWM)" "$(status_kib "$pid" VmRSS)" >>"$RES/rss.tsv"
-	fi
-	do_umount "$m"
+		bash -c "$(walk_cmd "$root")"
+		bash -c "$(walk_cmd "$root")"
+		rss_row "$p" walked "$r"
+		if [ "$p" != archivemount ]; then
+			drop_caches
+			sum=$(tree_sum "$root")
+			[ "$sum" = "$ref_sum" ] && echo "$p: every file's bytes equal the tree's" >>"$RES/check.txt" ||
+				{ echo "$p: CONTENT DIFFERS ($sum != $ref_sum)" >>"$RES/check.txt"; log "$p: content differs!"; }
+			drop_caches
+			"$BIN/randmnt" -n $NREADS -s $SEED -c "$TREE/$BIGFILE" "$root/$BIGFILE" >>"$RES/check.txt"
+			rss_row "$p" read-all+rand "$r"
+		fi
+		do_umount "$m"
+	done
 done
 cat "$RES/check.txt" >&2 2>/dev/null || true
 
@@ -671,19 +684,22 @@ log "summary"
 		}
 		l = med("many" SUBSEP "first-ls")
 		if (l != "") printf "  first ls of the 1,000-archive store: %s s (< 0.1) %s\n", l, verdict(l < 0.1)
+		# each stage of each mount; the medians over the mounts (the peak varies by ~1 MiB)
 		while ((getline line < rss) > 0) {
 			split(line, f, "\t")
-			if (f[1] == "snapfs" && f[2] == "mounted") m0 = f[3]
+			if (f[1] != "snapfs") continue
+			if (f[2] == "mounted") v["m0", ++n["m0"]] = f[3]
 			# after the walk, what stays (VmRSS): loading the index peaks above it for a moment
-			if (f[1] == "snapfs" && f[2] == "walked") { m1 = f[4]; m1p = f[3] }
-			if (f[1] == "snapfs" && f[2] == "read-all+rand") m2 = f[3]
+			if (f[2] == "walked") { v["m1", ++n["m1"]] = f[4]; v["m1p", ++n["m1p"]] = f[3] }
+			if (f[2] == "read-all+rand") { v["m2", ++n["m2"]] = f[3]; all = all " " f[3] }
 		}
+		m0 = med("m0"); m1 = med("m1"); m1p = med("m1p"); m2 = med("m2")
 		if (m2 != "" && m2 - m1 < cache * 1024) {
 			printf "  snapfs peak RSS %d KiB: the %d MiB cache never filled (tree too small)\n", m2, cache
 		} else if (m2 != "") {
 			pe = (m2 * 1024 - cache * 1048576) / entries
-			printf "  snapfs peak RSS %d KiB with cache_size=%d MiB, %d entries: (RSS - cache) / entries = %.0f bytes (< 200) %s\n",
-				m2, cache, entries, pe, verdict(pe < 200)
+			printf "  snapfs peak RSS %d KiB (median of%s) with cache_size=%d MiB, %d entries: (RSS - cache) / entries = %.0f bytes (< 200) %s\n",
+				m2, all, cache, entries, pe, verdict(pe < 200)
 			printf "    of which: %d KiB at mount (%.0f bytes an entry); the index, walked: +%d KiB (%.0f bytes an entry; %d KiB peak while loading); reading: +%d KiB over the cache\n",
 				m0, m0 * 1024 / entries, m1 - m0, (m1 - m0) * 1024 / entries, m1p, m2 - m1 - cache * 1024
 		}
