@@ -3,11 +3,11 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
 
 /*
- * libarchive's soname has been libarchive.so.13 since 3.0 (2011); meson asks for
- * 3.6 or newer, and the static assertion keeps the two in step.
+ * Loading is tried once per process: a failure stands until the program starts
+ * again. libarchive's soname has been libarchive.so.13 since 3.0 (2011); meson
+ * asks for 3.6 or newer, and the static assertion keeps the two in step.
  */
 #define ARLIB_SONAME "libarchive.so.13"
 _Static_assert(ARCHIVE_VERSION_NUMBER >= 3000000 && ARCHIVE_VERSION_NUMBER < 4000000,
@@ -26,7 +26,8 @@ static void load(void)
 	if (!h) {
 		err_set(&load_err, ENOENT,
 			"cannot load " ARLIB_SONAME ", which reads archives not taken by snapkeep "
-			"(%s); install libarchive (Debian: apt-get install libarchive13)",
+			"(%s); install libarchive (Debian: apt-get install libarchive13), then "
+			"start the program again",
 			dlerror());
 		return;
 	}

@@ -84,9 +84,11 @@ void frn_free(struct frn *f)
 
 static int damaged(struct frn *f, const char *what, struct err *e)
 {
+	const char *why = f->a ? AR(archive_error_string)(f->a) : NULL;
+
 	return err_set(e, EIO, "'%s' is damaged: %s at byte %lld: %s; run 'snapkeep verify' on it",
 		       f->path, what, f->a ? (long long)AR(archive_filter_bytes)(f->a, -1) : 0LL,
-		       f->a && AR(archive_error_string)(f->a) ? AR(archive_error_string)(f->a) : "ends early");
+		       why ? why : "ends early");
 }
 
 /* Put the reader at the start of member seq's data. */
