@@ -49,6 +49,17 @@ static struct idx *finish(struct idx_builder *b)
 	return x;
 }
 
+/* The builder's blob (*len bytes); the builder is freed. */
+static void *blob_of(struct idx_builder *b, size_t *len)
+{
+	void *blob;
+	struct err e;
+
+	ck_assert_msg(idx_builder_finish(b, &blob, len, &e) == 0, "%s", e.msg);
+	idx_builder_free(b);
+	return blob;
+}
+
 START_TEST(paths_are_normalised_and_parents_implied)
 {
 	struct idx_builder *b = idx_builder_new(77, NULL);
@@ -180,15 +191,11 @@ END_TEST
 static void *good_blob(size_t *len)
 {
 	struct idx_builder *b = idx_builder_new(0, NULL);
-	void *blob;
-	struct err e;
 
 	add(b, "a/b/c", S_IFREG | 0644, NULL, 5, 512);
 	add(b, "a/link", S_IFREG | 0644, "a/b/c", 0, 0);
 	add(b, "z", S_IFDIR | 0755, NULL, 0, 0);
-	ck_assert_int_eq(idx_builder_finish(b, &blob, len, &e), 0);
-	idx_builder_free(b);
-	return blob;
+	return blob_of(b, len);
 }
 
 /* Walk everything an open index offers, so a sanitizer sees any bad access. */
@@ -814,8 +821,6 @@ static void *rich_blob(size_t *len)
 	struct archive_entry *ae;
 	unsigned char big_value[300];
 	uint64_t off = 0;
-	void *blob;
-	struct err e;
 
 	ck_assert_ptr_nonnull(b);
 	for (size_t k = 0; k < sizeof(big_value); k++)
@@ -944,9 +949,7 @@ static void *rich_blob(size_t *len)
 		ae = ent_new(longname, S_IFREG | 0644, 27, 27);
 		put(b, ae, &off);
 	}
-	ck_assert_int_eq(idx_builder_finish(b, &blob, len, &e), 0);
-	idx_builder_free(b);
-	return blob;
+	return blob_of(b, len);
 }
 
 START_TEST(every_field_reads_back_as_stored)
@@ -1312,8 +1315,7 @@ START_TEST(owners_past_32767_read_back)
 			archive_entry_set_size(ae, 5);
 		put(b, ae, &off);
 	}
-	ck_assert_int_eq(idx_builder_finish(b, (void **)&blob, &len, &e), 0);
-	idx_builder_free(b);
+	blob = blob_of(b, &len);
 	struct stored s = parse_body(blob, len);
 	ck_assert_uint_eq(s.n, NFILES + 2);	/* the root, "o" and its files, in name order */
 	for (uint32_t i = 0; i < s.n; i++) {
@@ -1604,8 +1606,7 @@ START_TEST(ranges_not_breadth_first_are_refused)
 
 	add(b, "A/x", S_IFREG | 0644, NULL, 0, 0);
 	add(b, "B/y", S_IFREG | 0644, NULL, 0, 0);
-	ck_assert_int_eq(idx_builder_finish(b, (void **)&blob, &len, &e), 0);
-	idx_builder_free(b);
+	blob = blob_of(b, &len);
 	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "%s", e.msg);
 	ck_assert(idx_lookup_path(x, "A") == 1 && idx_lookup_path(x, "B") == 2);
 	ck_assert(idx_lookup_path(x, "A/x") == 3 && idx_lookup_path(x, "B/y") == 4);
@@ -1633,8 +1634,7 @@ START_TEST(entry_after_the_last_range_is_an_orphan)
 
 	add(b, "A/x", S_IFREG | 0644, NULL, 0, 0);
 	add(b, "A/y", S_IFREG | 0644, NULL, 0, 0);
-	ck_assert_int_eq(idx_builder_finish(b, (void **)&blob, &len, &e), 0);
-	idx_builder_free(b);
+	blob = blob_of(b, &len);
 	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "%s", e.msg);
 	ck_assert(idx_count(x) == 4 && idx_lookup_path(x, "A/y") == 3);
 	idx_close(x);
@@ -1691,8 +1691,7 @@ START_TEST(parents_read_back_in_deep_and_wide_trees)
 	add(b, path, S_IFDIR | 0755, NULL, 0, 0);
 	snprintf(path, sizeof(path), "%s/leaf", deep);
 	add(b, path, S_IFREG | 0644, NULL, 1, 0);
-	ck_assert_int_eq(idx_builder_finish(b, (void **)&blob, &len, &e), 0);
-	idx_builder_free(b);
+	blob = blob_of(b, &len);
 	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "%s", e.msg);
 	expect_blob_reads_back(x, blob, len);
 
@@ -1770,8 +1769,7 @@ START_TEST(parents_read_back_in_random_trees)
 			path[n] = '\0';
 			add(b, path, mode, NULL, 0, 0);
 		}
-		ck_assert_int_eq(idx_builder_finish(b, (void **)&blob, &len, &e), 0);
-		idx_builder_free(b);
+		blob = blob_of(b, &len);
 		ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "tree %d: %s", t, e.msg);
 		expect_blob_reads_back(x, blob, len);
 		idx_close(x);

@@ -74,6 +74,18 @@ static struct zseek *open_file(const char *path, int *fd, struct err *e)
 	return z;
 }
 
+/* Data frame i, described by f, decodes to data's bytes and holds its first and last byte. */
+static void check_frame(struct zseek *z, uint32_t i, const struct zseek_frame *f,
+			struct zseek_dctx *d, unsigned char *buf)
+{
+	struct err e;
+
+	ck_assert_msg(zseek_decode(z, i, d, buf, &e) == (ssize_t)f->dsize, "frame %u: %s", i, e.msg);
+	ck_assert_mem_eq(buf, data + f->doff, f->dsize);
+	ck_assert_uint_eq(zseek_find(z, f->doff), i);
+	ck_assert_uint_eq(zseek_find(z, f->doff + f->dsize - 1), i);
+}
+
 static void check_roundtrip(const char *path)
 {
 	struct zseek_dctx *d = zseek_dctx_new();
@@ -90,10 +102,7 @@ static void check_roundtrip(const char *path)
 	for (uint32_t i = 0; i + 1 < zseek_nframes(z); i++) {
 		zseek_frame(z, i, &f);
 		ck_assert_uint_eq(f.doff, total);
-		ck_assert_int_eq(zseek_decode(z, i, d, buf, &e), (ssize_t)f.dsize);
-		ck_assert_mem_eq(buf, data + f.doff, f.dsize);
-		ck_assert_uint_eq(zseek_find(z, f.doff), i);
-		ck_assert_uint_eq(zseek_find(z, f.doff + f.dsize - 1), i);
+		check_frame(z, i, &f, d, buf);
 		total += f.dsize;
 	}
 	ck_assert_uint_eq(total, DATA_SIZE);
@@ -838,12 +847,8 @@ START_TEST(offsets_and_lookups_across_spans)
 				      counts[c], i, (unsigned long long)f.doff,
 				      (unsigned long long)f.coff);
 			ck_assert_uint_eq(f.dsize == 0, want[i] == 0);
-			if (f.dsize) {
-				ck_assert_uint_eq(zseek_find(z, f.doff), i);
-				ck_assert_uint_eq(zseek_find(z, f.doff + f.dsize - 1), i);
-				ck_assert_int_eq(zseek_decode(z, i, d, buf, &e), (ssize_t)f.dsize);
-				ck_assert_mem_eq(buf, data + f.doff, f.dsize);
-			}
+			if (f.dsize)
+				check_frame(z, i, &f, d, buf);
 			doff += f.dsize;
 			coff += f.csize;
 		}
