@@ -25,8 +25,6 @@
 struct aref {
 	struct idx *x;
 	atomic_int refs;
-	uint32_t *byoff;	/* small plain files of a native archive, by data offset */
-	uint32_t nbyoff;
 };
 
 /* Files up to this size are pushed to the kernel with their frame (tree_siblings). */
@@ -136,7 +134,6 @@ static void aref_put(struct aref *a)
 {
 	if (a && atomic_fetch_sub(&a->refs, 1) == 1) {
 		idx_close(a->x);
-		free(a->byoff);
 		free(a);
 	}
 }
@@ -977,44 +974,6 @@ static int open_index(struct tree *t, struct snap *s, struct idx **x, struct err
 	return 0;
 }
 
-struct offent {
-	uint64_t off;
-	uint32_t i;
-};
-
-static int cmp_offent(const void *a, const void *b)
-{
-	const struct offent *p = a, *q = b;
-
-	return p->off < q->off ? -1 : p->off > q->off;
-}
-
-/* The small plain files of a native archive in the order of their bytes (none if out of memory). */
-static void sort_by_offset(struct aref *a)
-{
-	uint32_t n = idx_count(a->x), k = 0;
-	struct offent *v;
-
-	a->byoff = NULL;
-	a->nbyoff = 0;
-	if (!idx_is_native(a->x) || !(v = malloc((size_t)n * sizeof(*v))))
-		return;
-	for (uint32_t i = 0; i < n; i++) {
-		struct idx_entry ent;
-		idx_get(a->x, i, &ent);
-		if (S_ISREG(ent.mode) && ent.target == i && !(ent.flags & IDX_F_SPARSE) &&
-		    ent.size > 0 && ent.size <= SIB_MAX_SIZE)
-			v[k++] = (struct offent){ ent.data_off, i };
-	}
-	qsort(v, k, sizeof(*v), cmp_offent);
-	if (k && (a->byoff = malloc((size_t)k * sizeof(*a->byoff)))) {
-		for (uint32_t j = 0; j < k; j++)
-			a->byoff[j] = v[j].i;
-		a->nbyoff = k;
-	}
-	free(v);
-}
-
 /* The snapshot's index, opened on first use; a new reference for the caller. */
 static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 {
@@ -1046,7 +1005,6 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 		a->x = x;
 		atomic_init(&a->refs, 2);	/* the snapshot's and the caller's */
 		s->foreign = !idx_is_native(x);
-		sort_by_offset(a);
 		s->ar = a;
 		fresh = true;
 	}
@@ -1592,39 +1550,60 @@ int tree_read_pieces(struct tree *t, uint64_t ino, size_t len, off_t off, struct
 	return got;
 }
 
+/* A file pushed with its frame: small, plain, its own data, stored whole. */
+static bool pushable(const struct idx_entry *s, uint32_t i)
+{
+	return S_ISREG(s->mode) && s->target == i && !(s->flags & IDX_F_SPARSE) && s->size > 0 &&
+	       s->size <= SIB_MAX_SIZE;
+}
+
+/*
+ * A directory's files lie in a native archive in the index's order (snapkeep
+ * writes and indexes each directory's entries sorted by name), so the files of
+ * a frame are the read file's neighbours in its directory; a frame's files of
+ * other directories are not listed. At most 2 * max entries are looked at
+ * each way. An archive written otherwise only gets fewer files listed: only
+ * files whose bytes lie whole in the frame ever are.
+ */
 int tree_siblings(struct tree *t, uint64_t ino, off_t off, uint64_t serial, struct tree_sib *v,
 		  int max)
 {
 	struct node n;
-	struct idx_entry ent, s;
+	struct idx_entry ent, dir, s;
 	uint64_t at, fdoff;
-	uint32_t flen, lo, hi;
+	uint32_t flen, first, end, j, start;
 	int k = 0;
 	struct err e = { 0 };
 
 	if (get_file(t, ino, &n, &ent, &e) < 0)
 		return 0;
-	const struct aref *a = n.ar;
+	const struct idx *x = n.ar->x;
 	at = ent.data_off + (uint64_t)off;
-	if (!a->nbyoff || idx_serial(a->x) != serial || !idx_frame_at(a->x, at, &fdoff, &flen)) {
+	if (!idx_is_native(x) || idx_serial(x) != serial || !idx_frame_at(x, at, &fdoff, &flen)) {
 		node_put(&n);
 		return 0;
 	}
-	for (lo = 0, hi = a->nbyoff; lo < hi;) {	/* the first file starting in the frame */
-		uint32_t mid = lo + (hi - lo) / 2;
-		idx_get(a->x, a->byoff[mid], &s);
+	idx_get(x, ent.parent, &dir);
+	first = dir.first_child;
+	end = first + dir.nchildren;
+	/* back to the first of the directory's files in the frame */
+	for (start = j = n.entry; j > first && n.entry - j < 2 * (uint32_t)max;) {
+		idx_get(x, --j, &s);
+		if (!pushable(&s, j))
+			continue;
 		if (s.data_off < fdoff)
-			lo = mid + 1;
-		else
-			hi = mid;
+			break;
+		start = j;
 	}
-	for (; lo < a->nbyoff && k < max; lo++) {
-		idx_get(a->x, a->byoff[lo], &s);
+	for (j = start; j < end && j - start < 4 * (uint32_t)max && k < max; j++) {
+		idx_get(x, j, &s);
+		if (j == n.entry || !pushable(&s, j))
+			continue;
 		if (s.data_off >= fdoff + flen)
 			break;
-		if (a->byoff[lo] == n.entry || s.data_off + s.size > fdoff + flen)
+		if (s.data_off < fdoff || s.data_off + s.size > fdoff + flen)
 			continue;
-		v[k].ino = entry_ino(n.snap->aid, a->byoff[lo]);
+		v[k].ino = entry_ino(n.snap->aid, j);
 		v[k].delta = (int64_t)(s.data_off - at);
 		v[k++].size = (uint32_t)s.size;
 	}

@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,128 @@ START_TEST(siblings_come_from_the_pinned_frames_index_only)
 }
 END_TEST
 
+/* src/d1: f00..f19, m/ (x0..x2), n00..n19; src/d2: g00..g19. Files of 1,000-2,900 bytes. */
+static void write_tree(const char *store, const char *src, size_t frame)
+{
+	static const char *const paths[] = { "." };
+	static const char *const dirs[] = { "d1", "d1/m", "d2" };
+	static const char *const files[][2] = { { "d1/f", "20" }, { "d1/m/x", "3" },
+						{ "d1/n", "20" }, { "d2/g", "20" } };
+	char p[1024], dst[1024];
+	unsigned char b[4096];
+	uint64_t seed = 1;
+
+	ck_assert_int_eq(mkdir(src, 0755), 0);
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s", src, dirs[i]);
+		ck_assert_int_eq(mkdir(p, 0755), 0);
+	}
+	for (size_t i = 0; i < 4; i++)
+		for (int j = 0; j < atoi(files[i][1]); j++) {
+			size_t sz = 1000 + (size_t)(seed * 97 % 1900);
+			fixture_fill(b, sz, seed++, 0);
+			snprintf(p, sizeof(p), "%s/%s%02d", src, files[i][0], j);
+			fixture_write(p, b, sz);
+		}
+	struct wr_opts o = { .source = src, .paths = paths, .npaths = 1, .level = 1, .threads = 1,
+			     .frame_size = frame, .group_size = frame, .time = 1 };
+	struct wr_stats st;
+	struct err e;
+	snprintf(p, sizeof(p), "%s/.tmp", store);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_msg(wr_write(fd, "a", &o, &st, &e) == 0, "%s", e.msg);
+	close(fd);
+	snprintf(dst, sizeof(dst), "%s/%s", store, ARCHIVE);
+	ck_assert_int_eq(rename(p, dst), 0);
+}
+
+/*
+ * The list against the read path itself: every file of the directory that a
+ * read finds whole in the very frame pinned for the file read is listed, at
+ * the same place, and nothing else is (no file of another directory, not the
+ * file read), in the order of their bytes. Frames of 1 MiB hold the whole
+ * tree; of 16 KiB, a few files each, so the list starts and stops inside the
+ * directory, some of it before the file read.
+ */
+START_TEST(siblings_are_the_directorys_files_in_the_frame)
+{
+	static const size_t frames[] = { 1u << 20, 16u << 10 };
+	static const char *const reads[] = { "f00", "f05", "f19", "n00", "n10", "n19" };
+	const char *store = fixture_path("store");
+	struct err e;
+
+	ck_assert_int_eq(mkdir(store, 0755), 0);
+	for (size_t fi = 0; fi < 2; fi++) {
+		struct tree_opts o = { .store = store };
+		struct tree *t;
+		char src[64];
+
+		snprintf(src, sizeof(src), "src%zu", fi);
+		unlink(fixture_path("store/" ARCHIVE));
+		write_tree(store, fixture_path(src), frames[fi]);
+		ck_assert_msg(tree_new(&o, &t, &e) == 0, "%s", e.msg);
+		uint64_t root = snapshot_dir(t), d1 = lookup(t, root, "d1");
+		uint64_t d2 = lookup(t, root, "d2"), m = lookup(t, d1, "m");
+		struct fcache *c = fcache_new(64u << 20);
+		struct idx_reader *r = idx_reader_new();
+		idx_reader_set_frames(r, fcache_frames(c));
+		for (size_t ri = 0; ri < sizeof(reads) / sizeof(reads[0]); ri++) {
+			const void *base[4], *b2[4];
+			size_t size[4], s2[4];
+			void *pin[4], *p2[4];
+			struct tree_sib v[64];
+			uint32_t flen;
+			uint64_t serial, ino = lookup(t, d1, reads[ri]);
+			int np = tree_read_pieces(t, ino, 1, 0, r, base, size, pin, 4, &e);
+			ck_assert_msg(np == 1, "%s", e.msg);
+			fcache_pinned(pin[0], &flen, &serial);
+			int n = tree_siblings(t, ino, 0, serial, v, 64), want = 0;
+			for (int k = 1; k < n; k++)
+				ck_assert_int_lt(v[k - 1].delta, v[k].delta);
+			/* every file of d1, d1/m and d2: listed if and only if read whole from this frame */
+			const struct { uint64_t dir; const char *pre; int n; } all[] = {
+				{ d1, "f", 20 }, { d1, "n", 20 }, { m, "x", 3 }, { d2, "g", 20 }
+			};
+			for (size_t a = 0; a < 4; a++)
+				for (int j = 0; j < all[a].n; j++) {
+					char name[16];
+					struct stat st;
+					double to;
+					snprintf(name, sizeof(name), "%s%02d", all[a].pre, j);
+					ck_assert(tree_lookup(t, all[a].dir, name, &st, &to, &e) == 0);
+					int q = tree_read_pieces(t, st.st_ino, (size_t)st.st_size, 0, r, b2,
+								 s2, p2, 4, &e);
+					ck_assert_msg(q >= 1, "%s", e.msg);
+					bool mate = q == 1 && p2[0] == pin[0] && st.st_ino != ino &&
+						    all[a].dir == d1;
+					int found = -1;
+					for (int k = 0; k < n; k++)
+						if (v[k].ino == st.st_ino)
+							found = k;
+					ck_assert_msg(mate == (found >= 0), "frame %zu, read %s: %s%s listed",
+						      fi, reads[ri], name, mate ? " not" : "");
+					if (found >= 0) {
+						ck_assert_int_eq(v[found].size, st.st_size);
+						ck_assert_int_eq(v[found].delta,
+								 (const unsigned char *)b2[0] -
+									 (const unsigned char *)base[0]);
+						want++;
+					}
+					idx_unpin(r, p2, q);
+				}
+			ck_assert_int_eq(n, want);
+			if (fi == 0)
+				ck_assert_int_eq(n, 39);	/* all of d1's other files */
+			idx_unpin(r, pin, np);
+		}
+		idx_reader_free(r);
+		tree_free(t);
+		fcache_free(c);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("push");
@@ -153,6 +276,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, siblings_come_from_the_pinned_frames_index_only);
+	tcase_add_test(tc, siblings_are_the_directorys_files_in_the_frame);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
 }
