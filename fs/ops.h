@@ -36,10 +36,11 @@ struct ops {
 	unsigned long long ra_kib;
 	atomic_bool ra_done;
 	/*
-	 * Pushing to the kernel's page cache the small files that share a frame
-	 * with a file just read (fuse_lowlevel_notify_store), from a thread of its
-	 * own, so that reading a directory of small files costs one round trip per
-	 * frame instead of one per file. Jobs beyond a bound are dropped.
+	 * Pushing to the kernel's page cache the small files of its directory that
+	 * share a frame with a file just read (fuse_lowlevel_notify_store; tree.h,
+	 * tree_siblings), from a thread of its own, so that reading a directory of
+	 * small files costs one round trip per frame instead of one per file. Jobs
+	 * beyond a bound are dropped.
 	 */
 	struct fuse_session *se;
 	pthread_t pusher;
