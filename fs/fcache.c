@@ -204,7 +204,7 @@ static struct frame *frame_alloc(struct fcache *c, uint32_t len)
 	 * VMs the benchmarks ran on (each fault there is an exit to the host).
 	 * Before Linux 5.14 the call fails and the pages come by faults as before.
 	 */
-	madvise(m, (sizeof(struct frame) + len + page - 1) / page * page, MADV_POPULATE_WRITE);
+	(void)madvise(m, (sizeof(struct frame) + len + page - 1) / page * page, MADV_POPULATE_WRITE);
 	f = m;
 	f->cap = (uint32_t)cap;
 	f->map = map;

@@ -1550,20 +1550,31 @@ int tree_read_pieces(struct tree *t, uint64_t ino, size_t len, off_t off, struct
 	return got;
 }
 
+/* Entries looked at each way from the file read: what the pusher lists at most (ops.c). */
+#define SIB_SCAN 4096u
+
+/* A file whose bytes are its own in the archive, placed by its data offset. */
+static bool has_data(const struct idx_entry *s, uint32_t i)
+{
+	return S_ISREG(s->mode) && s->target == i;
+}
+
 /* A file pushed with its frame: small, plain, its own data, stored whole. */
 static bool pushable(const struct idx_entry *s, uint32_t i)
 {
-	return S_ISREG(s->mode) && s->target == i && !(s->flags & IDX_F_SPARSE) && s->size > 0 &&
+	return has_data(s, i) && !(s->flags & IDX_F_SPARSE) && s->size > 0 &&
 	       s->size <= SIB_MAX_SIZE;
 }
 
 /*
- * A directory's files lie in a native archive in the index's order (snapkeep
- * writes and indexes each directory's entries sorted by name), so the files of
- * a frame are the read file's neighbours in its directory; a frame's files of
- * other directories are not listed. At most 2 * max entries are looked at
- * each way. An archive written otherwise only gets fewer files listed: only
- * files whose bytes lie whole in the frame ever are.
+ * snapkeep writes and indexes each directory's entries sorted by name, so a
+ * directory's files lie in the archive in the index's order, and the files of
+ * a frame are the read file's neighbours in its directory: the scan goes back
+ * to the first file whose bytes start before the frame and forward to the
+ * first that starts past it, SIB_SCAN entries at most each way. A frame's
+ * files of other directories are not listed. Where the order differs (paths
+ * given to snapkeep out of order) fewer files are listed; a file is listed
+ * only if its bytes lie whole in the frame.
  */
 int tree_siblings(struct tree *t, uint64_t ino, off_t off, uint64_t serial, struct tree_sib *v,
 		  int max)
@@ -1575,7 +1586,7 @@ int tree_siblings(struct tree *t, uint64_t ino, off_t off, uint64_t serial, stru
 	int k = 0;
 	struct err e = { 0 };
 
-	if (get_file(t, ino, &n, &ent, &e) < 0)
+	if (max <= 0 || get_file(t, ino, &n, &ent, &e) < 0)
 		return 0;
 	const struct idx *x = n.ar->x;
 	at = ent.data_off + (uint64_t)off;
@@ -1586,22 +1597,22 @@ int tree_siblings(struct tree *t, uint64_t ino, off_t off, uint64_t serial, stru
 	idx_get(x, ent.parent, &dir);
 	first = dir.first_child;
 	end = first + dir.nchildren;
-	/* back to the first of the directory's files in the frame */
-	for (start = j = n.entry; j > first && n.entry - j < 2 * (uint32_t)max;) {
+	for (start = j = n.entry; j > first && n.entry - j < SIB_SCAN;) {
 		idx_get(x, --j, &s);
-		if (!pushable(&s, j))
+		if (!has_data(&s, j))
 			continue;
 		if (s.data_off < fdoff)
 			break;
-		start = j;
+		if (s.data_off < fdoff + flen)
+			start = j;
 	}
-	for (j = start; j < end && j - start < 4 * (uint32_t)max && k < max; j++) {
+	for (j = start; j < end && (j <= n.entry || j - n.entry <= SIB_SCAN) && k < max; j++) {
 		idx_get(x, j, &s);
-		if (j == n.entry || !pushable(&s, j))
+		if (j == n.entry || !has_data(&s, j))
 			continue;
 		if (s.data_off >= fdoff + flen)
 			break;
-		if (s.data_off < fdoff || s.data_off + s.size > fdoff + flen)
+		if (!pushable(&s, j) || s.data_off < fdoff || s.data_off + s.size > fdoff + flen)
 			continue;
 		v[k].ino = entry_ino(n.snap->aid, j);
 		v[k].delta = (int64_t)(s.data_off - at);

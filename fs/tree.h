@@ -98,10 +98,11 @@ ssize_t tree_read(struct tree *t, uint64_t ino, void *buf, size_t len, off_t off
 int tree_read_pieces(struct tree *t, uint64_t ino, size_t len, off_t off, struct idx_reader *r,
 		     const void **base, size_t *size, void **pin, int max, struct err *e);
 /*
- * The small files of ino's directory whose bytes lie wholly in the frame
- * holding byte off of file ino (ino itself aside), at most max, in the order
- * of their bytes: each file's inode number, its size, and where its bytes
- * start counted from byte off of ino. Native archives only;
+ * The small files of ino's directory (a hard link's: its target's) whose bytes
+ * lie wholly in the frame holding byte off of file ino (ino itself aside), at
+ * most max, in the index's order (that of their bytes in archives snapkeep
+ * writes): each file's inode number, its size, and where its bytes start
+ * counted from byte off of ino. Native archives only;
  * 0 when there are none, and when ino's index is no longer the one with serial
  * (idx_serial(), that of the frame read): the number may have come to mean
  * another archive's file since.
