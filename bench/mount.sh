@@ -622,21 +622,23 @@ log "summary"
 {
 	cat "$RES/machine.txt"
 	echo
-	echo "Medians of $RUNS rounds (seconds, or microseconds for *_us; >T: hit the cap T)"
-	awk -F'\t' 'NR > 1 { k = $2 "\t" $3; if (!(k in n)) order[++m] = k; v[k, ++n[k]] = $4 }
-	function num(s) { return substr(s, 1, 1) == ">" ? substr(s, 2) + 1e9 : s + 0 }
-	END {
-		for (i = 1; i <= m; i++) {
-			k = order[i]; c = n[k]
-			for (a = 1; a <= c; a++) s[a] = v[k, a]
-			for (a = 2; a <= c; a++) for (b = a; b > 1 && num(s[b - 1]) > num(s[b]); b--) {
-				t = s[b]; s[b] = s[b - 1]; s[b - 1] = t }
-			line = ""; for (a = 1; a <= c; a++) line = line " " s[a]
-			printf "%-28s %-22s median %-10s runs:%s\n", substr(k, 1, index(k, "\t") - 1),
-				substr(k, index(k, "\t") + 1), s[int((c + 1) / 2)], line
-		}
-	}' "$RES/runs.tsv"
-	echo
+	if [ "$TIMED_RUNS" != 0 ]; then
+		echo "Medians of $RUNS rounds (seconds, or microseconds for *_us; >T: hit the cap T)"
+		awk -F'\t' 'NR > 1 { k = $2 "\t" $3; if (!(k in n)) order[++m] = k; v[k, ++n[k]] = $4 }
+		function num(s) { return substr(s, 1, 1) == ">" ? substr(s, 2) + 1e9 : s + 0 }
+		END {
+			for (i = 1; i <= m; i++) {
+				k = order[i]; c = n[k]
+				for (a = 1; a <= c; a++) s[a] = v[k, a]
+				for (a = 2; a <= c; a++) for (b = a; b > 1 && num(s[b - 1]) > num(s[b]); b--) {
+					t = s[b]; s[b] = s[b - 1]; s[b - 1] = t }
+				line = ""; for (a = 1; a <= c; a++) line = line " " s[a]
+				printf "%-28s %-22s median %-10s runs:%s\n", substr(k, 1, index(k, "\t") - 1),
+					substr(k, index(k, "\t") + 1), s[int((c + 1) / 2)], line
+			}
+		}' "$RES/runs.tsv"
+		echo
+	fi
 	echo "Daemon memory (KiB):"
 	column -t "$RES/rss.tsv" 2>/dev/null || cat "$RES/rss.tsv"
 	[ -f "$RES/curve-size.tsv" ] && { echo; echo "Curve sizes:"; cat "$RES/curve-size.tsv"; }
