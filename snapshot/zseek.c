@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,6 +343,8 @@ struct zseek {
 	uint64_t *cstart;	/* one a span: where frame k * ZSEEK_SPAN starts, */
 	uint64_t *dstart;	/* compressed and decompressed */
 	uint64_t dtotal;	/* the decompressed stream's size */
+	/* drop_behind()'s run of frames decoded front to back: readers' shared state */
+	atomic_uint_fast64_t run_start, run_end;
 };
 
 /* A frame's input: whole (a piece), or a window of ZSEEK_PIECE bytes moved along it. */
@@ -596,8 +599,45 @@ static ssize_t decode_pieces(const struct zseek *z, const struct zseek_frame *f,
 	return (ssize_t)out;
 }
 
-ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
-		     struct err *e)
+/*
+ * Drop-behind. While an archive is decoded front to back (a restore, `cp -a`,
+ * reading every file), its compressed bytes are not read again: the frames
+ * are cached decoded, and the files' pages by the kernel. Once such a run is
+ * DROP_RUN long, the bytes more than DROP_LAG behind it are dropped from the
+ * page cache in DROP_RUN steps, instead of filling it with a second, compressed
+ * copy of what is read; reading them anew costs memory that is still warm
+ * rather than fresh (a 17 % shorter read of the bench tree in a VM where each
+ * fresh page costs a fault in the host). A frame that starts more than
+ * DROP_NEAR from where the last one ended starts a new run, so random reads,
+ * and two files read side by side, drop nothing.
+ */
+#define DROP_LAG (8u << 20)
+#define DROP_RUN (4u << 20)
+#define DROP_NEAR (4u << 20)
+
+static void drop_behind(const struct zseek *cz, uint64_t off, uint64_t n)
+{
+	struct zseek *z = (struct zseek *)cz;	/* the run is not the table: shared, mutable */
+	uint_fast64_t start = atomic_load_explicit(&z->run_start, memory_order_relaxed);
+	uint_fast64_t end = atomic_load_explicit(&z->run_end, memory_order_relaxed);
+
+	if (off + DROP_NEAR < end || off > end + DROP_NEAR) {
+		atomic_store_explicit(&z->run_start, off, memory_order_relaxed);
+		atomic_store_explicit(&z->run_end, off + n, memory_order_relaxed);
+		return;
+	}
+	if (off + n > end)
+		atomic_store_explicit(&z->run_end, off + n, memory_order_relaxed);
+	if (off < start + DROP_LAG + DROP_RUN)
+		return;
+	uint64_t to = (off - DROP_LAG) & ~(uint64_t)4095;
+	/* one thread drops each stretch; a run started anew meanwhile drops nothing here */
+	if (to > start && atomic_compare_exchange_strong(&z->run_start, &start, to))
+		posix_fadvise(z->fd, (off_t)start, (off_t)(to - start), POSIX_FADV_DONTNEED);
+}
+
+static ssize_t decode_frame(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
+			    struct err *e)
 {
 	struct zseek_frame f;
 	size_t r;
@@ -616,6 +656,19 @@ ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, vo
 	if (r != f.dsize)
 		return bad(z->name, f.coff, "frame decompresses to the wrong size", e);
 	return (ssize_t)r;
+}
+
+ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
+		     struct err *e)
+{
+	ssize_t r = decode_frame(z, i, d, dst, e);
+
+	if (r >= 0) {
+		struct zseek_frame f;
+		zseek_frame(z, i, &f);
+		drop_behind(z, f.coff, f.csize);
+	}
+	return r;
 }
 
 ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, void **out,

@@ -120,7 +120,9 @@ void zseek_dctx_free(struct zseek_dctx *d);
 /*
  * Decompress frame i whole into dst (room for its dsize) and check it: its
  * zstd content checksum and its size. Returns dsize, or -1 with EIO naming the
- * file and the frame's offset.
+ * file and the frame's offset. Thread-safe. While frames are decoded front to
+ * back, the compressed bytes more than 8 MiB behind are dropped from the page
+ * cache (zseek.c, drop_behind()); frames decoded out of order drop nothing.
  */
 ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, void *dst,
 		     struct err *e);

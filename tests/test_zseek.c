@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_getFrameHeader, to check the window asked for */
@@ -862,6 +865,100 @@ START_TEST(offsets_and_lookups_across_spans)
 END_TEST
 
 /* Foreign frames that declare a window past zstd's default limit still decode, read whole or in pieces. */
+/* Pages of fd's [off, off + len) in the page cache (len a multiple of the page size). */
+static size_t resident(int fd, uint64_t off, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 0;
+	unsigned char *vec = malloc(len / page);
+	void *m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
+
+	ck_assert_ptr_nonnull(vec);
+	ck_assert(m != MAP_FAILED);
+	ck_assert_int_eq(mincore(m, len, vec), 0);
+	for (size_t i = 0; i < len / page; i++)
+		n += vec[i] & 1;
+	munmap(m, len);
+	free(vec);
+	return n;
+}
+
+/*
+ * Frames decoded front to back drop what they read more than 8 MiB back from
+ * the page cache, from the start of the file on, but not the last 8 MiB.
+ * Decoded in random order, nothing is dropped: the frames of the second half
+ * at random leave the first half cached (a drop there would stay visible, as
+ * nothing reads it again). On tmpfs, whose pages cannot be dropped, only the
+ * decoding is checked.
+ */
+START_TEST(decoding_front_to_back_drops_behind_random_order_does_not)
+{
+	const size_t size = 24u << 20, mib = 1u << 20, page = (size_t)sysconf(_SC_PAGESIZE);
+	const char *path = fixture_path("big.zst");
+	unsigned char *big = malloc(size), *buf = malloc(FRAME);
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	struct zseek_writer *w;
+	struct err e;
+	struct statfs fs;
+
+	ck_assert_ptr_nonnull(big);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_ge(fd, 0);
+	fixture_fill(big, size, 7, 0);	/* does not compress: 24 MiB of frames */
+	ck_assert_int_eq(zseek_writer_new(fd, path, 1, 1, FRAME, &w, &e), 0);
+	ck_assert_int_eq(zseek_write(w, big, size, &e), 0);
+	ck_assert_int_eq(zseek_finish(w, &e), 0);
+	zseek_writer_free(w);
+	ck_assert_int_eq(fsync(fd), 0);	/* dirty pages are never dropped: snapkeep syncs too */
+	close(fd);
+	bool droppable = statfs(path, &fs) == 0 && fs.f_type != TMPFS_MAGIC;
+	for (int round = 0; round < 2; round++) {
+		struct zseek *z = open_file(path, &fd, &e);
+		struct zseek_dctx *d = zseek_dctx_new();
+		struct stat st;
+		ck_assert_ptr_nonnull(z);
+		ck_assert_ptr_nonnull(d);
+		fstat(fd, &st);
+		uint64_t whole = (uint64_t)st.st_size / page * page;
+		ck_assert_uint_ge(whole, 20 * mib);
+		for (uint64_t off = 0; off < (uint64_t)st.st_size; off += FRAME)	/* all cached */
+			ck_assert_int_eq(pread(fd, buf, FRAME, (off_t)off) >= 0, 1);
+		uint32_t n = zseek_nframes(z);
+		uint32_t *order = malloc(n * sizeof(*order));
+		ck_assert_ptr_nonnull(order);
+		for (uint32_t i = 0; i < n; i++)
+			order[i] = i;
+		uint64_t seed = 5;
+		for (uint32_t i = n - 1; round == 1 && i > 0; i--) {
+			uint32_t j = (uint32_t)(fixture_rand(&seed) % (i + 1)), t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			struct zseek_frame f;
+			zseek_frame(z, order[i], &f);
+			if (f.dsize == 0 || (round == 1 && f.coff < 12 * mib))
+				continue;	/* the table's own frame; the first half at random */
+			ck_assert_int_eq(zseek_decode(z, order[i], d, buf, &e), (ssize_t)f.dsize);
+			ck_assert_mem_eq(buf, big + f.doff, f.dsize);
+		}
+		if (droppable) {
+			size_t first = resident(fd, 0, 4 * mib), last = resident(fd, whole - 8 * mib, 8 * mib);
+			ck_assert_uint_eq(last, 8 * mib / page);
+			if (round == 0)
+				ck_assert_uint_eq(first, 0);
+			else
+				ck_assert_uint_eq(first, 4 * mib / page);
+		}
+		free(order);
+		zseek_dctx_free(d);
+		zseek_close(z);
+		close(fd);
+	}
+	free(buf);
+	free(big);
+}
+END_TEST
+
 START_TEST(frame_with_a_huge_window_decodes)
 {
 	/* compressible bytes (one read), then incompressible ones (pieces) */
@@ -915,6 +1012,7 @@ int main(void)
 	tcase_add_test(tc, seek_table_that_lies_is_refused);
 	tcase_add_test(tc, frame_with_a_huge_window_decodes);
 	tcase_add_test(tc, offsets_and_lookups_across_spans);
+	tcase_add_test(tc, decoding_front_to_back_drops_behind_random_order_does_not);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
 }
