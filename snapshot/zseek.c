@@ -602,14 +602,14 @@ static ssize_t decode_pieces(const struct zseek *z, const struct zseek_frame *f,
 /*
  * Drop-behind. While an archive is decoded front to back (a restore, `cp -a`,
  * reading every file), its compressed bytes are not read again: the frames
- * are cached decoded, and the files' pages by the kernel. Once such a run is
- * DROP_RUN long, the bytes more than DROP_LAG behind it are dropped from the
- * page cache in DROP_RUN steps, instead of filling it with a second, compressed
- * copy of what is read; reading them anew costs memory that is still warm
- * rather than fresh (a 17 % shorter read of the bench tree in a VM where each
- * fresh page costs a fault in the host). A frame that starts more than
- * DROP_NEAR from where the last one ended starts a new run, so random reads,
- * and two files read side by side, drop nothing.
+ * are cached decoded, and the files' pages by the kernel. Once such a run has
+ * gone DROP_LAG + DROP_RUN past its start, the bytes more than DROP_LAG behind
+ * it are dropped from the page cache in DROP_RUN steps, instead of filling it
+ * with a second, compressed copy of what is read; the next reads then get
+ * pages just freed rather than fresh ones (a 17 % shorter read of the bench
+ * tree in a VM where each fresh page costs a fault in the host). A frame that
+ * starts more than DROP_NEAR from where the last one ended starts a new run,
+ * so random reads, and two files read side by side, drop nothing.
  */
 #define DROP_LAG (8u << 20)
 #define DROP_RUN (4u << 20)
