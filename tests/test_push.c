@@ -94,6 +94,16 @@ static uint64_t snapshot_dir(struct tree *t)
 	return lookup(t, TREE_ROOT_INO, snapname);
 }
 
+/* A reader through a new frame cache c. */
+static struct idx_reader *reader_over(struct fcache *c)
+{
+	struct idx_reader *r = idx_reader_new();
+
+	ck_assert_ptr_nonnull(r);
+	idx_reader_set_frames(r, fcache_frames(c));
+	return r;
+}
+
 /* Siblings are listed from the pinned frame's index, inside that frame, or not at all. */
 START_TEST(siblings_come_from_the_pinned_frames_index_only)
 {
@@ -113,8 +123,7 @@ START_TEST(siblings_come_from_the_pinned_frames_index_only)
 	ck_assert_msg(tree_new(&o, &t, &e) == 0, "%s", e.msg);
 	uint64_t dir = snapshot_dir(t), ino = lookup(t, dir, "s05");
 	struct fcache *c = fcache_new(64u << 20);
-	struct idx_reader *r = idx_reader_new();
-	idx_reader_set_frames(r, fcache_frames(c));
+	struct idx_reader *r = reader_over(c);
 	int np = tree_read_pieces(t, ino, 3500, 0, r, base, size, pin, 4, &e);
 	ck_assert_msg(np >= 1, "%s", e.msg);
 	const unsigned char *frame = fcache_pinned(pin[0], &flen, &serial);
@@ -202,6 +211,20 @@ static bool mate(struct tree *t, struct idx_reader *r, uint64_t ino, uint64_t si
 	return same;
 }
 
+/* Read file ino's first byte: its place in the frame (*base), the frame pinned (*pin), its serial. */
+static uint64_t read_first_byte(struct tree *t, struct idx_reader *r, uint64_t ino,
+				const void **base, void **pin)
+{
+	size_t size;
+	uint32_t flen;
+	uint64_t serial;
+	struct err e;
+
+	ck_assert_msg(tree_read_pieces(t, ino, 1, 0, r, base, &size, pin, 1, &e) == 1, "%s", e.msg);
+	fcache_pinned(*pin, &flen, &serial);
+	return serial;
+}
+
 /*
  * The list against the read path itself: every file of the directory that a
  * read finds whole in the very frame pinned for the file read is listed, at
@@ -230,18 +253,13 @@ START_TEST(siblings_are_the_directorys_files_in_the_frame)
 		uint64_t root = snapshot_dir(t), d1 = lookup(t, root, "d1");
 		uint64_t d2 = lookup(t, root, "d2"), m = lookup(t, d1, "m");
 		struct fcache *c = fcache_new(64u << 20);
-		struct idx_reader *r = idx_reader_new();
-		idx_reader_set_frames(r, fcache_frames(c));
+		struct idx_reader *r = reader_over(c);
 		for (size_t ri = 0; ri < sizeof(reads) / sizeof(reads[0]); ri++) {
-			const void *base[4];
-			size_t size[4];
-			void *pin[4];
+			const void *base;
+			void *pin;
 			struct tree_sib v[64];
-			uint32_t flen;
-			uint64_t serial, ino = lookup(t, d1, reads[ri]);
-			int np = tree_read_pieces(t, ino, 1, 0, r, base, size, pin, 4, &e);
-			ck_assert_msg(np == 1, "%s", e.msg);
-			fcache_pinned(pin[0], &flen, &serial);
+			uint64_t ino = lookup(t, d1, reads[ri]);
+			uint64_t serial = read_first_byte(t, r, ino, &base, &pin);
 			int n = tree_siblings(t, ino, 0, serial, v, 64), want = 0;
 			for (int k = 1; k < n; k++)
 				ck_assert_int_lt(v[k - 1].delta, v[k].delta);
@@ -257,8 +275,8 @@ START_TEST(siblings_are_the_directorys_files_in_the_frame)
 					int64_t delta;
 					snprintf(name, sizeof(name), "%s%02d", all[a].pre, j);
 					ck_assert(tree_lookup(t, all[a].dir, name, &st, &to, &e) == 0);
-					bool listed = mate(t, r, st.st_ino, (uint64_t)st.st_size, pin[0],
-						       base[0], &delta) &&
+					bool listed = mate(t, r, st.st_ino, (uint64_t)st.st_size, pin,
+						       base, &delta) &&
 						  st.st_ino != ino && all[a].dir == d1;
 					int found = -1;
 					for (int k = 0; k < n; k++)
@@ -275,7 +293,7 @@ START_TEST(siblings_are_the_directorys_files_in_the_frame)
 			ck_assert_int_eq(n, want);
 			if (fi == 0)
 				ck_assert_int_eq(n, 39);	/* all of d1's other files */
-			idx_unpin(r, pin, np);
+			idx_unpin(r, &pin, 1);
 		}
 		idx_reader_free(r);
 		tree_free(t);
@@ -343,26 +361,21 @@ START_TEST(siblings_past_other_entries_and_out_of_order)
 		ck_assert_msg(tree_new(&o, &t, &e) == 0, "%s", e.msg);
 		uint64_t root = snapshot_dir(t), de = lookup(t, root, "e"), dout = lookup(t, root, "o");
 		struct fcache *c = fcache_new(64u << 20);
-		struct idx_reader *r = idx_reader_new();
-		idx_reader_set_frames(r, fcache_frames(c));
+		struct idx_reader *r = reader_over(c);
 		const struct { uint64_t dir; const char *name; } reads[] = {
 			{ de, "a00" }, { de, "z00" }, { dout, "a" }, { dout, "b" }, { dout, "c" }
 		};
 		for (size_t ri = 0; ri < 5; ri++) {
-			const void *base[4];
-			size_t size[4];
-			void *pin[4];
+			const void *base;
+			void *pin;
 			struct tree_sib v[64];
-			uint32_t flen;
-			uint64_t serial, ino = lookup(t, reads[ri].dir, reads[ri].name);
-			int np = tree_read_pieces(t, ino, 1, 0, r, base, size, pin, 4, &e);
-			ck_assert_msg(np == 1, "%s", e.msg);
-			fcache_pinned(pin[0], &flen, &serial);
+			uint64_t ino = lookup(t, reads[ri].dir, reads[ri].name);
+			uint64_t serial = read_first_byte(t, r, ino, &base, &pin);
 			int n = tree_siblings(t, ino, 0, serial, v, 64);
 			for (int k = 0; k < n; k++) {
 				int64_t delta;
 				ck_assert_uint_ne(v[k].ino, ino);
-				ck_assert_msg(mate(t, r, v[k].ino, v[k].size, pin[0], base[0], &delta),
+				ck_assert_msg(mate(t, r, v[k].ino, v[k].size, pin, base, &delta),
 					      "frame %zu, read %s: a file outside its frame listed", fi,
 					      reads[ri].name);
 				ck_assert_int_eq(v[k].delta, delta);
@@ -374,7 +387,7 @@ START_TEST(siblings_past_other_entries_and_out_of_order)
 				ck_assert_int_eq(tree_siblings(t, ino, 0, serial, v, 1), 1);
 				ck_assert_uint_eq(v[0].ino, other);
 			}
-			idx_unpin(r, pin, np);
+			idx_unpin(r, &pin, 1);
 		}
 		idx_reader_free(r);
 		tree_free(t);
