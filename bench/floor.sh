@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# bench/floor.sh: how close snapfs is to what any FUSE daemon costs on this machine
+# (bench/mount-results.md, "The floor"). Run bench/mount.sh first: this uses its
+# tree, squashfs image and store (BENCH_DIR).
+#
+#   bench/floor.sh
+#
+# Peers, side by side, RUNS rounds (the order rotates), medians reported:
+#   floor        bench/floor.c over the plain tree: a FUSE daemon that has every name
+#                and attribute in memory before it mounts and does no other work;
+#                listings are names only (READDIR), as squashfuse_ll's are
+#   floor-plus   the same with attributes in every listing (READDIRPLUS), as snapfs's
+#   snapfs       the daemon, over bench/mount.sh's store (its one archive of the tree)
+#   squashfuse   squashfuse_ll over the image (walk only)
+#   tree         the tree itself, through no FUSE at all (reads only)
+#   zstd         zstd -d -c ARCHIVE > /dev/null, from a cold cache
+# Metrics, each on a fresh mount after `echo 3 > drop_caches`:
+#   walk         find -type f | wc -l
+#   read-big     find state logs -type f -print0 | xargs -0 cat: the 13 big files
+#   read-small   the same over config queue status .env: the ~20,400 small files
+#   read-all     the same over everything
+# snapfs and squashfuse start cold, as in bench/mount.sh. floor and tree stand for
+# what FUSE (or the kernel alone) costs, not for a disk: after the drop, the tree is
+# read back into the page cache first (its metadata only, for the walk).
+#
+# Environment: BENCH_DIR (default /var/tmp/snapfs-mount), RUNS (default 3),
+# CACHE_MIB (snapfs -o cache_size, default 64), QUIET_WAIT (default 30 s: waits for
+# an idle machine before each timed step). Results: BENCH_DIR/results-floor/.
+set -euo pipefail
+export LC_ALL=C
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/machine.sh
+source "$ROOT/bench/machine.sh"
+W=${BENCH_DIR:-/var/tmp/snapfs-mount}
+RUNS=${RUNS:-3}
+CACHE_MIB=${CACHE_MIB:-64}
+QUIET_WAIT=${QUIET_WAIT:-30}
+TREE=$W/tree
+IMG=$W/tree.sqfs
+STORE=$W/store
+RES=$W/results-floor
+BIN=$W/bin
+MNT=$W/mnt/floor
+SNAPFS=$ROOT/build-bench2/fs/snapfs
+BIGDIRS="state logs"
+SMALLDIRS="config queue status .env"
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'floor.sh: %s\n' "$*" >&2; exit 2; }
+
+[ "$(id -u)" = 0 ] || die "run as root (drop_caches and mounts)"
+[ -c /dev/fuse ] || die "/dev/fuse is missing"
+[ -d "$TREE" ] && [ -f "$IMG" ] && [ -d "$STORE" ] || die "no tree, image or store in $W: run bench/mount.sh first"
+ARCHIVE=$(find "$STORE" -maxdepth 1 -name '*.tar.zst' | head -1)
+[ -n "$ARCHIVE" ] || die "no archive in $STORE: run bench/mount.sh first"
+SQUASHFUSE=$(command -v squashfuse_ll || command -v squashfuse) || die "squashfuse is missing"
+pkg-config --exists fuse3 || die "libfuse3-dev is missing"
+
+DAEMON=
+cleanup() {
+	if mountpoint -q "$MNT"; then umount "$MNT" 2>/dev/null || umount -l "$MNT" || true; fi
+	[ -z "$DAEMON" ] || wait_gone "$DAEMON"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_gone() { for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done; kill -KILL "$1" 2>/dev/null || true; }
+
+cd "$ROOT"
+[ -d build-bench2 ] || meson setup build-bench2 --buildtype=release >/dev/null
+ninja -C build-bench2 fs/snapfs >/dev/null
+mkdir -p "$BIN" "$RES" "$MNT"
+# shellcheck disable=SC2046
+cc -O2 -std=c11 -Wall -Wextra -o "$BIN/floor" bench/floor.c $(pkg-config --cflags --libs fuse3)
+: >"$RES/runs.tsv"
+
+# mount_peer PEER: mounts it at MNT (untimed); TOP: where the tree is in it
+mount_peer() {
+	local cmd
+	case $1 in
+	floor) cmd=("$BIN/floor" "$TREE" "$MNT") ;;
+	floor-plus) cmd=("$BIN/floor" -o plus "$TREE" "$MNT") ;;
+	snapfs) cmd=("$SNAPFS" -o "cache_size=$CACHE_MIB" "$STORE" "$MNT") ;;
+	squashfuse) cmd=("$SQUASHFUSE" "$IMG" "$MNT") ;;
+	esac
+	"${cmd[@]}" >&2 || die "mount failed: ${cmd[*]}"
+	for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
+	mountpoint -q "$MNT" || die "not mounted: ${cmd[*]}"
+	DAEMON=$(pgrep -n -f -- "${cmd[0]##*/} .*$MNT\$") || die "no daemon for $MNT"
+	TOP=$MNT
+	[ "$1" != snapfs ] || TOP=$(find "$MNT" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' | head -1)
+}
+
+umount_peer() {
+	umount "$MNT" 2>/dev/null || { sleep 1; umount "$MNT"; }
+	wait_gone "$DAEMON"
+	DAEMON=
+}
+
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
+wait_idle() { # >= 90 % idle for 2 s, or QUIET_WAIT s passed
+	local waited=0 good=0 b0 i0 b1 i1
+	while [ $waited -lt "$QUIET_WAIT" ]; do
+		read -r b0 i0 < <(cpu_ticks)
+		sleep 1
+		read -r b1 i1 < <(cpu_ticks)
+		waited=$((waited + 1))
+		if [ $(((i1 - i0) * 10)) -ge $((((b1 - b0) + (i1 - i0)) * 9)) ]; then
+			good=$((good + 1))
+			[ $good -ge 2 ] && return 0
+		else
+			good=0
+		fi
+	done
+}
+
+# drop_caches PEER METRIC: the drop, then what the measurement's programs (and, for
+# floor and tree, the tree) need in the page cache
+drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	bash -c : && find /dev/null -maxdepth 0 -type f -print0 | xargs -0 cat | wc -l >/dev/null
+	zstd -V >/dev/null
+	case $1 in
+	floor*|tree)
+		if [ "$2" = walk ]; then
+			find "$TREE" >/dev/null
+		else
+			find "$TREE" -type f -print0 | xargs -0 cat >/dev/null
+		fi ;;
+	esac
+}
+
+# cmd_of METRIC ROOT
+cmd_of() {
+	local d list=""
+	case $1 in
+	walk) echo "find '$2' -type f | wc -l >'$RES/count'"; return ;;
+	read-all) list="'$2'" ;;
+	read-big) for d in $BIGDIRS; do list="$list '$2/$d'"; done ;;
+	read-small) for d in $SMALLDIRS; do list="$list '$2/$d'"; done ;;
+	esac
+	echo "find $list -type f -print0 | xargs -0 cat >/dev/null"
+}
+
+# timed ROUND PEER METRIC: one row of runs.tsv
+timed() {
+	local cmd t0 t1
+	TOP=$TREE
+	[ "$2" = tree ] || mount_peer "$2"
+	cmd=$(cmd_of "$3" "$TOP")
+	wait_idle
+	drop_caches "$2" "$3"
+	t0=$EPOCHREALTIME
+	bash -c "$cmd" || die "'$cmd' failed"
+	t1=$EPOCHREALTIME
+	if [ "$3" = walk ] && [ "$(cat "$RES/count")" != "$files" ]; then
+		die "$2: the walk found $(cat "$RES/count") files, the tree has $files"
+	fi
+	[ "$2" = tree ] || umount_peer
+	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" |
+		tee -a "$RES/runs.tsv" >&2
+}
+
+files=$(find "$TREE" -type f | wc -l)
+bytes=$(find "$TREE" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%d", s }')
+tar_bytes=$(zstd -dc "$ARCHIVE" | wc -c)
+{
+	machine_lines "$ROOT"
+	echo "libfuse3: $(pkg-config --modversion fuse3)"
+	echo "tree: $bytes bytes in $files files; archive: $(basename "$ARCHIVE"), $(stat -c %s "$ARCHIVE") bytes, $tar_bytes decompressed"
+	echo "snapfs: -o cache_size=$CACHE_MIB"
+} >"$RES/summary.txt"
+
+WALKERS=(floor floor-plus squashfuse snapfs)
+READERS=(floor-plus snapfs tree)
+for r in $(seq "$RUNS"); do
+	log "round $r of $RUNS"
+	for i in "${!WALKERS[@]}"; do
+		timed "$r" "${WALKERS[$(((i + r) % ${#WALKERS[@]}))]}" walk
+	done
+	for m in read-big read-small read-all; do
+		for i in "${!READERS[@]}"; do
+			timed "$r" "${READERS[$(((i + r) % ${#READERS[@]}))]}" "$m"
+		done
+	done
+	wait_idle
+	drop_caches zstd decompress
+	t0=$EPOCHREALTIME
+	zstd -d -q -c "$ARCHIVE" >/dev/null
+	t1=$EPOCHREALTIME
+	printf '%s\tzstd\tdecompress-cold\t%s\n' "$r" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" |
+		tee -a "$RES/runs.tsv" >&2
+done
+
+# medians, and the ratios the targets of bench/mount.sh are stated in
+awk -F'\t' -v bytes="$bytes" -v tar_bytes="$tar_bytes" '
+	{ k = $2 SUBSEP $3; v[k, ++n[k]] = $4; if (!(k in seen)) { seen[k] = 1; order[++m] = k } }
+	function med(k,   i, j, t, c, a) {
+		c = n[k]; for (i = 1; i <= c; i++) a[i] = v[k, i]
+		for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return c % 2 ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
+	}
+	END {
+		printf "\nMedians of the rounds (seconds)\n"
+		for (i = 1; i <= m; i++) { split(order[i], f, SUBSEP); printf "%-12s %-16s %.4f\n", f[1], f[2], med(order[i]) }
+		sq = med("squashfuse" SUBSEP "walk"); z = med("zstd" SUBSEP "decompress-cold")
+		printf "\nwalk against squashfuse_ll (target of snapfs: <= 1.5x)\n"
+		split("floor floor-plus snapfs", w, " ")
+		for (i = 1; i <= 3; i++) printf "  %-12s %.2fx\n", w[i], med(w[i] SUBSEP "walk") / sq
+		printf "\nread all against zstd -d cold, %.0f MB/s (target of snapfs: >= 0.8x)\n", tar_bytes / z / 1e6
+		split("floor-plus snapfs tree", w, " ")
+		for (i = 1; i <= 3; i++) {
+			t = med(w[i] SUBSEP "read-all")
+			printf "  %-12s %.0f MB/s = %.2fx\n", w[i], bytes / t / 1e6, bytes / t / (tar_bytes / z)
+		}
+	}' "$RES/runs.tsv" | tee -a "$RES/summary.txt"
