@@ -1201,9 +1201,13 @@ static uint32_t mode_of(const struct idx *x, uint32_t i)
 	return cent_ext(&x->ce[i]) ? ext_of(x, i)->mode : cent_mode(&x->ce[i]);
 }
 
+static int name_cmp(const struct idx *x, uint32_t i, const char *name, size_t len);
+
 /*
  * What the stored form guaranteed and the compact one relies on, for what
- * put_family() could not check as it went: a target may come later.
+ * put_family() could not check as it went: a target may come later; every
+ * name but the root's is one path component and sorts after its previous
+ * sibling's, as idx_lookup()'s binary search needs.
  */
 static int check_entry(const struct idx *x, uint32_t i, struct err *e)
 {
@@ -1212,6 +1216,14 @@ static int check_entry(const struct idx *x, uint32_t i, struct err *e)
 	idx_get(x, i, &d);
 	if (d.target >= x->n || (d.target != i && !S_ISREG(mode_of(x, d.target))))
 		return damaged(x, "hard link target", i, e);
+	if (i == IDX_ROOT)
+		return 0;
+	if (d.name_len == 0 || (d.name_len <= 2 && memcmp(d.name, "..", d.name_len) == 0) ||
+	    memchr(d.name, '/', d.name_len) || memchr(d.name, '\0', d.name_len))
+		return damaged(x, "a name that is empty, '.', '..' or holds '/' or NUL", i, e);
+	if (i - 1 != IDX_ROOT && parent_of(x, i - 1) == d.parent &&
+	    name_cmp(x, i - 1, d.name, d.name_len) >= 0)
+		return damaged(x, "names out of order, or twice in one directory", i, e);
 	return 0;
 }
 

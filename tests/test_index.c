@@ -1591,6 +1591,77 @@ START_TEST(damaged_child_ranges_are_refused)
 END_TEST
 
 /*
+ * Lookups search a directory's children by name, so loading checks what the
+ * search needs: every name but the root's is one path component, and sorts
+ * after its previous sibling's, never equal to it. (Found by tests/fuzz: an
+ * index whose names were out of order opened, and some of its files could be
+ * listed but not looked up.)
+ */
+START_TEST(damaged_names_are_refused)
+{
+	size_t len;
+	unsigned char *good = rich_blob(&len), *bad = malloc(len);
+	struct stored s = parse_body(good, len);
+	size_t strings = (size_t)((const unsigned char *)s.strings - good);
+	struct idx *x;
+	struct err e;
+	uint32_t alice, bob, carol;
+
+	ck_assert_ptr_nonnull(bad);
+	ck_assert_msg(idx_open_blob(good, len, "t", &x, &e) == 0, "%s", e.msg);
+	alice = idx_lookup_path(x, "home/alice");
+	bob = idx_lookup_path(x, "home/bob");
+	carol = idx_lookup_path(x, "home/carol");
+	idx_close(x);
+	ck_assert(alice != IDX_NONE && bob == alice + 1 && carol == bob + 1);
+#define NAME_OFF(i) le32_get(stored_ent(&s, i) + IDX_E_NAME)
+#define NAME_LEN(i) le32_get(stored_ent(&s, i) + IDX_E_NAME + 4)
+#define NAME_AT(i) ((char *)bad + strings + NAME_OFF(i))
+#define DAMAGE(what, why, ...)                          \
+	do {                                            \
+		memcpy(bad, good, len);                 \
+		__VA_ARGS__;                            \
+		expect_refused_as(bad, len, what, why); \
+	} while (0)
+
+	ck_assert_uint_eq(NAME_LEN(bob), 3);
+	/* not one path component */
+	DAMAGE("an empty name", "a name that is", poke_ent(bad, bob, IDX_E_NAME + 4, 0));
+	DAMAGE("'.'", "a name that is", poke_ent(bad, bob, IDX_E_NAME + 4, 1); *NAME_AT(bob) = '.');
+	DAMAGE("'..'", "a name that is", poke_ent(bad, bob, IDX_E_NAME + 4, 2); memcpy(NAME_AT(bob), "..", 2));
+	DAMAGE("a slash", "a name that is", NAME_AT(bob)[1] = '/');
+	DAMAGE("a NUL", "a name that is", NAME_AT(bob)[1] = '\0');
+	/* out of order, or twice */
+	DAMAGE("two siblings swapped", "names out of order",
+	       poke_ent(bad, bob, IDX_E_NAME, NAME_OFF(carol));
+	       poke_ent(bad, bob, IDX_E_NAME + 4, NAME_LEN(carol));
+	       poke_ent(bad, carol, IDX_E_NAME, NAME_OFF(bob));
+	       poke_ent(bad, carol, IDX_E_NAME + 4, NAME_LEN(bob)));
+	DAMAGE("one name twice", "names out of order",
+	       poke_ent(bad, bob, IDX_E_NAME, NAME_OFF(alice));
+	       poke_ent(bad, bob, IDX_E_NAME + 4, NAME_LEN(alice)));
+	/* a prefix sorts first: "bob" then "bobby" is in order, "bobby" then "bob" is not */
+	memcpy(bad, good, len);
+	ck_assert_uint_ge(NAME_LEN(carol), 5);
+	memcpy(NAME_AT(carol), "bob", 3);
+	ck_assert_msg(idx_open_blob(bad, len, "t", &x, &e) == 0, "'bob' then 'bobxx': %s", e.msg);
+	idx_close(x);
+	DAMAGE("a name after a longer one it begins", "names out of order",
+	       memcpy(NAME_AT(carol), "bob", 3);
+	       poke_ent(bad, bob, IDX_E_NAME, NAME_OFF(carol));
+	       poke_ent(bad, bob, IDX_E_NAME + 4, NAME_LEN(carol));
+	       poke_ent(bad, carol, IDX_E_NAME, NAME_OFF(bob));
+	       poke_ent(bad, carol, IDX_E_NAME + 4, NAME_LEN(bob)));
+#undef DAMAGE
+#undef NAME_AT
+#undef NAME_LEN
+#undef NAME_OFF
+	free(bad);
+	free(good);
+}
+END_TEST
+
+/*
  * Two directories whose children are stored in the other's order: a tree that
  * holds together (every parent before its children, every child's parent the
  * directory listing it) but is not breadth first, so parents could not be
@@ -1951,6 +2022,7 @@ int main(void)
 	tcase_add_test(tc, damaged_compact_fields_are_refused);
 	tcase_add_test(tc, index_frame_has_a_small_window);
 	tcase_add_test(tc, damaged_child_ranges_are_refused);
+	tcase_add_test(tc, damaged_names_are_refused);
 	tcase_add_test(tc, ranges_not_breadth_first_are_refused);
 	tcase_add_test(tc, entry_after_the_last_range_is_an_orphan);
 	tcase_add_test(tc, parents_read_back_in_deep_and_wide_trees);
