@@ -4,9 +4,11 @@
 # Builds the two libFuzzer targets with clang (ASan and UBSan on, the library's
 # sources compiled in) in build-fuzz/, makes seeds from a small tree with every
 # kind of entry (a native archive taken with 4 KiB frames, its index body, and
-# the same tree as tar, tar.gz, tar.xz, tar.bz2, zip, cpio and iso), then runs
+# the same tree as tar, tar.gz, tar.xz, tar.bz2, zip, cpio and iso) and from
+# examples/orchestrator-cc.yaml, then runs
 #   fuzz_index    the index body: idx_open_blob() and every accessor over it
 #   fuzz_archive  a whole archive: idx_open_fd(), then every file read through
+#   fuzz_config   snapkeep's configuration file: cfg_load()
 # each for SECONDS (default 300). A crash leaves its input in build-fuzz/ and
 # the script fails; turn it into a unit test before fixing it.
 #
@@ -35,7 +37,7 @@ trap 'rm -rf -- "$W"' EXIT
 LIBS=$(pkg-config --cflags --libs libzstd libarchive yaml-0.1 zlib)
 SRCS=()
 for f in "$ROOT"/snapshot/*.c; do SRCS+=("$f"); done
-for t in fuzz_index fuzz_archive; do
+for t in fuzz_index fuzz_archive fuzz_config; do
 	# shellcheck disable=SC2086
 	"$CC" -g -O1 -std=c11 -D_GNU_SOURCE -DSNAPFS_HAVE_ZLIB -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -I"$ROOT/snapshot" -o "$B/$t" \
@@ -44,7 +46,8 @@ done
 
 # ---- the seeds -------------------------------------------------------------------------------
 T=$W/tree
-mkdir -p "$T/d/e" "$B/seeds-index" "$B/seeds-archive"
+mkdir -p "$T/d/e" "$B/seeds-index" "$B/seeds-archive" "$B/seeds-config"
+cp "$ROOT/examples/orchestrator-cc.yaml" "$B/seeds-config/"
 printf 'hello\n' >"$T/a.txt"
 head -c 20000 /dev/urandom >"$T/d/random.bin"
 { yes 'a line of a log' || true; } | head -c 30000 >"$T/d/e/log.txt"
@@ -64,7 +67,7 @@ cp "$S"/*.tar.zst "$B/seeds-archive/native.tar.zst"
 	bsdtar -czf "$B/seeds-archive/t.tar.gz" . && bsdtar -cJf "$B/seeds-archive/t.tar.xz" . &&
 	bsdtar -cjf "$B/seeds-archive/t.tar.bz2" . && bsdtar --format zip -cf "$B/seeds-archive/t.zip" . &&
 	bsdtar --format cpio -cf "$B/seeds-archive/t.cpio" . &&
-	bsdtar --format iso9660 -cf "$B/seeds-archive/t.iso" a.txt d 2>/dev/null) || true
+	bsdtar --format iso9660 -cf "$B/seeds-archive/t.iso" a.txt d) 2>/dev/null || true	# zip, cpio: no FIFOs
 # the index body: the last frame the seek table lists is the index (skippable,
 # an 8-byte frame header, a 32-byte index header, then the body as one zstd frame)
 python3 - "$B/seeds-archive/native.tar.zst" "$W/index.zst" <<'PY'
@@ -83,7 +86,7 @@ zstd -q -d -c "$W/index.zst" >"$B/seeds-index/body"
 
 # ---- the runs --------------------------------------------------------------------------------
 rc=0
-for t in fuzz_index fuzz_archive; do
+for t in fuzz_index fuzz_archive fuzz_config; do
 	seeds=$B/seeds-${t#fuzz_}
 	mkdir -p "$B/corpus-$t"
 	echo "== $t for ${SECS}s"
