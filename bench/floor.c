@@ -77,6 +77,7 @@ static int add(const char *path, size_t dirlen)
 	n->name = n->path + dirlen;
 	if (fstatat(source, path, &n->st, AT_SYMLINK_NOFOLLOW) < 0) {
 		fprintf(stderr, "floor: %s: %s\n", path, strerror(errno));
+		free(n->path);
 		return -1;
 	}
 	n->st.st_ino = ++count;
@@ -105,12 +106,15 @@ static int scan(void)
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
 			size_t dirlen = strlen(nodes[i].path) + 1;
-			if (asprintf(&path, "%s/%s", nodes[i].path, de->d_name) < 0 ||
-			    add(path, dirlen) < 0) {
+			int rc = asprintf(&path, "%s/%s", nodes[i].path, de->d_name) < 0 ? -1 : 0;
+			if (rc == 0) {
+				rc = add(path, dirlen);
+				free(path);
+			}
+			if (rc < 0) {
 				closedir(d);
 				return -1;
 			}
-			free(path);
 		}
 		closedir(d);
 		nodes[i].n = count - nodes[i].first;
