@@ -19,7 +19,9 @@
  * A benchmark tool, not a file system: hard links are not told apart, "." and
  * ".." are not listed, and nothing is checked for a SOURCE that changes.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #define FUSE_USE_VERSION 34
 #include <dirent.h>
 #include <errno.h>
@@ -47,8 +49,9 @@ struct node {
 
 static struct node *nodes;
 static uint32_t count, cap;
-static int source;		/* SOURCE, O_PATH */
+static int source = -1;		/* SOURCE, O_PATH */
 static bool plus;
+static pthread_key_t read_buf;	/* each thread's READ buffer, freed when the thread ends */
 
 static struct node *node_of(fuse_ino_t ino)
 {
@@ -65,10 +68,12 @@ static int add(const char *path, size_t dirlen)
 	struct node *n;
 
 	if (count == cap) {
-		struct node *v = realloc(nodes, (cap = cap ? cap * 2 : 4096) * sizeof(*v));
+		uint32_t want = cap ? cap * 2 : 4096;
+		struct node *v = realloc(nodes, want * sizeof(*v));
 		if (!v)
 			return -1;
 		nodes = v;
+		cap = want;
 	}
 	n = &nodes[count];
 	memset(n, 0, sizeof(*n));
@@ -99,6 +104,8 @@ static int scan(void)
 
 		if (!d) {
 			fprintf(stderr, "floor: %s: %s\n", nodes[i].path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
 			return -1;
 		}
 		nodes[i].first = count;
@@ -194,12 +201,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	static _Thread_local char *buf;
+	char *buf = pthread_getspecific(read_buf);
 	ssize_t n;
 
 	(void)ino;
-	if (!buf && !(buf = malloc(READ_MAX)))
+	if (!buf && (!(buf = malloc(READ_MAX)) || pthread_setspecific(read_buf, buf) != 0)) {
+		free(buf);
 		return (void)fuse_reply_err(req, ENOMEM);
+	}
 	if (size > READ_MAX)
 		size = READ_MAX;
 	if ((n = pread((int)fi->fh, buf, size, off)) < 0)
@@ -231,9 +240,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	char *buf = malloc(size), *p = buf;
 	size_t left = size;
 
-	if (!buf)
-		return (void)fuse_reply_err(req, ENOMEM);
-	for (uint32_t k = (uint32_t)off; d && k < d->n; k++) {
+	if (!d || !buf) {
+		free(buf);
+		return (void)fuse_reply_err(req, d ? ENOMEM : ENOENT);
+	}
+	for (uint32_t k = (uint32_t)off; k < d->n; k++) {
 		const struct node *c = &nodes[d->first + k];
 		struct fuse_entry_param e;
 		size_t len;
@@ -285,11 +296,11 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_cmdline_opts o;
 	struct fuse_session *se;
-	struct stat st;
 	int rc = 1;
 
 	for (int i = 0; i < argc; i++) {
-		if (i + 1 < argc && strcmp(argv[i], "-o") == 0 && strcmp(argv[i + 1], "plus") == 0) {
+		if (i + 1 < argc && strcmp(argv[i], "-o") == 0 &&
+		    strcmp(argv[i + 1], "plus") == 0) {
 			plus = true;
 			i++;
 			continue;
@@ -302,16 +313,16 @@ int main(int argc, char **argv)
 			i += strcmp(args.argv[i], "-o") == 0;
 			continue;
 		}
-		if ((source = open(args.argv[i], O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-		    fstat(source, &st) < 0) {
+		if ((source = open(args.argv[i], O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
 			fprintf(stderr, "floor: %s: %s\n", args.argv[i], strerror(errno));
 			return 1;
 		}
+		free(args.argv[i]);
 		memmove(args.argv + i, args.argv + i + 1, (size_t)(args.argc - i) * sizeof(char *));
 		args.argc--;
 		break;
 	}
-	if (source <= 0) {
+	if (source < 0) {
 		fprintf(stderr, "usage: floor [-o plus] [-f] SOURCE MOUNTPOINT\n");
 		return 2;
 	}
@@ -320,14 +331,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: floor [-o plus] [-f] SOURCE MOUNTPOINT\n");
 		return 2;
 	}
-	if (scan() < 0)
+	if (pthread_key_create(&read_buf, free) != 0 || scan() < 0)
 		return 1;
-	if ((se = fuse_session_new(&args, &ops, sizeof(ops), NULL)) &&
-	    fuse_session_mount(se, o.mountpoint) == 0) {
-		struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 10 };
-		fuse_daemonize(o.foreground);
-		rc = fuse_session_loop_mt(se, &cfg) != 0;
-		fuse_session_unmount(se);
+	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
+	/* TERM, INT and HUP end the loop, and the mount with it */
+	if (se && fuse_set_signal_handlers(se) == 0) {
+		if (fuse_session_mount(se, o.mountpoint) == 0) {
+			struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 10 };
+			if (fuse_daemonize(o.foreground) == 0)
+				rc = fuse_session_loop_mt(se, &cfg) != 0;
+			fuse_session_unmount(se);
+		}
+		fuse_remove_signal_handlers(se);
 	}
 	if (se)
 		fuse_session_destroy(se);

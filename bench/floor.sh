@@ -25,7 +25,9 @@
 #
 # Environment: BENCH_DIR (default /var/tmp/snapfs-mount), RUNS (default 3),
 # CACHE_MIB (snapfs -o cache_size, default 64), QUIET_WAIT (default 30 s: waits for
-# an idle machine before each timed step). Results: BENCH_DIR/results-floor/.
+# an idle machine before each timed step; a step measured on a busy one is noted in
+# the summary). Results: BENCH_DIR/results-floor/ (runs.tsv, summary.txt); an earlier
+# run's are moved to results-floor.<its time> first.
 set -euo pipefail
 export LC_ALL=C
 
@@ -51,15 +53,19 @@ die() { printf 'floor.sh: %s\n' "$*" >&2; exit 2; }
 
 [ "$(id -u)" = 0 ] || die "run as root (drop_caches and mounts)"
 [ -c /dev/fuse ] || die "/dev/fuse is missing"
-[ -d "$TREE" ] && [ -f "$IMG" ] && [ -d "$STORE" ] || die "no tree, image or store in $W: run bench/mount.sh first"
+{ [ -d "$TREE" ] && [ -f "$IMG" ] && [ -d "$STORE" ]; } || die "no tree, image or store in $W: run bench/mount.sh first"
 ARCHIVE=$(find "$STORE" -maxdepth 1 -name '*.tar.zst' | head -1)
 [ -n "$ARCHIVE" ] || die "no archive in $STORE: run bench/mount.sh first"
 SQUASHFUSE=$(command -v squashfuse_ll || command -v squashfuse) || die "squashfuse is missing"
 pkg-config --exists fuse3 || die "libfuse3-dev is missing"
 
+# mounted MNT: whether anything is mounted there, a daemon that died included
+mounted() { awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/mounts; }
+mounted "$MNT" && die "$MNT is mounted (a run that did not end?): umount it first"
+
 DAEMON=
 cleanup() {
-	if mountpoint -q "$MNT"; then umount "$MNT" 2>/dev/null || umount -l "$MNT" || true; fi
+	if mounted "$MNT"; then umount "$MNT" 2>/dev/null || umount -l "$MNT" || true; fi
 	[ -z "$DAEMON" ] || wait_gone "$DAEMON"
 }
 trap cleanup EXIT
@@ -70,6 +76,9 @@ wait_gone() { for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; slee
 cd "$ROOT"
 [ -d build-bench2 ] || meson setup build-bench2 --buildtype=release >/dev/null
 ninja -C build-bench2 fs/snapfs >/dev/null
+if [ -e "$RES/runs.tsv" ]; then
+	mv "$RES" "$RES.$(date -r "$RES/runs.tsv" +%Y%m%d_%H%M%S)"
+fi
 mkdir -p "$BIN" "$RES" "$MNT"
 # shellcheck disable=SC2046
 cc -O2 -std=c11 -Wall -Wextra -o "$BIN/floor" bench/floor.c $(pkg-config --cflags --libs fuse3)
@@ -99,7 +108,7 @@ umount_peer() {
 }
 
 cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
-wait_idle() { # >= 90 % idle for 2 s, or QUIET_WAIT s passed
+wait_idle() { # STEP: >= 90 % idle for 2 s, or QUIET_WAIT s passed (then noted)
 	local waited=0 good=0 b0 i0 b1 i1
 	while [ $waited -lt "$QUIET_WAIT" ]; do
 		read -r b0 i0 < <(cpu_ticks)
@@ -113,6 +122,8 @@ wait_idle() { # >= 90 % idle for 2 s, or QUIET_WAIT s passed
 			good=0
 		fi
 	done
+	log "machine still busy after ${QUIET_WAIT}s; measuring $1 anyway"
+	echo "$1" >>"$RES/busy.txt"
 }
 
 # drop_caches PEER METRIC: the drop, then what the measurement's programs (and, for
@@ -150,7 +161,7 @@ timed() {
 	TOP=$TREE
 	[ "$2" = tree ] || mount_peer "$2"
 	cmd=$(cmd_of "$3" "$TOP")
-	wait_idle
+	wait_idle "round $1: $2 $3"
 	drop_caches "$2" "$3"
 	t0=$EPOCHREALTIME
 	bash -c "$cmd" || die "'$cmd' failed"
@@ -185,7 +196,7 @@ for r in $(seq "$RUNS"); do
 			timed "$r" "${READERS[$(((i + r) % ${#READERS[@]}))]}" "$m"
 		done
 	done
-	wait_idle
+	wait_idle "round $r: zstd -d"
 	drop_caches zstd decompress
 	t0=$EPOCHREALTIME
 	zstd -d -q -c "$ARCHIVE" >/dev/null
@@ -216,3 +227,6 @@ awk -F'\t' -v bytes="$bytes" -v tar_bytes="$tar_bytes" '
 			printf "  %-12s %.0f MB/s = %.2fx\n", w[i], bytes / t / 1e6, bytes / t / (tar_bytes / z)
 		}
 	}' "$RES/runs.tsv" | tee -a "$RES/summary.txt"
+if [ -s "$RES/busy.txt" ]; then
+	echo "measured on a busy machine: $(paste -sd, "$RES/busy.txt")" | tee -a "$RES/summary.txt"
+fi

@@ -1205,9 +1205,9 @@ static int name_cmp(const struct idx *x, uint32_t i, const char *name, size_t le
 
 /*
  * What the stored form guaranteed and the compact one relies on, for what
- * put_family() could not check as it went: a target may come later; every
- * name but the root's is one path component and sorts after its previous
- * sibling's, as idx_lookup()'s binary search needs.
+ * put_family() could not check as it went: a target may come later; the
+ * root's name is empty, every other name is one path component and sorts
+ * after its previous sibling's, as idx_lookup()'s binary search needs.
  */
 static int check_entry(const struct idx *x, uint32_t i, struct err *e)
 {
@@ -1217,10 +1217,11 @@ static int check_entry(const struct idx *x, uint32_t i, struct err *e)
 	if (d.target >= x->n || (d.target != i && !S_ISREG(mode_of(x, d.target))))
 		return damaged(x, "hard link target", i, e);
 	if (i == IDX_ROOT)
-		return 0;
-	if (d.name_len == 0 || (d.name_len <= 2 && memcmp(d.name, "..", d.name_len) == 0) ||
+		return d.name_len ? damaged(x, "root with a name", i, e) : 0;
+	/* empty, "." and ".." are the prefixes of ".." */
+	if ((d.name_len <= 2 && memcmp(d.name, "..", d.name_len) == 0) ||
 	    memchr(d.name, '/', d.name_len) || memchr(d.name, '\0', d.name_len))
-		return damaged(x, "a name that is empty, '.', '..' or holds '/' or NUL", i, e);
+		return damaged(x, "name that is empty, '.' or '..', or holds '/' or NUL", i, e);
 	if (i - 1 != IDX_ROOT && parent_of(x, i - 1) == d.parent &&
 	    name_cmp(x, i - 1, d.name, d.name_len) >= 0)
 		return damaged(x, "names out of order, or twice in one directory", i, e);

@@ -1593,9 +1593,9 @@ END_TEST
 /*
  * Lookups search a directory's children by name, so loading checks what the
  * search needs: every name but the root's is one path component, and sorts
- * after its previous sibling's, never equal to it. (Found by tests/fuzz: an
- * index whose names were out of order opened, and some of its files could be
- * listed but not looked up.)
+ * after its previous sibling's, never equal to it; the root's is empty.
+ * (Found by tests/fuzz: an index whose names were out of order opened, and
+ * some of its files could be listed but not looked up.)
  */
 START_TEST(damaged_names_are_refused)
 {
@@ -1626,11 +1626,15 @@ START_TEST(damaged_names_are_refused)
 
 	ck_assert_uint_eq(NAME_LEN(bob), 3);
 	/* not one path component */
-	DAMAGE("an empty name", "a name that is", poke_ent(bad, bob, IDX_E_NAME + 4, 0));
-	DAMAGE("'.'", "a name that is", poke_ent(bad, bob, IDX_E_NAME + 4, 1); *NAME_AT(bob) = '.');
-	DAMAGE("'..'", "a name that is", poke_ent(bad, bob, IDX_E_NAME + 4, 2); memcpy(NAME_AT(bob), "..", 2));
-	DAMAGE("a slash", "a name that is", NAME_AT(bob)[1] = '/');
-	DAMAGE("a NUL", "a name that is", NAME_AT(bob)[1] = '\0');
+	DAMAGE("an empty name", "name that is", poke_ent(bad, bob, IDX_E_NAME + 4, 0));
+	DAMAGE("'.'", "name that is", poke_ent(bad, bob, IDX_E_NAME + 4, 1); *NAME_AT(bob) = '.');
+	DAMAGE("'..'", "name that is",
+	       poke_ent(bad, bob, IDX_E_NAME + 4, 2); memcpy(NAME_AT(bob), "..", 2));
+	DAMAGE("a slash", "name that is", NAME_AT(bob)[1] = '/');
+	DAMAGE("a NUL", "name that is", NAME_AT(bob)[1] = '\0');
+	DAMAGE("a name for the root", "root with a name",
+	       poke_ent(bad, IDX_ROOT, IDX_E_NAME, NAME_OFF(bob));
+	       poke_ent(bad, IDX_ROOT, IDX_E_NAME + 4, NAME_LEN(bob)));
 	/* out of order, or twice */
 	DAMAGE("two siblings swapped", "names out of order",
 	       poke_ent(bad, bob, IDX_E_NAME, NAME_OFF(carol));
@@ -1640,11 +1644,11 @@ START_TEST(damaged_names_are_refused)
 	DAMAGE("one name twice", "names out of order",
 	       poke_ent(bad, bob, IDX_E_NAME, NAME_OFF(alice));
 	       poke_ent(bad, bob, IDX_E_NAME + 4, NAME_LEN(alice)));
-	/* a prefix sorts first: "bob" then "bobby" is in order, "bobby" then "bob" is not */
+	/* a prefix sorts first: "bob" then "bobol" is in order, "bobol" then "bob" is not */
 	memcpy(bad, good, len);
 	ck_assert_uint_ge(NAME_LEN(carol), 5);
 	memcpy(NAME_AT(carol), "bob", 3);
-	ck_assert_msg(idx_open_blob(bad, len, "t", &x, &e) == 0, "'bob' then 'bobxx': %s", e.msg);
+	ck_assert_msg(idx_open_blob(bad, len, "t", &x, &e) == 0, "'bob' then 'bobol': %s", e.msg);
 	idx_close(x);
 	DAMAGE("a name after a longer one it begins", "names out of order",
 	       memcpy(NAME_AT(carol), "bob", 3);

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char path[64];
 	struct cfg *c = NULL;
-	struct err e;
+	struct err e = { 0 };
 	int fd = memfd_create("fuzz.yaml", MFD_CLOEXEC);
 
 	if (fd < 0 || (size && write(fd, data, size) != (ssize_t)size))

@@ -1,8 +1,8 @@
 /*
- * replay: runs a fuzz target (fuzz_index.c or fuzz_archive.c, linked in) over
- * the files of a directory whose names start with a prefix, without libFuzzer:
- * how `meson test` keeps the inputs in tests/fuzz/regress/ that once crashed or
- * misled the library from doing so again, under the sanitizers of the build.
+ * replay: runs a fuzz target (fuzz_index.c, fuzz_archive.c or fuzz_config.c,
+ * linked in) over the files of a directory whose names start with a prefix,
+ * without libFuzzer: how `meson test` runs the inputs of tests/fuzz/regress/
+ * (see its README) through the targets under the sanitizers of the build.
  *
  *	fuzz_index_replay PREFIX DIR
  *
@@ -70,14 +70,18 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < n; i++) {
 		char *path;
-		if (strncmp(names[i]->d_name, argv[1], strlen(argv[1])) == 0 &&
-		    asprintf(&path, "%s/%s", argv[2], names[i]->d_name) >= 0) {
-			if (replay(path) < 0)
+		if (strncmp(names[i]->d_name, argv[1], strlen(argv[1])) == 0) {
+			if (asprintf(&path, "%s/%s", argv[2], names[i]->d_name) < 0) {
+				fprintf(stderr, "%s: out of memory\n", names[i]->d_name);
 				rc = 2;
-			else
-				printf("ok %s\n", names[i]->d_name);
+			} else {
+				if (replay(path) < 0)
+					rc = 2;
+				else
+					printf("ok %s\n", names[i]->d_name);
+				free(path);
+			}
 			count++;
-			free(path);
 		}
 		free(names[i]);
 	}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh [SECONDS]: fuzz what a damaged or hostile archive reaches.
 #
-# Builds the two libFuzzer targets with clang (ASan and UBSan on, the library's
+# Builds the three libFuzzer targets with clang (ASan and UBSan on, the library's
 # sources compiled in) in build-fuzz/, makes seeds from a small tree with every
 # kind of entry (a native archive taken with 4 KiB frames, its index body, and
 # the same tree as tar, tar.gz, tar.xz, tar.bz2, zip, cpio and iso) and from
@@ -33,7 +33,6 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/fuzz.XXXXXX")
 trap 'rm -rf -- "$W"' EXIT
 
 # ---- the targets ----------------------------------------------------------------------------
-# shellcheck disable=SC2046
 LIBS=$(pkg-config --cflags --libs libzstd libarchive yaml-0.1 zlib)
 SRCS=()
 for f in "$ROOT"/snapshot/*.c; do SRCS+=("$f"); done
