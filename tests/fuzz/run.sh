@@ -7,7 +7,8 @@
 # the same tree as tar, tar.gz, tar.xz, tar.bz2, zip, cpio and iso) and from
 # examples/orchestrator-cc.yaml, then runs
 #   fuzz_index    the index body: idx_open_blob() and every accessor over it
-#   fuzz_archive  a whole archive: idx_open_fd(), then every file read through
+#   fuzz_archive  a whole archive: idx_open_fd(), then every file read through, by
+#                 the reader's own decoder and through the daemon's frame cache
 #   fuzz_config   snapkeep's configuration file: cfg_load()
 # each for SECONDS (default 300). A crash leaves its input in build-fuzz/ and
 # the script fails; turn it into a unit test before fixing it.
@@ -34,12 +35,12 @@ trap 'rm -rf -- "$W"' EXIT
 
 # ---- the targets ----------------------------------------------------------------------------
 LIBS=$(pkg-config --cflags --libs libzstd libarchive yaml-0.1 zlib)
-SRCS=()
+SRCS=("$ROOT/fs/fcache.c")	# the daemon's frame cache, which fuzz_archive reads through
 for f in "$ROOT"/snapshot/*.c; do SRCS+=("$f"); done
 for t in fuzz_index fuzz_archive fuzz_config; do
 	# shellcheck disable=SC2086
 	"$CC" -g -O1 -std=c11 -D_GNU_SOURCE -DSNAPFS_HAVE_ZLIB -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=undefined -I"$ROOT/snapshot" -o "$B/$t" \
+		-fno-sanitize-recover=undefined -I"$ROOT/snapshot" -I"$ROOT/fs" -o "$B/$t" \
 		"$ROOT/tests/fuzz/$t.c" "${SRCS[@]}" $LIBS -lpthread -ldl
 done
 
