@@ -107,21 +107,8 @@ umount_peer() {
 	DAEMON=
 }
 
-cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
-wait_idle() { # STEP: >= 90 % idle for 2 s, or QUIET_WAIT s passed (then noted)
-	local waited=0 good=0 b0 i0 b1 i1
-	while [ $waited -lt "$QUIET_WAIT" ]; do
-		read -r b0 i0 < <(cpu_ticks)
-		sleep 1
-		read -r b1 i1 < <(cpu_ticks)
-		waited=$((waited + 1))
-		if [ $(((i1 - i0) * 10)) -ge $((((b1 - b0) + (i1 - i0)) * 9)) ]; then
-			good=$((good + 1))
-			[ $good -ge 2 ] && return 0
-		else
-			good=0
-		fi
-	done
+wait_idle() { # STEP: an idle machine (machine.sh), or QUIET_WAIT s passed (then noted)
+	machine_idle "$QUIET_WAIT" && return 0
 	log "machine still busy after ${QUIET_WAIT}s; measuring $1 anyway"
 	echo "$1" >>"$RES/busy.txt"
 }

@@ -204,28 +204,15 @@ drop_caches() {
 
 # ---- an idle machine for every timed step ------------------------------------------------
 
-cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5 + $6 }' /proc/stat; }
-
 # Wait until bench/take.sh is not running and the machine is >= 90% idle for 2 s.
 wait_idle() {
-	local said=0 waited=0 good=0 b0 i0 b1 i1
+	local said=0
 	while [ "$WAIT_OTHER" = 1 ] && pgrep -f bench/take.sh >/dev/null; do
 		[ $said = 1 ] || log "waiting for bench/take.sh (the other benchmark) to end"
 		said=1
 		sleep 10
 	done
-	while [ $waited -lt "$QUIET_WAIT" ]; do
-		read -r b0 i0 < <(cpu_ticks)
-		sleep 1
-		read -r b1 i1 < <(cpu_ticks)
-		waited=$((waited + 1))
-		if [ $(((i1 - i0) * 10)) -ge $((((b1 - b0) + (i1 - i0)) * 9)) ]; then
-			good=$((good + 1))
-			[ $good -ge 2 ] && return 0
-		else
-			good=0
-		fi
-	done
+	machine_idle "$QUIET_WAIT" && return 0
 	log "machine still busy after ${QUIET_WAIT}s; measuring anyway"
 	echo "busy" >>"$RES/noisy.txt"
 }

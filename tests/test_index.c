@@ -1493,6 +1493,14 @@ static uint32_t stored_parents(const struct stored *s, uint32_t *dirs, uint32_t 
 	return n;
 }
 
+/* The next two tests: bad is good (len bytes) with the statements applied; refused with why. */
+#define DAMAGE(what, why, ...)                          \
+	do {                                            \
+		memcpy(bad, good, len);                 \
+		__VA_ARGS__;                            \
+		expect_refused_as(bad, len, what, why); \
+	} while (0)
+
 /*
  * Parents are not kept per entry but found from the directories' child ranges,
  * so loading checks that the ranges say what the stored parents say: they
@@ -1536,13 +1544,6 @@ START_TEST(damaged_child_ranges_are_refused)
 	}
 	ck_assert(wide != UINT32_MAX && order != UINT32_MAX);
 
-#define DAMAGE(what, why, ...)                          \
-	do {                                            \
-		memcpy(bad, good, len);                 \
-		__VA_ARGS__;                            \
-		expect_refused_as(bad, len, what, why); \
-	} while (0)
-
 	/* an entry outside its stored parent's range, the parent itself before it */
 	DAMAGE("parent a directory higher up", "outside its parent",
 	       poke_ent(bad, leaf, IDX_E_PARENT, c));
@@ -1582,7 +1583,6 @@ START_TEST(damaged_child_ranges_are_refused)
 	DAMAGE("a directory's whole range dropped", "orphan",
 	       poke_ent(bad, dirs[wide], IDX_E_FIRST_CHILD, 0);
 	       poke_ent(bad, dirs[wide], IDX_E_NCHILDREN, 0));
-#undef DAMAGE
 #undef FIRST
 #undef COUNT
 	free(bad);
@@ -1617,12 +1617,6 @@ START_TEST(damaged_names_are_refused)
 #define NAME_OFF(i) le32_get(stored_ent(&s, i) + IDX_E_NAME)
 #define NAME_LEN(i) le32_get(stored_ent(&s, i) + IDX_E_NAME + 4)
 #define NAME_AT(i) ((char *)bad + strings + NAME_OFF(i))
-#define DAMAGE(what, why, ...)                          \
-	do {                                            \
-		memcpy(bad, good, len);                 \
-		__VA_ARGS__;                            \
-		expect_refused_as(bad, len, what, why); \
-	} while (0)
 
 	ck_assert_uint_eq(NAME_LEN(bob), 3);
 	/* not one path component */
