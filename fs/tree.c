@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "store.h"
 
 #define STORE_BIT (1ull << 63)
@@ -98,10 +99,8 @@ struct tree {
 
 static uint64_t hash64(const char *s, size_t len)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = hash_fnv(s, len);
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
 	return h ^ (h >> 31);
 }
 

@@ -16,6 +16,7 @@
 #include "bytes.h"
 #include "fdio.h"
 #include "foreign.h"
+#include "hash.h"
 #include "idxfmt.h"
 #include "zseek.h"
 
@@ -56,18 +57,9 @@ struct idx_builder {
 	int64_t time;
 };
 
-static uint64_t hash_str(const char *s, size_t len)
-{
-	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-	return h;
-}
-
 static uint32_t find_node(const struct idx_builder *b, const char *path, size_t len)
 {
-	for (size_t h = hash_str(path, len) & (b->hcap - 1);; h = (h + 1) & (b->hcap - 1)) {
+	for (size_t h = hash_fnv(path, len) & (b->hcap - 1);; h = (h + 1) & (b->hcap - 1)) {
 		uint32_t v = b->hash[h];
 		if (v == 0)
 			return IDX_NONE;
@@ -84,7 +76,7 @@ static int grow_hash(struct idx_builder *b)
 	if (!h)
 		return -1;
 	for (uint32_t i = 0; i < b->n; i++) {
-		size_t k = hash_str(b->nodes[i].path, strlen(b->nodes[i].path)) & (cap - 1);
+		size_t k = hash_fnv(b->nodes[i].path, strlen(b->nodes[i].path)) & (cap - 1);
 		while (h[k])
 			k = (k + 1) & (cap - 1);
 		h[k] = i + 1;
@@ -124,7 +116,7 @@ static uint32_t new_node(struct idx_builder *b, const char *path, size_t len, ui
 		nd->next_sib = b->nodes[parent].first_kid;
 		b->nodes[parent].first_kid = b->n;
 	}
-	size_t k = hash_str(nd->path, len) & (b->hcap - 1);
+	size_t k = hash_fnv(nd->path, len) & (b->hcap - 1);
 	while (b->hash[k])
 		k = (k + 1) & (b->hcap - 1);
 	b->hash[k] = b->n + 1;

@@ -16,6 +16,7 @@
 
 #include "bytes.h"
 #include "fixture.h"
+#include "hash.h"
 #include "idxfmt.h"
 #include "writer.h"
 #include "zseek.h"
@@ -1991,6 +1992,20 @@ START_TEST(index_frame_has_a_small_window)
 }
 END_TEST
 
+/*
+ * The mount's inode numbers are derived from this hash (fs/tree.c), so its
+ * values must never change: these are the values the first versions gave.
+ */
+START_TEST(hash_fnv_keeps_its_values)
+{
+	ck_assert_uint_eq(hash_fnv("", 0), 0x14650fb0739d0383ull);
+	ck_assert_uint_eq(hash_fnv("a", 1), 0x44bd8ad473cd9906ull);
+	ck_assert_uint_eq(hash_fnv("foobar", 6), 0x88fad7c0a8ff07f2ull);
+	ck_assert_uint_eq(hash_fnv("svc/app-20261206_181311.tar.zst", 31), 0x487ced14627330cbull);
+	ck_assert_uint_eq(hash_fnv("a\nb", 2), hash_fnv("a\nc", 2));	/* len bytes, no more */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("index");
@@ -2027,6 +2042,7 @@ int main(void)
 	tcase_add_test(tc, parents_read_back_in_random_trees);
 	tcase_add_test(tc, native_archives_keep_seq_unless_asked_not_to);
 	tcase_add_test(tc, foreign_archives_keep_seq_with_no_seq);
+	tcase_add_test(tc, hash_fnv_keeps_its_values);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
 }
