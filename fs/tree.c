@@ -54,6 +54,7 @@ struct snap {
 	time_t reinval_at;	/* gone but known: when to invalidate its names again */
 	int reinval_gap;	/* seconds, doubling (under the tree's write lock) */
 	atomic_bool reported;	/* a damaged frame was logged */
+	atomic_bool refusals;	/* its members left out were logged */
 };
 
 enum kind { K_DIR, K_SNAP, K_LATEST };
@@ -1008,8 +1009,19 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 		fresh = true;
 	}
 	pthread_mutex_unlock(&s->mu);
-	if (fresh)
+	if (fresh) {
+		const char *first;
+		uint32_t n = idx_refused(a->x, &first);
+		if (n && t->o.damaged && !atomic_exchange(&s->refusals, true)) {
+			char msg[PATH_MAX + 256];
+			snprintf(msg, sizeof(msg), "'%s': %u member%s not shown, since %s path%s climb%s "
+				 "out of the archive with '..' (the first: '%s'); tar -x strips or "
+				 "refuses such names too", s->path, n, n == 1 ? " is" : "s are",
+				 n == 1 ? "its" : "their", n == 1 ? "" : "s", n == 1 ? "s" : "", first);
+			t->o.damaged(t->o.ctx, msg);
+		}
 		note_loaded(t, s);
+	}
 	return a;
 }
 

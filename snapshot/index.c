@@ -54,6 +54,8 @@ struct idx_builder {
 	uint32_t *hash;		/* node index + 1; 0 = empty */
 	size_t hcap;
 	uint32_t members;
+	uint32_t refused;	/* members left out: their paths climb out with '..' */
+	char *refused_first;
 	int64_t time;
 };
 
@@ -170,12 +172,19 @@ void idx_builder_free(struct idx_builder *b)
 	}
 	free(b->nodes);
 	free(b->hash);
+	free(b->refused_first);
 	free(b);
 }
 
 uint32_t idx_builder_members(const struct idx_builder *b)
 {
 	return b->members;
+}
+
+uint32_t idx_builder_refused(const struct idx_builder *b, const char **first)
+{
+	*first = b->refused_first;
+	return b->refused;
 }
 
 ssize_t idx_normalise(const char *path, char *buf, size_t size)
@@ -334,9 +343,13 @@ int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t
 	if (!norm)
 		return err_set(e, ENOMEM, "out of memory for the index");
 	len = idx_normalise(path ? path : "", norm, size);
-	if (len < 0)
+	if (len < 0) {
+		/* left out, but it keeps its place: readers count members to find the next ones */
+		b->members++;
+		if (b->refused++ == 0)
+			b->refused_first = strdup(path);
 		rc = err_set(e, EINVAL, "member '%s' climbs out of the archive with '..'", path);
-	else if (len == 0)
+	} else if (len == 0)
 		i = IDX_ROOT;	/* "./" itself: its metadata becomes the root's */
 	else
 		i = node_for(b, norm, (size_t)len);
@@ -803,6 +816,8 @@ struct idx {
 	char *name;
 	int fd;			/* -1 for a blob with no archive */
 	uint32_t n, nxattrs, nsparse, members;
+	uint32_t refused;	/* a foreign archive's members left out (idx_refused()) */
+	char *refused_first;
 	struct cent *ce;	/* n */
 	uint32_t *seq;		/* n; NULL when not kept (idx_opts.no_seq) */
 	bool no_seq;		/* asked for: applies to a native archive */
@@ -1345,6 +1360,7 @@ void idx_close(struct idx *x)
 		close(x->fd);
 	free(x->ce);
 	free(x->seq);
+	free(x->refused_first);
 	free(x->ext);
 	free(x->ranges);
 	free(x->hint);
@@ -1469,6 +1485,11 @@ static int scan_foreign(struct idx *x, int64_t mtime, struct err *e)
 		goto done;
 	x->loading = true;
 	rc = load_blob(x, blob, len, e);
+	if (rc == 0) {
+		const char *first;
+		x->refused = idx_builder_refused(b, &first);
+		x->refused_first = first ? strdup(first) : NULL;
+	}
 done:
 	free(blob);
 	if (a)
@@ -1547,6 +1568,12 @@ const char *idx_name(const struct idx *x)
 uint32_t idx_count(const struct idx *x)
 {
 	return x->n;
+}
+
+uint32_t idx_refused(const struct idx *x, const char **first)
+{
+	*first = x->refused_first ? x->refused_first : "";
+	return x->refused;
 }
 
 uint32_t idx_members(const struct idx *x)

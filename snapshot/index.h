@@ -102,6 +102,8 @@ ssize_t idx_normalise(const char *path, char *buf, size_t size);
 
 /* Members added so far (not counting implied directories). */
 uint32_t idx_builder_members(const struct idx_builder *b);
+/* Members refused for climbing out with '..'; *first is the first one's path, or NULL. */
+uint32_t idx_builder_refused(const struct idx_builder *b, const char **first);
 
 /* Serialise: *out gets a new blob of *len bytes (free() it). */
 int idx_builder_finish(struct idx_builder *b, void **out, size_t *len, struct err *e);
@@ -155,6 +157,12 @@ int idx_fd(const struct idx *x);
 uint32_t idx_count(const struct idx *x);
 /* Members of the archive: what `snapkeep list` counts. */
 uint32_t idx_members(const struct idx *x);
+/*
+ * Members of a foreign archive left out of the index because their paths climb
+ * out of it with '..' (as bsdtar refuses them); *first is the first one's path.
+ * They still count among the members.
+ */
+uint32_t idx_refused(const struct idx *x, const char **first);
 /* The size of the decompressed tar stream, for a native archive. */
 uint64_t idx_tar_size(const struct idx *x);
 
