@@ -84,14 +84,17 @@ static bool ignored(const char *o)
 	return false;
 }
 
-static int number(const char *o, const char *v, unsigned long long *out)
+/* A number from min to max: past max, a shift into bytes would wrap. */
+static int number(const char *o, const char *v, unsigned long long min, unsigned long long max,
+		  unsigned long long *out)
 {
 	char *end;
 
 	errno = 0;
 	*out = strtoull(v, &end, 10);
-	if (errno || !*v || *end) {
-		fprintf(stderr, "snapfs: option '%s' takes a number\n", o);
+	if (errno || !*v || *end || *v == '-' || *out < min || *out > max) {
+		fprintf(stderr, "snapfs: option '%s' takes a number from %llu to %llu\n", o, min,
+			max);
 		return -1;
 	}
 	return 0;
@@ -105,13 +108,13 @@ static int mount_option(struct opts *o, char *opt)
 	size_t len = strlen(o->fuse_opts);
 
 	if (eq && strncmp(opt, "cache_size=", 11) == 0)
-		return number(opt, v, &n) < 0 ? -1 : (o->cache_mib = (size_t)n, 0);
+		return number(opt, v, 1, 1u << 20, &n) < 0 ? -1 : (o->cache_mib = (size_t)n, 0);
 	if (eq && strncmp(opt, "max_open=", 9) == 0)
-		return number(opt, v, &n) < 0 ? -1 : (o->max_open = (unsigned)n, 0);
+		return number(opt, v, 1, 1u << 20, &n) < 0 ? -1 : (o->max_open = (unsigned)n, 0);
 	if (eq && strncmp(opt, "spill_size=", 11) == 0)
-		return number(opt, v, &n) < 0 ? -1 : (o->spill_mib = n, 0);
+		return number(opt, v, 0, 1ull << 30, &n) < 0 ? -1 : (o->spill_mib = n, 0);
 	if (eq && strncmp(opt, "read_ahead=", 11) == 0)
-		return number(opt, v, &n) < 0 ? -1 : (o->read_ahead_kib = n, 0);
+		return number(opt, v, 0, 1u << 20, &n) < 0 ? -1 : (o->read_ahead_kib = n, 0);
 	if (eq && strncmp(opt, "readdirplus=", 12) == 0) {
 		if (strcmp(v, "auto") != 0 && strcmp(v, "always") != 0) {
 			fprintf(stderr, "snapfs: readdirplus= takes 'auto' or 'always', not '%s'\n", v);
@@ -238,6 +241,11 @@ static int check_mountpoint(const char *mnt, char real[PATH_MAX])
 	/* mount.fuse3 may have opened /dev/fuse and passes /dev/fd/N: libfuse knows it */
 	if (strncmp(mnt, "/dev/fd/", 8) == 0)
 		return 0;
+	if (stat(mnt, &st) < 0 && errno == ENOTCONN) {
+		fprintf(stderr, "snapfs: mount point '%s': %s; the daemon that served it is gone: "
+				"unmount it first with fusermount3 -u '%s'\n", mnt, strerror(errno), mnt);
+		return -1;
+	}
 	if (stat(mnt, &st) < 0) {
 		fprintf(stderr, "snapfs: mount point '%s': %s%s\n", mnt, strerror(errno),
 			errno == ENOENT ? "; create it with mkdir first" : "");
@@ -251,7 +259,7 @@ static int check_mountpoint(const char *mnt, char real[PATH_MAX])
 		*real = '\0';
 	if (*real && snapfs_mounted(real, NULL, 0)) {
 		fprintf(stderr, "snapfs: '%s' is already a snapfs mount; unmount it first with "
-				"'fusermount3 -u %s'\n", mnt, mnt);
+				"fusermount3 -u '%s'\n", mnt, mnt);
 		return -1;
 	}
 	return 0;
@@ -348,7 +356,8 @@ static int start(struct daemon *d, const char *argv0)
 		return -1;
 	}
 	d->ops.tree = d->tree;
-	if (fuse_session_mount(d->se, d->o.mnt) < 0)
+	/* the real path: a relative one would not reach the mount from "/" at unmount */
+	if (fuse_session_mount(d->se, *d->mnt ? d->mnt : d->o.mnt) < 0)
 		return fprintf(stderr, "snapfs: cannot mount '%s' on '%s'\n", d->store,
 			       d->o.mnt), -1;
 	find_read_ahead(d->mnt, d->o.read_ahead_kib, &d->ops);

@@ -1001,6 +1001,43 @@ t_sigterm() {
 }
 check "program: SIGTERM unmounts and the daemon exits, no mount left" t_sigterm
 
+t_sigterm_relative() {	# the mount point given relative to the working directory
+	local pid
+	mkdir -p "$W/m9rel"
+	MOUNTS+=("$W/m9rel")
+	(cd "$W" && timeout -k 5 30 "$SNAPFS" "$ST2" m9rel) || { why "mount failed"; return 1; }
+	pid=$(daemon_pid m9rel) || { why "no daemon for m9rel"; return 1; }
+	kill -TERM "$pid"
+	wait_for 5000 0 gone "$pid" || why "the daemon runs on after SIGTERM"
+	wait_for 5000 0 eval '! mounted "$W/m9rel"' || why "a dead mount is left on m9rel"
+}
+check "program: SIGTERM unmounts a mount point given as a relative path" t_sigterm_relative
+
+t_dead_mount() {	# the daemon killed: mounting there again says how to clear it
+	local pid out rc
+	mount_fs "$ST2" "$M9" || { why "mount failed"; return 1; }
+	pid=$(daemon_pid "$M9") || { why "no daemon for $M9"; return 1; }
+	kill -KILL "$pid"
+	wait_for 5000 0 gone "$pid" || why "the daemon survived SIGKILL"
+	out=$("$SNAPFS" "$ST2" "$M9" 2>&1)
+	rc=$?
+	[ $rc = 1 ] || why "mount on the dead mount: exit $rc, want 1"
+	[[ $out == *"fusermount3 -u '$M9'"* ]] || why "message does not say how to clear it: $out"
+	fusermount3 -u "$M9" 2>/dev/null || umount -l "$M9"
+	! mounted "$M9" || why "still mounted"
+}
+check "program: a mount whose daemon was killed: exit 1, message says fusermount3 -u" t_dead_mount
+
+t_option_range() {
+	local out rc
+	out=$("$SNAPFS" -o cache_size=17592186044416 "$ST2" "$M9" 2>&1)
+	rc=$?
+	[ $rc = 1 ] || why "cache_size=2^44: exit $rc, want 1"
+	[[ $out == *"cache_size"*"from 1 to"* ]] || why "message: $out"
+	! mounted "$M9" || { why "it mounted"; unmount "$M9"; }
+}
+check "program: a cache_size that would wrap is refused, not taken as 0" t_option_range
+
 t_fusermount() {
 	local pid
 	mount_fs "$ST2" "$M9" || { why "mount failed"; return 1; }
