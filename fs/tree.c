@@ -455,20 +455,13 @@ static bool name_taken(const struct child *kids, size_t n, const char *name)
 	return false;
 }
 
-/* The name an archive appears as: its time, or its file name without the extension. */
-static char *display_name(const struct child *kids, size_t n, const char *file,
-			  const struct store_name *p)
+/* base, or the first of base_2, base_3, ... not taken: for the later in file-name order. */
+static char *unique_name(const struct child *kids, size_t n, const char *base)
 {
-	char base[NAME_MAX + 1], *name = NULL;
+	char *name = NULL;
 
-	if (p->has_time)
-		snprintf(base, sizeof(base), "%04d%02d%02d_%02d%02d%02d", p->year, p->month, p->day,
-			 p->hour, p->min, p->sec);
-	else
-		snprintf(base, sizeof(base), "%.*s", (int)(strlen(file) - p->ext_len), file);
 	if (!name_taken(kids, n, base))
 		return strdup(base);
-	/* the later in file-name order gets _2, then _3, ... */
 	for (int k = 2; !name; k++) {
 		if (asprintf(&name, "%s_%d", base, k) < 0)
 			return NULL;
@@ -478,6 +471,20 @@ static char *display_name(const struct child *kids, size_t n, const char *file,
 		}
 	}
 	return name;
+}
+
+/* The name an archive appears as: its time, or its file name without the extension. */
+static char *display_name(const struct child *kids, size_t n, const char *file,
+			  const struct store_name *p)
+{
+	char base[NAME_MAX + 1];
+
+	if (p->has_time)
+		snprintf(base, sizeof(base), "%04d%02d%02d_%02d%02d%02d", p->year, p->month, p->day,
+			 p->hour, p->min, p->sec);
+	else
+		snprintf(base, sizeof(base), "%.*s", (int)(strlen(file) - p->ext_len), file);
+	return unique_name(kids, n, base);
 }
 
 /* The snapshot of file in the old listing, if the file is still the same. */
@@ -595,7 +602,8 @@ static void add_subdir(struct tree *t, struct listing *l, const struct dir *d, c
 	free(rel);
 	if (!sub || !(c = push_child(l)))
 		return;
-	if (!(c->name = strdup(name))) {
+	/* "latest" is the link's: a directory of that name shows as latest_2, as an archive would */
+	if (!(c->name = unique_name(l->kids, l->n - 1, name))) {
 		l->n--;
 		return;
 	}
@@ -733,12 +741,17 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 	}
 	old_latest = d->latest ? strdup(d->latest) : NULL;
 	d->latest = NULL;
-	for (int pass = 0; pass < 2; pass++)	/* directories first: archives avoid their names */
+	/*
+	 * Directories first, one named "latest" last among them: the others keep
+	 * their names, and archives avoid them all.
+	 */
+	for (int pass = 0; pass < 3; pass++)
 		for (size_t i = 0; i < n; i++) {
 			struct store_name p;
-			if (pass == 0 && S_ISDIR(sts[i].st_mode))
+			if (pass < 2 && S_ISDIR(sts[i].st_mode) &&
+			    (strcmp(names[i], LATEST) == 0) == (pass == 1))
 				add_subdir(t, &l, d, names[i], &sts[i]);
-			else if (pass == 1 && S_ISREG(sts[i].st_mode) &&
+			else if (pass == 2 && S_ISREG(sts[i].st_mode) &&
 				 store_parse_name(names[i], &p))
 				add_archive(t, &l, d, path, names[i], &sts[i], &p);
 		}

@@ -439,7 +439,8 @@ mkarchive "$ST2/p-20260101_000000.tar.zst" "$W/src2/A" which &&
 	mkarchive "$ST2/b-20260204_020000.tar.zst" "$W/src2/B" which &&
 	mkarchive "$ST2/z-20260203_000000.tar.zst" "$W/src2/X" which &&
 	mkarchive "$ST2/hourly/h-20260205_120000.tar.zst" "$W/src2/H1" which &&
-	mkarchive "$ST2/hourly/h-20260205_130000.tar.zst" "$W/src2/H2" which ||
+	mkarchive "$ST2/hourly/h-20260205_130000.tar.zst" "$W/src2/H2" which &&
+	mkarchive "$ST2/latest/l-20260206_000000.tar.zst" "$W/src2/H1" which ||
 	fatal "cannot build the archives"
 tar czf "$ST2/old-backup.tar.gz" -C "$W/src2/X" which
 echo 'not an archive' >"$ST2/notes.txt"
@@ -452,7 +453,7 @@ t_top() {
 	local got want
 	got=$(ls -A "$M2" | tr '\n' ' ')
 	want='20260101_000000 20260203_000000 20260204_020000 20260204_020000_2 hourly latest '
-	want+='old-backup '
+	want+='latest_2 old-backup '
 	[ "$got" = "$want" ] || why "ls: '$got', want '$want'"
 }
 check "layout: timestamp names, collision _2, no-timestamp name; notes.txt, dot files hidden" t_top
@@ -481,6 +482,14 @@ t_hourly() {
 	[ "$(cat "$M2/hourly/latest/which")" = H2 ] || why "hourly/latest/which is not H2"
 }
 check "layout: a store subdirectory is a directory with its own latest" t_hourly
+
+t_latest_dir() {	# a store subdirectory named latest: the link keeps the name
+	[ -L "$M2/latest" ] || why "latest is not the link"
+	[ -d "$M2/latest_2" ] && [ ! -L "$M2/latest_2" ] || why "latest_2 is not the directory"
+	[ "$(cat "$M2/latest_2/latest/which")" = H1 ] || why "latest_2/latest/which is not H1"
+	[ "$(ls -a "$M2" | grep -cx latest)" = 1 ] || why "two entries named latest"
+}
+check "layout: a store subdirectory named latest shows as latest_2" t_latest_dir
 
 #####################################################################################
 # 3. Read-only.
