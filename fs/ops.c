@@ -292,6 +292,56 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->time_gran = 1;
 }
 
+/* Whether the caller is in group gid: its own or a supplementary one (read from /proc). */
+static bool in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t list[64];
+	int n;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, list);
+	if (n > 64) {
+		gid_t *all = malloc((size_t)n * sizeof(*all));
+		bool found = false;
+		int m = all ? fuse_req_getgroups(req, n, all) : -1;
+		for (int i = 0; i < m && i < n; i++)
+			found |= all[i] == gid;
+		free(all);
+		return found;
+	}
+	for (int i = 0; i < n; i++)
+		if (list[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * A snapshot's own directory is shown from its archive file alone until its
+ * index opens (tree.c, snaproot_stat()): the kernel may have let the caller in
+ * by those attributes. The first lookups and listings inside, which open the
+ * index, check what the archive stored for it, as the kernel would have
+ * (owner, group, other; root passes); the kernel is told to forget the first
+ * attributes, and checks by the stored ones from then on. mask: 1 search, 4 read.
+ */
+static bool root_denies(fuse_req_t req, fuse_ino_t ino, unsigned mask)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct stat st;
+	unsigned bits;
+
+	if (!tree_ino_is_snaproot(ino) || c->uid == 0 ||
+	    tree_root_stat(ops_of(req)->tree, ino, &st) <= 0)
+		return false;
+	if (c->uid == st.st_uid)
+		bits = (unsigned)st.st_mode >> 6;
+	else if (in_group(req, st.st_gid))
+		bits = (unsigned)st.st_mode >> 3;
+	else
+		bits = (unsigned)st.st_mode;
+	return (bits & mask) != mask;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct tree *t = ops_of(req)->tree;
@@ -300,6 +350,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct err e = { 0 };
 	double timeout;
 
+	if (root_denies(req, parent, 1))
+		return (void)fuse_reply_err(req, EACCES);
 	if (tree_lookup(t, parent, name, &st, &timeout, &e) == 0) {
 		fill_entry(&ep, &st, timeout);
 		if (fuse_reply_entry(req, &ep) != 0)
@@ -435,6 +487,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 
 	if (!d.buf)
 		return (void)fuse_reply_err(req, ENOMEM);
+	if (root_denies(req, ino, 4)) {
+		free(d.buf);
+		return (void)fuse_reply_err(req, EACCES);
+	}
 	if (tree_readdir(t, ino, off, plus, add_dirent, &d, &e) < 0) {
 		reply_err(req, &e);
 	} else {
@@ -568,6 +624,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 	if (size && !buf)
 		return (void)fuse_reply_err(req, ENOMEM);
+	if (root_denies(req, ino, 4)) {
+		free(buf);
+		return (void)fuse_reply_err(req, EACCES);
+	}
 	n = tree_getxattr(ops_of(req)->tree, ino, name, buf, size, &e);
 	reply_xattr(req, n, buf, size, &e);
 }
@@ -580,6 +640,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (size && !buf)
 		return (void)fuse_reply_err(req, ENOMEM);
+	if (root_denies(req, ino, 4)) {
+		free(buf);
+		return (void)fuse_reply_err(req, EACCES);
+	}
 	n = tree_listxattr(ops_of(req)->tree, ino, buf, size, &e);
 	reply_xattr(req, n, buf, size, &e);
 }

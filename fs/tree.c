@@ -55,6 +55,15 @@ struct snap {
 	int reinval_gap;	/* seconds, doubling (under the tree's write lock) */
 	atomic_bool reported;	/* a damaged frame was logged */
 	atomic_bool refusals;	/* its members left out were logged */
+	/*
+	 * The archive's own root entry, when it stored one (a take of "."): what
+	 * its directory shows once its index was open. Before, the directory is
+	 * shown from the file alone (snaproot_stat()), so the kernel is told to
+	 * forget those attributes (root_inval, sent by tree_rescan()).
+	 */
+	struct stat root_st;
+	atomic_bool root_known;	/* root_st holds; set once, with a release */
+	atomic_bool root_inval;
 };
 
 enum kind { K_DIR, K_SNAP, K_LATEST };
@@ -93,6 +102,7 @@ struct tree {
 	atomic_uint_fast64_t clock;
 	atomic_uint nkeep;		/* kept descriptors (struct snap's keepfd) */
 	atomic_bool quit;		/* tree_stop(): no more talking to the kernel */
+	atomic_bool root_invals;	/* some snapshot's root_inval is set */
 };
 
 /* Kept descriptors at most: past it a prune may cut short reads of files then open. */
@@ -811,6 +821,19 @@ void tree_stop(struct tree *t)
 	atomic_store(&t->quit, true);
 }
 
+/* The snapshots whose stored root became known since the kernel was given their directory. */
+static void root_invals(struct tree *t, struct invals *iv)
+{
+	if (!atomic_exchange(&t->root_invals, false))
+		return;
+	for (size_t i = 0; i < t->ndirs; i++)
+		for (size_t k = 0; k < t->dirs[i]->nkids; k++) {
+			struct child *c = &t->dirs[i]->kids[k];
+			if (c->kind == K_SNAP && atomic_exchange(&c->snap->root_inval, false))
+				inval_add(iv, 0, NULL, entry_ino(c->snap->aid, IDX_ROOT));
+		}
+}
+
 void tree_rescan(struct tree *t, bool force)
 {
 	struct invals iv = { 0 };
@@ -818,6 +841,7 @@ void tree_rescan(struct tree *t, bool force)
 	pthread_rwlock_wrlock(&t->lock);
 	rescan_locked(t, force, &iv);
 	reinval_gone(t, &iv);
+	root_invals(t, &iv);
 	pthread_rwlock_unlock(&t->lock);
 	inval_send(t, &iv);
 }
@@ -987,6 +1011,8 @@ static int open_index(struct tree *t, struct snap *s, struct idx **x, struct err
 	return 0;
 }
 
+static void learn_root(struct tree *t, struct snap *s, const struct idx *x);
+
 /* The snapshot's index, opened on first use; a new reference for the caller. */
 static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 {
@@ -1017,6 +1043,7 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 	} else {
 		a->x = x;
 		atomic_init(&a->refs, 2);	/* the snapshot's and the caller's */
+		learn_root(t, s, x);
 		s->foreign = !idx_is_native(x);
 		s->ar = a;
 		fresh = true;
@@ -1109,6 +1136,33 @@ static int get_entry(struct tree *t, uint64_t ino, struct node *n, struct err *e
 	return rc;
 }
 
+bool tree_ino_is_snaproot(uint64_t ino)
+{
+	return ino != TREE_ROOT_INO && !(ino & STORE_BIT) && (ino & 0xFFFFFFFFu) == IDX_ROOT + 1;
+}
+
+int tree_root_stat(struct tree *t, uint64_t ino, struct stat *st)
+{
+	struct node n;
+	struct err e = { 0 };
+	int rc;
+
+	if (!tree_ino_is_snaproot(ino))
+		return 0;
+	pthread_rwlock_rdlock(&t->lock);
+	rc = resolve(t, ino, &n, &e);
+	pthread_rwlock_unlock(&t->lock);
+	if (rc < 0)
+		return 0;
+	if (!atomic_load_explicit(&n.snap->root_known, memory_order_acquire))
+		(void)node_index(t, &n, &e);	/* learns the root, if it was stored */
+	rc = atomic_load_explicit(&n.snap->root_known, memory_order_acquire);
+	if (rc)
+		*st = n.snap->root_st;
+	node_put(&n);
+	return rc;
+}
+
 static void set_time(struct stat *st, int64_t sec, long nsec)
 {
 	st->st_mtim.tv_sec = (time_t)sec;
@@ -1144,12 +1198,19 @@ static void latest_stat(const struct dir *d, struct stat *st)
 }
 
 /*
- * A snapshot's own directory, from its file alone so that listing a store
- * opens no archive: readable by all (the files inside keep their stored modes),
- * owned by the archive's owner, timed by the snapshot.
+ * A snapshot's own directory: what the archive stored for its root, once its
+ * index was open; before (and when it stored none), from the file alone, so
+ * that listing a store opens no archive: readable by all, owned by the
+ * archive's owner, timed by the snapshot. The kernel may act on the first
+ * before the index opens, so ops.c checks the stored mode itself at the first
+ * lookups and listings inside (tree_root_stat()).
  */
 static void snaproot_stat(const struct snap *s, struct stat *st)
 {
+	if (atomic_load_explicit(&s->root_known, memory_order_acquire)) {
+		*st = s->root_st;
+		return;
+	}
 	memset(st, 0, sizeof(*st));
 	st->st_ino = entry_ino(s->aid, IDX_ROOT);
 	st->st_mode = S_IFDIR | 0755;
@@ -1178,22 +1239,14 @@ static uint64_t stored_bytes(const struct idx *x, const struct idx_entry *ent)
 	return sum;
 }
 
-/* Entry i of the snapshot s; a hard link reports its target, inode number included. */
-static void entry_stat(const struct idx *x, const struct snap *s, uint32_t i, struct stat *st)
+/* Entry i (ent) as stored, in snapshot aid. */
+static void stored_stat(const struct idx *x, uint32_t aid, uint32_t i, const struct idx_entry *e,
+			struct stat *st)
 {
-	struct idx_entry ent;
+	struct idx_entry ent = *e;
 
-	idx_get(x, i, &ent);
-	if (ent.target != i) {
-		i = ent.target;
-		idx_get(x, i, &ent);
-	}
-	if (i == IDX_ROOT) {
-		snaproot_stat(s, st);
-		return;
-	}
 	memset(st, 0, sizeof(*st));
-	st->st_ino = entry_ino(s->aid, i);
+	st->st_ino = entry_ino(aid, i);
 	st->st_mode = ent.mode;
 	/* the kernel drops a LOOKUP reply of another type without a FORGET: never send one */
 	if (!S_ISREG(ent.mode) && !S_ISDIR(ent.mode) && !S_ISLNK(ent.mode) &&
@@ -1208,6 +1261,49 @@ static void entry_stat(const struct idx *x, const struct snap *s, uint32_t i, st
 	st->st_blksize = 4096;
 	st->st_blocks = (blkcnt_t)((stored_bytes(x, &ent) + 511) / 512);
 	set_time(st, ent.mtime_sec, ent.mtime_nsec);
+}
+
+/* Entry i of the snapshot s; a hard link reports its target, inode number included. */
+static void entry_stat(const struct idx *x, const struct snap *s, uint32_t i, struct stat *st)
+{
+	struct idx_entry ent;
+
+	idx_get(x, i, &ent);
+	if (ent.target != i) {
+		i = ent.target;
+		idx_get(x, i, &ent);
+	}
+	if (i == IDX_ROOT)
+		snaproot_stat(s, st);
+	else
+		stored_stat(x, s->aid, i, &ent, st);
+}
+
+/*
+ * Index x of s was just opened: keep its root's stored attributes, and have
+ * the kernel forget the ones it was given from the file alone if they differ.
+ * Under s->mu.
+ */
+static void learn_root(struct tree *t, struct snap *s, const struct idx *x)
+{
+	struct idx_entry ent;
+	struct stat was;
+
+	if (atomic_load(&s->root_known))
+		return;
+	idx_get(x, IDX_ROOT, &ent);
+	if (ent.flags & IDX_F_IMPLICIT)
+		return;
+	snaproot_stat(s, &was);
+	stored_stat(x, s->aid, IDX_ROOT, &ent, &s->root_st);
+	if (was.st_mode != s->root_st.st_mode || was.st_uid != s->root_st.st_uid ||
+	    was.st_gid != s->root_st.st_gid || was.st_nlink != s->root_st.st_nlink ||
+	    was.st_mtim.tv_sec != s->root_st.st_mtim.tv_sec ||
+	    was.st_mtim.tv_nsec != s->root_st.st_mtim.tv_nsec) {
+		atomic_store(&s->root_inval, true);
+		atomic_store(&t->root_invals, true);
+	}
+	atomic_store_explicit(&s->root_known, true, memory_order_release);
 }
 
 static void child_stat(const struct dir *d, const struct child *c, struct stat *st)
@@ -1459,7 +1555,7 @@ ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf,
 	struct idx_xattr xa;
 	ssize_t rc;
 
-	if (ino == TREE_ROOT_INO || (ino & STORE_BIT) || (ino & 0xFFFFFFFFu) == 1)
+	if (ino == TREE_ROOT_INO || (ino & STORE_BIT))
 		return err_set(e, ENODATA, "no such attribute");
 	if (get_entry(t, ino, &n, e) < 0)
 		return -1;
@@ -1488,7 +1584,7 @@ ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, str
 	struct idx_xattr xa;
 	size_t need = 0;
 
-	if (ino == TREE_ROOT_INO || (ino & STORE_BIT) || (ino & 0xFFFFFFFFu) == 1)
+	if (ino == TREE_ROOT_INO || (ino & STORE_BIT))
 		return 0;
 	if (get_entry(t, ino, &n, e) < 0)
 		return -1;

@@ -880,8 +880,39 @@ t_perms() {
 	[ "$(cat "$M8/latest/d/secret")" = 'top secret' ] || why "root cannot read the 0600 file"
 	unmount "$M8"
 }
+# A take of "." stores the directory itself: a 0700 one keeps nobody out of the
+# snapshot, at once (the kernel then holds the attributes shown before the index
+# opened) and after; its own xattrs and mode show once it was entered.
+t_root_perms() {
+	local S=$W/src8r M=$W/m8r as out
+	mkdir -p "$S"
+	echo 'for everyone, but in a 0700 directory' >"$S/conf.yaml"
+	chmod 644 "$S/conf.yaml"
+	chmod 700 "$S"
+	setfattr -n user.rootx -v rv "$S" 2>/dev/null || true
+	mkarchive "$W/store8r/r-20260101_000000.tar.zst" "$S" . || return 1
+	need_mount "$W/store8r" "$M" -o allow_other || return 1
+	as=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+	ls -l "$M" >/dev/null	# the kernel holds the snapshot's directory as shown from its file
+	errs 'Permission denied' "${as[@]}" cat "$M/latest/conf.yaml"
+	errs 'Permission denied' "${as[@]}" ls "$M/latest/"
+	wait_for 3000 0 eval '[ "$(stat -c %a "$M/latest/")" = 700 ]' ||
+		why "the snapshot's directory shows mode $(stat -c %a "$M/latest/"), want 700 as stored"
+	errs 'Permission denied' "${as[@]}" cat "$M/latest/conf.yaml"
+	out=$(cat "$M/latest/conf.yaml")
+	[ "$out" = 'for everyone, but in a 0700 directory' ] || why "root cannot read it: $out"
+	if getfattr -n user.rootx "$S" >/dev/null 2>&1; then
+		out=$(getfattr --absolute-names --only-values -n user.rootx "$M/latest/" 2>&1)
+		[ "$out" = rv ] || why "the snapshot's directory lacks its stored xattr: $out"
+	fi
+	[ "$(stat -c %Y "$M/latest/")" = "$(stat -c %Y "$S")" ] ||
+		why "the snapshot's directory has mtime $(stat -c %Y "$M/latest/"), want the stored one"
+	unmount "$M"
+}
 if [ "$ROOT" = 1 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
 	check "permissions: under allow_other nobody reads a 0644 file, not a 0600 one" t_perms
+	check "permissions: a snapshot of a 0700 directory (take of .) keeps nobody out" \
+		t_root_perms
 else
 	note "SKIP permissions: needs root, user nobody and setpriv"
 fi
