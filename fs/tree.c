@@ -713,6 +713,25 @@ static void scan_subdirs(struct tree *t, struct dir *d, bool force, struct inval
 		}
 }
 
+/* Whether st is d or one of its parents: a symlink in the store that loops (loop -> ..). */
+static bool climbs_back(const struct tree *t, const struct dir *d, const struct stat *st)
+{
+	char rel[PATH_MAX], *slash;
+
+	snprintf(rel, sizeof(rel), "%s", d->rel);
+	for (;;) {
+		const struct dir *a = find_dir_rel(t, rel);
+		if (a && a->st.st_dev == st->st_dev && a->st.st_ino == st->st_ino)
+			return true;
+		if (!*rel)
+			return false;
+		if ((slash = strrchr(rel, '/')))
+			*slash = '\0';
+		else
+			*rel = '\0';
+	}
+}
+
 static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *iv)
 {
 	char *path = NULL, *old_latest;
@@ -759,7 +778,8 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 		for (size_t i = 0; i < n; i++) {
 			struct store_name p;
 			if (pass < 2 && S_ISDIR(sts[i].st_mode) &&
-			    (strcmp(names[i], LATEST) == 0) == (pass == 1))
+			    (strcmp(names[i], LATEST) == 0) == (pass == 1) &&
+			    !climbs_back(t, d, &sts[i]))
 				add_subdir(t, &l, d, names[i], &sts[i]);
 			else if (pass == 2 && S_ISREG(sts[i].st_mode) &&
 				 store_parse_name(names[i], &p))

@@ -444,6 +444,8 @@ mkarchive "$ST2/p-20260101_000000.tar.zst" "$W/src2/A" which &&
 	fatal "cannot build the archives"
 tar czf "$ST2/old-backup.tar.gz" -C "$W/src2/X" which
 echo 'not an archive' >"$ST2/notes.txt"
+ln -s . "$ST2/loop"		# links back to the store: not followed round
+ln -s .. "$ST2/hourly/up"
 cp "$ST2/p-20260101_000000.tar.zst" "$ST2/.x.tar.zst.ABC123"
 cp "$ST2/p-20260101_000000.tar.zst" "$ST2/.y-20260301_000000.tar.zst"	# hidden, else an archive
 M2=$W/m2
@@ -490,6 +492,13 @@ t_latest_dir() {	# a store subdirectory named latest: the link keeps the name
 	[ "$(ls -a "$M2" | grep -cx latest)" = 1 ] || why "two entries named latest"
 }
 check "layout: a store subdirectory named latest shows as latest_2" t_latest_dir
+
+t_loops() {
+	[ ! -e "$M2/loop" ] || why "loop -> . is shown"
+	[ ! -e "$M2/hourly/up" ] || why "hourly/up -> .. is shown"
+	[ "$(find "$M2" -maxdepth 3 | wc -l)" -lt 40 ] || why "the walk goes round"
+}
+check "layout: a link in the store back to the store or a parent is not followed" t_loops
 
 #####################################################################################
 # 3. Read-only.
