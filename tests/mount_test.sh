@@ -289,6 +289,17 @@ t_names() {
 }
 check "round trip: the same names, newline, non-UTF-8 and 220-char names included" t_names
 
+t_statfs() {	# df on the mount: the store's file system, read-only, 255-byte names
+	local m s
+	m=$(stat -f -c '%b %S %l' "$M1/latest/tree")
+	s=$(stat -f -c '%b %S' "$W/store1")
+	[ "${m% *}" = "$s" ] || why "blocks and block size '${m% *}', the store's are '$s'"
+	[ "${m##* }" = 255 ] || why "longest name ${m##* }, want 255"
+	python3 -c 'import os, sys; sys.exit(not os.statvfs(sys.argv[1]).f_flag & os.ST_RDONLY)' \
+		"$M1" || why "statvfs does not say read-only"
+}
+check "statfs: the store's size and free space, read-only, names up to 255 bytes" t_statfs
+
 t_stat() {
 	local i got bad=0
 	for i in "${!P1[@]}"; do
