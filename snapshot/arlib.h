@@ -42,6 +42,9 @@
 	X(archive_entry_xattr_reset)                                                           \
 	X(archive_error_string)                                                                \
 	X(archive_filter_bytes)                                                                \
+	X(archive_filter_code)                                                                 \
+	X(archive_filter_count)                                                                \
+	X(archive_format)                                                                      \
 	X(archive_read_data)                                                                   \
 	X(archive_read_data_block)                                                             \
 	X(archive_read_data_skip)                                                              \

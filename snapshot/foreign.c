@@ -12,6 +12,9 @@
 
 #include "arlib.h"
 #include "fdio.h"
+#ifdef SNAPFS_HAVE_ZLIB
+#include "gzseek.h"
+#endif
 
 struct spilled {
 	uint32_t seq;
@@ -35,6 +38,10 @@ struct frn {
 	uint64_t spill_used;
 	struct spilled *sp;
 	size_t nsp, capsp;
+
+#ifdef SNAPFS_HAVE_ZLIB
+	struct gzs *gz;		/* a gzip tar's decoded stream, or NULL */
+#endif
 };
 
 int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out, struct err *e)
@@ -55,6 +62,12 @@ int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out
 	f->spill_fd = -1;
 	f->cur_seq = -1;
 	pthread_mutex_init(&f->mu, NULL);
+#ifdef SNAPFS_HAVE_ZLIB
+	if (o && o->gzip_tar && !(f->gz = gzs_new(fd, path))) {
+		frn_free(f);
+		return err_set(e, ENOMEM, "out of memory");
+	}
+#endif
 	*out = f;
 	return 0;
 }
@@ -75,6 +88,9 @@ void frn_free(struct frn *f)
 	close_reader(f);
 	if (f->spill_fd >= 0)
 		close(f->spill_fd);
+#ifdef SNAPFS_HAVE_ZLIB
+	gzs_free(f->gz);
+#endif
 	pthread_mutex_destroy(&f->mu);
 	free(f->sp);
 	free(f->spill_dir);
@@ -172,17 +188,39 @@ static int spill_reserve(struct frn *f, uint64_t size, struct err *e)
 	return 0;
 }
 
-/* Decode member seq whole into the spill file. Holes stay holes, and read as zeros. */
-static const struct spilled *spill_member(struct frn *f, uint32_t seq, uint64_t size,
+#ifdef SNAPFS_HAVE_ZLIB
+/* Copy a plain member of a gzip tar from the decoded stream into the spill file at s. */
+static int spill_from_gz(struct frn *f, const struct frn_member *m, const struct spilled *s,
+			 struct err *e)
+{
+	unsigned char buf[65536];
+
+	for (uint64_t at = 0; at < m->size;) {
+		size_t n = m->size - at < sizeof(buf) ? (size_t)(m->size - at) : sizeof(buf);
+		if (gzs_read(f->gz, m->data_off + at, buf, n, e) < 0)
+			return -1;
+		if (pwrite(f->spill_fd, buf, n, (off_t)(s->off + at)) != (ssize_t)n)
+			return err_set(e, errno ? errno : EIO, "cannot write the spill file: %s",
+				       strerror(errno));
+		at += n;
+	}
+	return 0;
+}
+#endif
+
+/* Decode member m whole into the spill file. Holes stay holes, and read as zeros. */
+static const struct spilled *spill_member(struct frn *f, const struct frn_member *m,
 					  struct err *e)
 {
 	struct spilled *s;
 	const void *buf;
 	size_t len;
 	la_int64_t at;
+	uint32_t seq = m->seq;
+	uint64_t size = m->size;
 	int r;
 
-	if (spill_open(f, e) < 0 || spill_reserve(f, size, e) < 0 || seek_member(f, seq, e) < 0)
+	if (spill_open(f, e) < 0 || spill_reserve(f, size, e) < 0)
 		return NULL;
 	s = &f->sp[f->nsp];
 	s->seq = seq;
@@ -192,6 +230,17 @@ static const struct spilled *spill_member(struct frn *f, uint32_t seq, uint64_t 
 		err_set(e, errno, "cannot grow the spill file: %s", strerror(errno));
 		return NULL;
 	}
+#ifdef SNAPFS_HAVE_ZLIB
+	if (f->gz && m->plain) {
+		if (spill_from_gz(f, m, s, e) < 0)
+			return NULL;
+		f->spill_used += size;
+		f->nsp++;
+		return s;
+	}
+#endif
+	if (seek_member(f, seq, e) < 0)
+		return NULL;
 	while ((r = AR(archive_read_data_block)(f->a, &buf, &len, &at)) == ARCHIVE_OK) {
 		if ((uint64_t)at + len > size)
 			len = at < 0 || (uint64_t)at >= size ? 0 : (size_t)(size - (uint64_t)at);
@@ -249,24 +298,52 @@ uint32_t frn_starts(struct frn *f)
 
 	pthread_mutex_lock(&f->mu);
 	n = f->starts;
+#ifdef SNAPFS_HAVE_ZLIB
+	if (f->gz) {
+		struct gzs_stats st;
+		gzs_stats(f->gz, &st);
+		n += st.starts;
+	}
+#endif
 	pthread_mutex_unlock(&f->mu);
 	return n;
 }
 
-ssize_t frn_pread(struct frn *f, uint32_t seq, uint64_t size, void *buf, size_t len,
-		  uint64_t off, struct err *e)
+uint64_t frn_inflated(struct frn *f)
+{
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&f->mu);
+#ifdef SNAPFS_HAVE_ZLIB
+	if (f->gz) {
+		struct gzs_stats st;
+		gzs_stats(f->gz, &st);
+		n = st.inflated;
+	}
+#endif
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}
+
+ssize_t frn_pread(struct frn *f, const struct frn_member *m, void *buf, size_t len, uint64_t off,
+		  struct err *e)
 {
 	const struct spilled *s;
 	ssize_t n = -1;
 
-	if (off >= size)
+	if (off >= m->size)
 		return 0;
-	if (len > size - off)
-		len = (size_t)(size - off);
+	if (len > m->size - off)
+		len = (size_t)(m->size - off);
 	pthread_mutex_lock(&f->mu);
-	if (size > f->spill_max / 4) {
-		n = stream_member(f, seq, buf, len, off, e);
-	} else if ((s = find_spilled(f, seq)) || (s = spill_member(f, seq, size, e))) {
+	if (m->size > f->spill_max / 4) {
+#ifdef SNAPFS_HAVE_ZLIB
+		if (f->gz && m->plain)
+			n = gzs_read(f->gz, m->data_off + off, buf, len, e) < 0 ? -1 : (ssize_t)len;
+		else
+#endif
+			n = stream_member(f, m->seq, buf, len, off, e);
+	} else if ((s = find_spilled(f, m->seq)) || (s = spill_member(f, m, e))) {
 		n = fd_pread_all(f->spill_fd, buf, len, s->off + off) == 0 ? (ssize_t)len
 			: err_set(e, errno ? errno : EIO, "cannot read the spill file: %s",
 				  strerror(errno));

@@ -9,12 +9,21 @@
  * decoding; members larger than a quarter of the bound are read by streaming
  * forward instead, restarting only for a read behind the reader.
  *
+ * A tar in a gzip file (gzip_tar; built with zlib) reads its plain members
+ * -- regular files stored whole, not sparse -- straight from the decoded tar
+ * stream at their data offsets, through gzseek's checkpoints: a random read
+ * in a big member inflates at most about a checkpoint spacing (gzseek.h),
+ * and one positioned inflate state serves reads in archive order. Small
+ * plain members are still spilled, from that same decoder. Sparse members,
+ * and every member of other archives, go through libarchive as above.
+ *
  *	frn_new() -> frn_pread()... -> frn_free()
  * frn_pread() is thread-safe: one archive serves one reader at a time.
  */
 #ifndef SNAPFS_FOREIGN_H
 #define SNAPFS_FOREIGN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -25,6 +34,7 @@
 struct frn_opts {
 	const char *spill_dir;	/* NULL: $TMPDIR, else /var/tmp */
 	uint64_t spill_max;	/* 0: FRN_DEFAULT_SPILL_MAX */
+	bool gzip_tar;		/* a tar format over one gzip filter: plain members are contiguous */
 };
 
 struct frn;
@@ -37,15 +47,25 @@ struct frn;
 int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out, struct err *e);
 void frn_free(struct frn *f);
 
-/*
- * Read up to len bytes at off of member seq (0-based, in archive order), whose
- * size is size. Returns the bytes read, or -1: EIO naming the archive and the
- * offset when it is damaged or ends early.
- */
-ssize_t frn_pread(struct frn *f, uint32_t seq, uint64_t size, void *buf, size_t len,
-		  uint64_t off, struct err *e);
+/* A member to read: its place in archive order (0-based), size and data offset. */
+struct frn_member {
+	uint32_t seq;
+	uint64_t size;
+	uint64_t data_off;	/* in the decoded tar stream (idx_entry.data_off) */
+	bool plain;		/* a regular file stored whole (not sparse) at data_off */
+};
 
-/* How often the decoder started from the beginning of the archive. */
+/*
+ * Read up to len bytes at off of member m. Returns the bytes read, or -1: EIO
+ * naming the archive and the offset when it is damaged or ends early.
+ */
+ssize_t frn_pread(struct frn *f, const struct frn_member *m, void *buf, size_t len, uint64_t off,
+		  struct err *e);
+
+/* How often a decoder (libarchive's, or gzseek's) started from the beginning of the archive. */
 uint32_t frn_starts(struct frn *f);
+
+/* Bytes gzseek inflated for this archive (0 without it). */
+uint64_t frn_inflated(struct frn *f);
 
 #endif

@@ -842,6 +842,7 @@ struct idx {
 	uint64_t serial;	/* identifies this index in a reader's frame cache */
 	struct zseek *z;	/* native archives */
 	struct frn *frn;	/* foreign archives */
+	bool gzip_tar;		/* foreign: a tar over one gzip filter (foreign.h) */
 };
 
 static atomic_uint_fast64_t idx_serials;
@@ -1481,6 +1482,14 @@ static int scan_foreign(struct idx *x, int64_t mtime, struct err *e)
 				why ? why : "no member could be read");
 		goto done;
 	}
+	/*
+	 * A tar (of any flavour) over one gzip filter: each member that is not
+	 * sparse lies whole at its data offset in the decoded stream, so
+	 * foreign.c may read it there through gzip checkpoints.
+	 */
+	x->gzip_tar = AR(archive_filter_count)(a) == 2 &&
+		      AR(archive_filter_code)(a, 0) == ARCHIVE_FILTER_GZIP &&
+		      (AR(archive_format)(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR;
 	if (idx_builder_finish(b, &blob, &len, e) < 0)
 		goto done;
 	x->loading = true;
@@ -1539,7 +1548,7 @@ int idx_open_fd(int fd, const char *name, const struct idx_opts *o, struct idx *
 		rc = scan_foreign(x, st.st_mtime, e);
 	}
 	if (rc == 0 && !x->z) {
-		struct frn_opts fo = { o ? o->spill_dir : NULL, o ? o->spill_max : 0 };
+		struct frn_opts fo = { o ? o->spill_dir : NULL, o ? o->spill_max : 0, x->gzip_tar };
 		rc = frn_new(x->fd, name, &fo, &x->frn, e);
 	}
 	if (rc < 0) {
@@ -1774,6 +1783,11 @@ uint32_t idx_decoder_starts(const struct idx *x)
 	return x->frn ? frn_starts(x->frn) : 0;
 }
 
+uint64_t idx_decoder_inflated(const struct idx *x)
+{
+	return x->frn ? frn_inflated(x->frn) : 0;
+}
+
 uint64_t idx_serial(const struct idx *x)
 {
 	return x->serial;
@@ -1981,8 +1995,10 @@ ssize_t idx_pread(struct idx *x, uint32_t i, void *buf, size_t len, uint64_t off
 		len = (size_t)(t.size - off);
 	if (!x->z && !x->frn)
 		return err_set(e, ENOTSUP, "'%s': an index with no archive has no data", x->name);
-	if (!x->z)
-		return frn_pread(x->frn, t.seq, t.size, buf, len, off, e);
+	if (!x->z) {
+		struct frn_member m = { t.seq, t.size, t.data_off, !(t.flags & IDX_F_SPARSE) };
+		return frn_pread(x->frn, &m, buf, len, off, e);
+	}
 	int rc = t.flags & IDX_F_SPARSE ? read_sparse(x, &t, r, buf, len, off, e)
 					: read_stream(x, r, buf, len, t.data_off + off, e);
 	if (rc < 0)

@@ -222,6 +222,8 @@ void idx_unpin(struct idx_reader *r, void **pin, int n);
 
 /* How often a foreign archive's decoder started from the beginning (0 for native). */
 uint32_t idx_decoder_starts(const struct idx *x);
+/* Bytes a foreign tar.gz's checkpointed gzip decoder inflated (0 without one). */
+uint64_t idx_decoder_inflated(const struct idx *x);
 
 /* For a frame cache: a number no other index in this process has. */
 uint64_t idx_serial(const struct idx *x);
