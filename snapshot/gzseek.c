@@ -11,12 +11,15 @@
 
 #define WIN 32768u		/* deflate's window */
 #define IN_SIZE 65536u
+#define CHUNK0 65536u		/* first size of a checked chunk of output */
+#define CHUNKS 65536u		/* chunk CRCs held at most: 256 KiB, 4 GiB of 64 KiB chunks */
 
 struct point {
 	uint64_t out;		/* offset in the decompressed stream */
 	uint64_t in;		/* compressed bytes consumed (file offset of the next one) */
 	uint64_t mout;		/* member output before out */
 	uint32_t crc;		/* member CRC-32 before out */
+	uint32_t ccrc;		/* CRC-32 of out's chunk before out */
 	uint32_t wlen;		/* window bytes: min(mout, WIN) */
 	uint8_t bits;		/* unused high bits of the byte at in - 1 */
 	uint8_t byte;		/* that byte */
@@ -41,14 +44,21 @@ struct gzs {
 	uint64_t hist;		/* oldest offset whose byte win may hold */
 	uint64_t mout;		/* output of the present member */
 	uint32_t crc;
+	uint32_t ccrc;		/* of the present chunk so far */
 
 	unsigned char in[IN_SIZE];
 	uint64_t in_off;	/* file offset of in[0] */
-	unsigned char win[WIN];	/* byte at offset o is win[o % WIN] */
+	unsigned char *ring;	/* the last output: byte at offset o is ring[o % rsize] */
+	uint64_t rsize;		/* twice a chunk */
 
 	struct point *pts;
 	uint32_t npts;
 	uint64_t span;
+
+	/* CRC-32 of each chunk of output the first time it was decoded */
+	uint32_t *crcs;
+	uint32_t ncrcs;
+	uint64_t chunk;
 
 	uint32_t starts, restarts;
 	uint64_t inflated;
@@ -59,12 +69,16 @@ struct gzs *gzs_new(int fd, const char *path)
 	struct gzs *g = calloc(1, sizeof(*g));
 
 	if (!g || !(g->path = strdup(path)) ||
-	    !(g->pts = calloc(GZS_POINTS, sizeof(*g->pts)))) {
+	    !(g->pts = calloc(GZS_POINTS, sizeof(*g->pts))) ||
+	    !(g->crcs = calloc(CHUNKS, sizeof(*g->crcs))) ||
+	    !(g->ring = malloc(2 * CHUNK0))) {
 		gzs_free(g);
 		return NULL;
 	}
 	g->fd = fd;
 	g->span = GZS_SPAN;
+	g->chunk = CHUNK0;
+	g->rsize = 2 * CHUNK0;
 	if (inflateInit2(&g->zs, -MAX_WBITS) != Z_OK) {
 		gzs_free(g);
 		return NULL;
@@ -82,6 +96,8 @@ void gzs_free(struct gzs *g)
 	for (uint32_t i = 0; g->pts && i < g->npts; i++)
 		free(g->pts[i].win);
 	free(g->pts);
+	free(g->crcs);
+	free(g->ring);
 	free(g->path);
 	free(g);
 }
@@ -252,11 +268,12 @@ static void record(struct gzs *g, unsigned bits)
 	p->in = in_pos(g);
 	p->mout = g->mout;
 	p->crc = g->crc;
+	p->ccrc = g->ccrc;
 	p->wlen = wlen;
 	p->bits = (uint8_t)bits;
 	p->byte = bits ? g->zs.next_in[-1] : 0;
 	for (uint32_t k = 0; k < wlen; k++)	/* the window's bytes, oldest first */
-		p->win[k] = g->win[(g->out - wlen + k) % WIN];
+		p->win[k] = g->ring[(g->out - wlen + k) % g->rsize];
 	g->npts++;
 }
 
@@ -267,13 +284,14 @@ static int restart(struct gzs *g, uint32_t i, struct err *e)
 
 	g->zs.next_in = g->in;
 	g->zs.avail_in = 0;
-	if (!p || i == 0)
+	if (!p)
 		g->starts++;
 	else
 		g->restarts++;
 	if (!p) {
 		g->in_off = 0;
 		g->out = g->hist = 0;
+		g->ccrc = 0;
 		if (get_byte(g, e) != 0x1f || get_byte(g, e) != 0x8b)
 			return damaged(g, "not a gzip file", e);
 		if (member_header(g, e) < 0)
@@ -285,9 +303,10 @@ static int restart(struct gzs *g, uint32_t i, struct err *e)
 	g->out = p->out;
 	g->mout = p->mout;
 	g->crc = p->crc;
+	g->ccrc = p->ccrc;
 	g->hist = p->out - p->wlen;
 	for (uint32_t k = 0; k < p->wlen; k++)
-		g->win[(g->hist + k) % WIN] = p->win[k];
+		g->ring[(g->hist + k) % g->rsize] = p->win[k];
 	if (inflateReset(&g->zs) != Z_OK ||
 	    (p->bits && inflatePrime(&g->zs, p->bits, p->byte >> (8 - p->bits)) != Z_OK) ||
 	    (p->wlen && inflateSetDictionary(&g->zs, p->win, p->wlen) != Z_OK))
@@ -296,10 +315,66 @@ static int restart(struct gzs *g, uint32_t i, struct err *e)
 	return 0;
 }
 
-/* Decode one step forward: at most to the end of the window's ring, or a block's end. */
+/*
+ * The chunk CRCs are full: chunks twice as long, each CRC combined with its
+ * neighbour's; the partial CRCs of the checkpoints' chunks follow.
+ */
+static void widen_chunks(struct gzs *g)
+{
+	uint64_t from = g->out > g->rsize ? g->out - g->rsize : 0;
+	unsigned char *ring = malloc(2 * g->rsize);
+
+	if (!ring)
+		return;		/* no memory: later chunks go unchecked */
+	if (from < g->hist)
+		from = g->hist;
+	for (uint64_t o = from; o < g->out; o++)
+		ring[o % (2 * g->rsize)] = g->ring[o % g->rsize];
+	free(g->ring);
+	g->ring = ring;
+	g->rsize *= 2;
+	for (uint32_t i = 0; i < g->npts; i++) {
+		struct point *p = &g->pts[i];
+		uint64_t c = p->out / g->chunk;
+		if (c & 1)
+			p->ccrc = (uint32_t)crc32_combine(g->crcs[c - 1], p->ccrc,
+							  (z_off_t)(p->out % g->chunk));
+	}
+	for (uint32_t i = 0; i < g->ncrcs / 2; i++)
+		g->crcs[i] = (uint32_t)crc32_combine(g->crcs[2 * i], g->crcs[2 * i + 1],
+						     (z_off_t)g->chunk);
+	g->ncrcs /= 2;
+	g->chunk *= 2;
+}
+
+/*
+ * The decoder has just ended chunk c: the first time, keep its CRC-32; later,
+ * check it, so bytes decoded again from a checkpoint are the bytes first decoded.
+ */
+static int chunk_end(struct gzs *g, uint64_t c, struct err *e)
+{
+	if (c < g->ncrcs) {
+		if (g->crcs[c] != g->ccrc)
+			return damaged(g, "the data differ from their first decode", e);
+	} else if (c == g->ncrcs) {
+		if (g->ncrcs < CHUNKS) {
+			g->crcs[g->ncrcs++] = g->ccrc;
+		} else {
+			widen_chunks(g);	/* c was even: now the first half of a chunk */
+			if (g->ncrcs < CHUNKS)
+				return 0;
+		}
+	}
+	g->ccrc = 0;
+	return 0;
+}
+
+/* Decode one step forward: at most to the end of the window's ring, a chunk's or a block's. */
 static int step(struct gzs *g, struct err *e)
 {
-	size_t at = (size_t)(g->out % WIN), made;
+	size_t at = (size_t)(g->out % g->rsize), room = (size_t)(g->rsize - at), made;
+	uint64_t to_chunk = g->chunk - g->out % g->chunk;
+	uint32_t c;
 	int r;
 
 	if (g->st == S_TRAILER)
@@ -310,17 +385,23 @@ static int step(struct gzs *g, struct err *e)
 		return -1;
 	if (!g->zs.avail_in)
 		return damaged(g, "the archive ends early", e);
-	g->zs.next_out = g->win + at;
-	g->zs.avail_out = (uInt)(WIN - at);
+	if (room > to_chunk)
+		room = (size_t)to_chunk;
+	g->zs.next_out = g->ring + at;
+	g->zs.avail_out = (uInt)room;
 	r = inflate(&g->zs, Z_BLOCK);
-	made = WIN - at - g->zs.avail_out;
+	made = room - g->zs.avail_out;
 	if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR)
 		return damaged(g, r == Z_DATA_ERROR && g->zs.msg ? g->zs.msg
 				  : r == Z_MEM_ERROR ? "out of memory" : "inflate failed", e);
-	g->crc = (uint32_t)crc32(g->crc, g->win + at, (uInt)made);
+	c = (uint32_t)crc32(0L, g->ring + at, (uInt)made);
+	g->crc = (uint32_t)crc32_combine(g->crc, c, (z_off_t)made);
+	g->ccrc = (uint32_t)crc32_combine(g->ccrc, c, (z_off_t)made);
 	g->out += made;
 	g->mout += made;
 	g->inflated += made;
+	if (made == to_chunk && chunk_end(g, g->out / g->chunk - 1, e) < 0)
+		return -1;
 	if (r == Z_STREAM_END)
 		g->st = S_TRAILER;
 	else if ((g->zs.data_type & 128) && !(g->zs.data_type & 64))
@@ -346,17 +427,19 @@ static uint32_t point_before(const struct gzs *g, uint64_t pos)
 int gzs_read(struct gzs *g, uint64_t pos, void *buf, size_t len, struct err *e)
 {
 	unsigned char *dst = buf;
+	uint64_t end = pos + len, last;
 
 	while (len) {
-		uint64_t low = g->out > WIN ? g->out - WIN : 0;
+		uint64_t low = g->out > g->rsize ? g->out - g->rsize : 0;
 		if (g->st != S_NONE && pos < g->out && pos >= (g->hist > low ? g->hist : low)) {
 			/* in the window: copy what it holds */
 			size_t n = g->out - pos < len ? (size_t)(g->out - pos) : len;
 			for (size_t k = 0; k < n;) {
-				size_t at = (size_t)((pos + k) % WIN), run = WIN - at;
+				size_t at = (size_t)((pos + k) % g->rsize);
+				size_t run = (size_t)(g->rsize - at);
 				if (run > n - k)
 					run = n - k;
-				memcpy(dst + k, g->win + at, run);
+				memcpy(dst + k, g->ring + at, run);
 				k += run;
 			}
 			dst += n;
@@ -373,5 +456,10 @@ int gzs_read(struct gzs *g, uint64_t pos, void *buf, size_t len, struct err *e)
 		if (step(g, e) < 0)
 			return -1;
 	}
+	/* bytes decoded before are returned only once their chunk checked */
+	if (end && (last = (end - 1) / g->chunk) < g->ncrcs)
+		while (g->out < (last + 1) * g->chunk && last < g->ncrcs)
+			if (step(g, e) < 0)
+				return -1;
 	return 0;
 }

@@ -8,18 +8,29 @@
  * window later blocks may refer to). Inflate restarts there with
  * inflatePrime() and inflateSetDictionary(). Checkpoints are recorded only
  * when the decoder first passes a place, at block boundaries at least `span`
- * bytes of output apart (and at each member's start); span starts at
+ * bytes of output apart (the first at the first member's data); span starts at
  * GZS_SPAN and doubles, dropping every other checkpoint, when GZS_POINTS are
- * held. So a read inflates at most about span bytes before its data, and one
+ * held. So a read inflates at most about span bytes (plus a chunk), and one
  * file's checkpoints hold at most GZS_POINTS * 32 KiB = 4 MiB of windows.
  *
- * One inflate state stays positioned after the last read, with its last
- * 32 KiB of output: reading forward (or a little back) never restarts.
+ * One inflate state stays positioned after the last read, with a ring of its
+ * last output (at least 32 KiB, twice a chunk): reading forward, or a little
+ * back, never restarts.
  *
- * Each member's CRC-32 and length are checked when the decoder passes its
- * trailer; zlib's errors and a failed check are EIO naming the file and the
- * compressed byte. Damage in a deflate stream that zlib cannot see is caught
- * only at the member's trailer: bytes read before it are returned as decoded.
+ * Checks. Each member's CRC-32 and length are checked when the decoder passes
+ * its trailer, and zlib's errors are damage. Besides, the output is cut into
+ * chunks (64 KiB, doubling when 65536 CRCs are held: 256 KiB of them) whose
+ * CRC-32 is kept the first time the decoder passes them; decoding a chunk
+ * again checks it, and a read returns only once the chunk of its last byte
+ * is checked. So a file damaged after it was first read gives EIO, not wrong
+ * bytes, even where zlib sees nothing (a stored block). Damage present at the
+ * first decode that zlib cannot see shows only at the member's trailer
+ * (single-member gzip: at the end of the file); 'snapkeep verify' reads to it.
+ * Errors are EIO naming the file and the compressed byte.
+ *
+ * Memory per file: 4 MiB of checkpoint windows at most, 256 KiB of chunk
+ * CRCs, the ring (128 KiB until the file decodes to more than 4 GiB), 64 KiB
+ * of input and zlib's inflate state (about 40 KiB with its own window).
  *
  *	gzs_new() -> gzs_read()... -> gzs_free()
  * Not thread-safe: the caller serialises (foreign.c holds its mutex).
@@ -38,8 +49,8 @@
 struct gzs;
 
 struct gzs_stats {
-	uint32_t starts;	/* decodes from the start of the file */
-	uint32_t restarts;	/* decodes from a later checkpoint */
+	uint32_t starts;	/* decodes from the start with no checkpoint (the first one) */
+	uint32_t restarts;	/* decodes from a checkpoint (the one at the start too) */
 	uint64_t inflated;	/* output bytes produced by inflate */
 	uint32_t points;	/* checkpoints held */
 	uint64_t span;		/* their present spacing */

@@ -16,6 +16,9 @@
 
 #include "bytes.h"
 #include "fixture.h"
+#ifdef SNAPFS_HAVE_ZLIB
+#include "gzseek.h"
+#endif
 #include "hash.h"
 #include "idxfmt.h"
 #include "writer.h"
@@ -591,6 +594,190 @@ START_TEST(damaged_tar_xz_fails_with_eio_not_wrong_bytes)
 	idx_close(x);
 }
 END_TEST
+
+
+#ifdef SNAPFS_HAVE_ZLIB
+/*
+ * Big members of a tar.gz are read through gzip checkpoints (gzseek.h). The
+ * spill bound is made small (members over 1 MiB are big) so the archive stays
+ * small: src/big.bin is 8 MiB of text and random runs, so the gzip stream has
+ * both Huffman-coded and stored blocks (or text only, when asked).
+ */
+#define GZ_BIG (8u << 20)
+static const struct idx_opts gz_small_spill = { NULL, 4u << 20, false };
+
+static unsigned char *gz_archive(const char *name, const char *tmpl, bool text)
+{
+	unsigned char *big = malloc(GZ_BIG);
+
+	mkdir(fixture_path("src"), 0755);
+	for (int i = 0; i < 12; i++) {
+		char rel[64];
+		unsigned char small[3000];
+		snprintf(rel, sizeof(rel), "src/s%02d.txt", i);
+		fixture_fill(small, 1000 + (size_t)i * 150, (uint64_t)i + 1, 1);
+		fixture_write(fixture_path(rel), small, 1000 + (size_t)i * 150);
+	}
+	for (size_t at = 0; at < GZ_BIG; at += 256u << 10)
+		fixture_fill(big + at, 256u << 10, at, text || (at >> 18) % 3 != 2);
+	fixture_write(fixture_path("src/big.bin"), big, GZ_BIG);
+	unsigned char *second = malloc(2u << 20);
+	fixture_fill(second, 2u << 20, 5, 1);
+	fixture_write(fixture_path("src/zz-second.bin"), second, 2u << 20);
+	free(second);
+	run_with(tmpl, fixture_path(name));
+	return big;
+}
+
+START_TEST(foreign_tar_gz_random_reads_restart_from_checkpoints)
+{
+	struct idx *x;
+	struct idx_reader *r = idx_reader_new();
+	struct err e;
+	unsigned char buf[4096];
+	uint64_t seed = 11, most = 0, total;
+
+	unsigned char *want = gz_archive("old.tar.gz", "tar czf @A --sort=name -C @S .", false);
+	ck_assert_msg(idx_open_with(fixture_path("old.tar.gz"), &gz_small_spill, &x, &e) == 0, "%s",
+		      e.msg);
+	uint32_t i = idx_lookup_path(x, "big.bin");
+	/* the first read, at the end, lays the checkpoints over the whole member */
+	ck_assert_int_eq(idx_pread(x, i, buf, sizeof(buf), GZ_BIG - sizeof(buf), r, &e),
+			 (ssize_t)sizeof(buf));
+	ck_assert_int_eq(memcmp(buf, want + GZ_BIG - sizeof(buf), sizeof(buf)), 0);
+	struct idx_entry ent;
+	idx_get(x, i, &ent);
+	ck_assert_uint_le(idx_decoder_inflated(x), ent.data_off + GZ_BIG + (256u << 10));
+	total = idx_decoder_inflated(x);
+	for (int k = 0; k < 400; k++) {
+		uint64_t off = fixture_rand(&seed) % GZ_BIG, before = idx_decoder_inflated(x);
+		size_t n = off + sizeof(buf) <= GZ_BIG ? sizeof(buf) : GZ_BIG - off;
+		ck_assert_int_eq(idx_pread(x, i, buf, sizeof(buf), off, r, &e), (ssize_t)n);
+		ck_assert_msg(memcmp(buf, want + off, n) == 0, "differs at %llu",
+			      (unsigned long long)off);
+		if (idx_decoder_inflated(x) - before > most)
+			most = idx_decoder_inflated(x) - before;
+	}
+	/*
+	 * never from the archive's start again, and about one checkpoint span a
+	 * read at most (checkpoints lie on deflate block ends, a read decodes on
+	 * to the end of its checked chunk), about half of one on average
+	 */
+	fprintf(stderr, "gz random reads: %llu bytes inflated at most, %llu on average\n",
+		(unsigned long long)most, (unsigned long long)(idx_decoder_inflated(x) - total) / 400);
+	ck_assert_uint_eq(idx_decoder_starts(x), 1);
+	ck_assert_uint_le(most, GZS_SPAN + (512u << 10));
+	ck_assert_uint_le(idx_decoder_inflated(x) - total, 400ull * GZS_SPAN * 3 / 4);
+	/* reading on from where the last read ended inflates no more than it returns */
+	uint64_t off = GZ_BIG / 3, before = idx_decoder_inflated(x);
+	ck_assert_int_eq(idx_pread(x, i, buf, sizeof(buf), off, r, &e), (ssize_t)sizeof(buf));
+	before = idx_decoder_inflated(x);
+	for (int k = 1; k <= 64; k++) {
+		ck_assert_int_eq(idx_pread(x, i, buf, sizeof(buf), off + (uint64_t)k * sizeof(buf), r,
+					   &e), (ssize_t)sizeof(buf));
+		ck_assert_int_eq(memcmp(buf, want + off + (uint64_t)k * sizeof(buf), sizeof(buf)), 0);
+	}
+	ck_assert_uint_le(idx_decoder_inflated(x) - before, 65u * sizeof(buf) + (64u << 10));
+	/* the small members (spilled from the same decoder) and the second big one read back */
+	read_all_in_order(x);
+	ck_assert_uint_eq(idx_decoder_starts(x), 1);
+	free(want);
+	idx_reader_free(r);
+	idx_close(x);
+}
+END_TEST
+
+START_TEST(foreign_tar_gz_in_order_inflates_once)
+{
+	struct idx *x;
+	struct err e;
+
+	free(gz_archive("old.tar.gz", "tar czf @A --sort=name -C @S .", false));
+	ck_assert_msg(idx_open_with(fixture_path("old.tar.gz"), &gz_small_spill, &x, &e) == 0, "%s",
+		      e.msg);
+	read_all_in_order(x);
+	ck_assert_uint_eq(idx_decoder_starts(x), 1);
+	/* every byte up to the last member's end inflated once */
+	struct idx_entry last;
+	idx_get(x, idx_lookup_path(x, "zz-second.bin"), &last);
+	ck_assert_uint_le(idx_decoder_inflated(x), last.data_off + last.size + (256u << 10));
+	idx_close(x);
+}
+END_TEST
+
+/* Several gzip members one after another (as `cat a.gz b.gz` makes), one with a name in its header. */
+START_TEST(foreign_multi_member_tar_gz_reads_back)
+{
+	struct idx *x;
+	struct idx_reader *r = idx_reader_new();
+	struct err e;
+	unsigned char buf[8192];
+	uint64_t seed = 3;
+
+	unsigned char *want = gz_archive("multi.tar.gz",
+		"tar cf @A.tar --sort=name -C @S . && head -c 3000001 @A.tar > @A.p1 && "
+		"tail -c +3000002 @A.tar | head -c 4000000 > @A.p2 && tail -c +7000002 @A.tar > @A.p3 && "
+		"gzip -1 < @A.p1 > @A && gzip -9c @A.p2 >> @A && gzip -c < @A.p3 >> @A && "
+		"rm @A.tar @A.p1 @A.p2 @A.p3", false);
+	ck_assert_msg(idx_open_with(fixture_path("multi.tar.gz"), &gz_small_spill, &x, &e) == 0,
+		      "%s", e.msg);
+	read_all_in_order(x);
+	uint32_t i = idx_lookup_path(x, "big.bin");
+	for (int k = 0; k < 200; k++) {
+		uint64_t off = fixture_rand(&seed) % GZ_BIG;
+		size_t n = off + sizeof(buf) <= GZ_BIG ? sizeof(buf) : GZ_BIG - off;
+		ck_assert_msg(idx_pread(x, i, buf, sizeof(buf), off, r, &e) == (ssize_t)n, "%s", e.msg);
+		ck_assert_msg(memcmp(buf, want + off, n) == 0, "differs at %llu",
+			      (unsigned long long)off);
+	}
+	ck_assert_uint_eq(idx_decoder_starts(x), 1);
+	free(want);
+	idx_reader_free(r);
+	idx_close(x);
+}
+END_TEST
+
+/*
+ * A flipped byte in the deflate data of the big member: reads before it give
+ * the right bytes, a read through it EIO naming the archive, never wrong
+ * bytes; and the archive still reads before the damage afterwards.
+ */
+START_TEST(damaged_tar_gz_fails_with_eio_through_checkpoints)
+{
+	struct idx *x;
+	struct idx_reader *r = idx_reader_new();
+	struct err e;
+	size_t len;
+	unsigned char *buf = malloc(GZ_BIG);
+
+	unsigned char *want = gz_archive("old.tar.gz", "tar czf @A --sort=name -C @S .", true);
+	ck_assert_msg(idx_open_with(fixture_path("old.tar.gz"), &gz_small_spill, &x, &e) == 0, "%s",
+		      e.msg);
+	uint32_t i = idx_lookup_path(x, "big.bin");
+	/* checkpoints over the whole member first, from the good archive */
+	ck_assert_int_eq(idx_pread(x, i, buf, GZ_BIG, 0, r, &e), (ssize_t)GZ_BIG);
+	unsigned char *file = fixture_read(fixture_path("old.tar.gz"), &len);
+	file[len / 3] ^= 0x10;	/* in big.bin's Huffman-coded data */
+	fixture_write(fixture_path("old.tar.gz"), file, len);
+	ck_assert_int_eq(idx_pread(x, i, buf, 4096, 4096, r, &e), 4096);
+	ck_assert_int_eq(memcmp(buf, want + 4096, 4096), 0);
+	ssize_t n = idx_pread(x, i, buf, GZ_BIG, 0, r, &e);
+	ck_assert_int_eq(n, -1);
+	ck_assert_int_eq(e.code, EIO);
+	ck_assert_ptr_nonnull(strstr(e.msg, "old.tar.gz"));
+	ck_assert_ptr_nonnull(strstr(e.msg, "is damaged"));
+	fprintf(stderr, "gz damage: %s\n", e.msg);
+	/* a read that ends before the damage is whole and right */
+	ck_assert_int_eq(idx_pread(x, i, buf, 65536, 65536, r, &e), 65536);
+	ck_assert_int_eq(memcmp(buf, want + 65536, 65536), 0);
+	idx_close(x);
+	free(file);
+	free(want);
+	free(buf);
+	idx_reader_free(r);
+}
+END_TEST
+#endif
 
 /*
  * The reader transcodes every stored entry into a compact form (and an
@@ -2077,6 +2264,12 @@ int main(void)
 	tcase_add_test(tc, foreign_random_reads_decode_a_member_once);
 	tcase_add_test(tc, foreign_zip_and_cpio_read_back);
 	tcase_add_test(tc, damaged_tar_xz_fails_with_eio_not_wrong_bytes);
+#ifdef SNAPFS_HAVE_ZLIB
+	tcase_add_test(tc, foreign_tar_gz_random_reads_restart_from_checkpoints);
+	tcase_add_test(tc, foreign_tar_gz_in_order_inflates_once);
+	tcase_add_test(tc, foreign_multi_member_tar_gz_reads_back);
+	tcase_add_test(tc, damaged_tar_gz_fails_with_eio_through_checkpoints);
+#endif
 	tcase_add_test(tc, every_field_reads_back_as_stored);
 	tcase_add_test(tc, many_owners_and_long_names_read_back);
 	tcase_add_test(tc, packed_fields_read_back_at_their_bounds);
