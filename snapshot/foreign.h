@@ -62,7 +62,10 @@ struct frn_member {
 ssize_t frn_pread(struct frn *f, const struct frn_member *m, void *buf, size_t len, uint64_t off,
 		  struct err *e);
 
-/* How often a decoder (libarchive's, or gzseek's) started from the beginning of the archive. */
+/*
+ * How often a decoder started from the beginning of the archive: libarchive's
+ * each time, gzseek's the first time (later it restarts from a checkpoint).
+ */
 uint32_t frn_starts(struct frn *f);
 
 /* Bytes gzseek inflated for this archive (0 without it). */

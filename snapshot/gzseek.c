@@ -429,6 +429,8 @@ int gzs_read(struct gzs *g, uint64_t pos, void *buf, size_t len, struct err *e)
 	unsigned char *dst = buf;
 	uint64_t end = pos + len, last;
 
+	if (!len)
+		return 0;
 	while (len) {
 		uint64_t low = g->out > g->rsize ? g->out - g->rsize : 0;
 		if (g->st != S_NONE && pos < g->out && pos >= (g->hist > low ? g->hist : low)) {
@@ -457,7 +459,7 @@ int gzs_read(struct gzs *g, uint64_t pos, void *buf, size_t len, struct err *e)
 			return -1;
 	}
 	/* bytes decoded before are returned only once their chunk checked */
-	if (end && (last = (end - 1) / g->chunk) < g->ncrcs)
+	if ((last = (end - 1) / g->chunk) < g->ncrcs)
 		while (g->out < (last + 1) * g->chunk && last < g->ncrcs)
 			if (step(g, e) < 0)
 				return -1;

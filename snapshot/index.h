@@ -220,7 +220,11 @@ int idx_pread_pieces(struct idx *x, uint32_t i, size_t len, uint64_t off, struct
 		     const void **base, size_t *size, void **pin, int max, struct err *e);
 void idx_unpin(struct idx_reader *r, void **pin, int n);
 
-/* How often a foreign archive's decoder started from the beginning (0 for native). */
+/*
+ * How often a foreign archive's decoder started from the beginning (0 for
+ * native): libarchive's, and a tar.gz's gzip decoder the first time; its
+ * restarts from checkpoints (gzseek.h), each a span at most, do not count.
+ */
 uint32_t idx_decoder_starts(const struct idx *x);
 /* Bytes a foreign tar.gz's checkpointed gzip decoder inflated (0 without one). */
 uint64_t idx_decoder_inflated(const struct idx *x);
