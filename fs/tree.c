@@ -1021,6 +1021,7 @@ static int open_index(struct tree *t, struct snap *s, struct idx **x, struct err
 	struct idx_opts io = t->o.idx;
 
 	io.no_seq = true;	/* native archives are read by offset */
+	io.salvage = true;	/* a cut or damaged archive shows what lies before the damage */
 	if (s->keepfd >= 0 && fd < 0)
 		return err_set(e, errno, "cannot reopen '%s': %s", s->path, strerror(errno));
 	if (fd >= 0 ? idx_open_fd(fd, s->path, &io, x, e) < 0
@@ -1070,8 +1071,11 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (fresh) {
-		const char *first;
+		const char *first, *lost = idx_damage(a->x);
 		uint32_t n = idx_refused(a->x, &first);
+		/* logged once, as a damaged read would be; reads the damage reaches give EIO */
+		if (lost && t->o.damaged && !atomic_exchange(&s->reported, true))
+			t->o.damaged(t->o.ctx, lost);
 		if (n && t->o.damaged && !atomic_exchange(&s->refusals, true)) {
 			char msg[PATH_MAX + 256];
 			snprintf(msg, sizeof(msg), "'%s': %u member%s not shown, since %s path%s climb%s "

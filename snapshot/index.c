@@ -818,6 +818,7 @@ struct idx {
 	uint32_t n, nxattrs, nsparse, members;
 	uint32_t refused;	/* a foreign archive's members left out (idx_refused()) */
 	char *refused_first;
+	char *damage;		/* idx_damage() */
 	struct cent *ce;	/* n */
 	uint32_t *seq;		/* n; NULL when not kept (idx_opts.no_seq) */
 	bool no_seq;		/* asked for: applies to a native archive */
@@ -1362,6 +1363,7 @@ void idx_close(struct idx *x)
 	free(x->ce);
 	free(x->seq);
 	free(x->refused_first);
+	free(x->damage);
 	free(x->ext);
 	free(x->ranges);
 	free(x->hint);
@@ -1440,7 +1442,7 @@ static bool has_seek_footer(int fd, uint64_t size)
 }
 
 /* Scan a foreign archive once with libarchive and build its index in memory. */
-static int scan_foreign(struct idx *x, int64_t mtime, struct err *e)
+static int scan_foreign(struct idx *x, int64_t mtime, bool salvage, struct err *e)
 {
 	struct idx_builder *b = idx_builder_new(mtime, e);	/* loads libarchive */
 	struct archive *a = NULL;
@@ -1473,14 +1475,25 @@ static int scan_foreign(struct idx *x, int64_t mtime, struct err *e)
 	}
 	if (r != ARCHIVE_EOF) {
 		const char *why = AR(archive_error_string)(a);
-		if (idx_builder_members(b))
-			err_set(e, EIO, "'%s' is damaged at byte %lld: %s; run 'snapkeep verify' on "
-					"it, or restore it from a copy of the store", x->name,
-				(long long)AR(archive_filter_bytes)(a, -1), why ? why : "it ends early");
-		else
+		if (!idx_builder_members(b)) {
 			err_set(e, ENOTSUP, "'%s' is not an archive snapfs reads: %s", x->name,
 				why ? why : "no member could be read");
-		goto done;
+			goto done;
+		}
+		struct err lost = { 0 };
+		err_set(&lost, EIO, "'%s' is damaged at byte %lld: %s; run 'snapkeep verify' on "
+				    "it, or restore it from a copy of the store", x->name,
+			(long long)AR(archive_filter_bytes)(a, -1), why ? why : "it ends early");
+		if (!salvage) {
+			if (e)
+				*e = lost;
+			goto done;
+		}
+		/* the members before the damage stay readable */
+		if (!(x->damage = strdup(lost.msg))) {
+			err_set(e, ENOMEM, "out of memory");
+			goto done;
+		}
 	}
 	/*
 	 * A tar (of any flavour) over one gzip filter: each member that is not
@@ -1542,10 +1555,10 @@ int idx_open_fd(int fd, const char *name, const struct idx_opts *o, struct idx *
 			/* a seekable zstd file from another tool: no snapfs index, so scan it */
 			zseek_close(x->z);
 			x->z = NULL;
-			rc = scan_foreign(x, st.st_mtime, e);
+			rc = scan_foreign(x, st.st_mtime, o && o->salvage, e);
 		}
 	} else {
-		rc = scan_foreign(x, st.st_mtime, e);
+		rc = scan_foreign(x, st.st_mtime, o && o->salvage, e);
 	}
 	if (rc == 0 && !x->z) {
 		struct frn_opts fo = { o ? o->spill_dir : NULL, o ? o->spill_max : 0, x->gzip_tar };
@@ -1577,6 +1590,11 @@ const char *idx_name(const struct idx *x)
 uint32_t idx_count(const struct idx *x)
 {
 	return x->n;
+}
+
+const char *idx_damage(const struct idx *x)
+{
+	return x->damage;
 }
 
 uint32_t idx_refused(const struct idx *x, const char **first)

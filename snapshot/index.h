@@ -138,6 +138,14 @@ struct idx_opts {
 	 * Foreign archives are read by position, so they keep it regardless.
 	 */
 	bool no_seq;
+	/*
+	 * Foreign archives (and native ones whose seek table is lost) that are
+	 * damaged or cut after some members: index the members read before the
+	 * damage instead of failing; idx_damage() then says where it is. Reading
+	 * a member the damage reaches fails with EIO. The daemon salvages;
+	 * snapkeep reports the archive as damaged instead.
+	 */
+	bool salvage;
 };
 int idx_open_with(const char *path, const struct idx_opts *o, struct idx **out, struct err *e);
 /* The same from an open descriptor, which the index takes (closed on failure too); name for messages. */
@@ -163,6 +171,8 @@ uint32_t idx_members(const struct idx *x);
  * They still count among the members.
  */
 uint32_t idx_refused(const struct idx *x, const char **first);
+/* What an archive opened with idx_opts.salvage lost, as a message; NULL when whole. */
+const char *idx_damage(const struct idx *x);
 /* The size of the decompressed tar stream, for a native archive. */
 uint64_t idx_tar_size(const struct idx *x);
 

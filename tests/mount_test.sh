@@ -860,18 +860,23 @@ t_damage_log() {
 }
 check "damaged: the daemon logs the archive and the offset once" t_damage_log
 
+# cut in the middle of d/b.bin: a.bin before it reads right, b.bin gives EIO,
+# c.bin and other.txt after it are not there
 t_truncated() {
 	local d=$M7/20260103_000000 n
 	[ -d "$d" ] || why "20260103_000000 is not listed as a directory"
-	errs 'Input/output error' ls "$d"
-	errs 'Input/output error' ls "$d"
+	cmp "$S7/d/a.bin" "$d/d/a.bin" || why "the file before the cut does not read right"
+	errs 'Input/output error' cat "$d/d/b.bin"
+	errs 'Input/output error' cat "$d/d/b.bin"
+	[ ! -e "$d/d/c.bin" ] && [ ! -e "$d/other.txt" ] || why "files after the cut are listed"
 	[ "$(cat "$M7/20260101_000000/other.txt")" = 'other snapshot' ] || why "the good snapshot"
 	cmp "$S7/d/a.bin" "$M7/20260102_000000/d/a.bin" || why "the damaged snapshot's good file"
 	gone "$PID7" && why "the daemon died"
 	n=$(grep -cF 'trunc-20260103_000000.tar.zst' "$LOG7")
 	[ "$n" = 1 ] || why "the truncated archive was logged $n times"
 }
-check "damaged: a truncated archive is a directory that gives EIO, logged once" t_truncated
+check "damaged: a truncated archive shows the files before the cut, EIO in the cut one, logged once" \
+	t_truncated
 note "the daemon's log: $(tr '\n' '|' <"$LOG7")"
 t_fg_unmount() {
 	fusermount3 -u "$M7" || why "fusermount3 -u failed"

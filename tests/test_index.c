@@ -510,6 +510,48 @@ START_TEST(foreign_members_after_a_refused_one_read_their_own_bytes)
 }
 END_TEST
 
+/*
+ * A tar.gz cut in the middle: refused as damaged, or with salvage (the
+ * daemon's way) indexed up to the cut, the member before it read whole and the
+ * cut one failing with EIO.
+ */
+START_TEST(cut_tar_gz_is_refused_or_salvaged)
+{
+	const struct idx_opts salvage = { .salvage = true };
+	struct idx_reader *r = idx_reader_new();
+	unsigned char *a = malloc(1u << 20), *got = malloc(1u << 20);
+	struct idx *x;
+	struct err e;
+	struct stat st;
+
+	mkdir(fixture_path("src"), 0755);
+	fixture_fill(a, 1u << 20, 3, 0);	/* incompressible: the cut falls in b */
+	fixture_write(fixture_path("src/a.bin"), a, 1u << 20);
+	fixture_write(fixture_path("src/b.bin"), a, 1u << 20);
+	fixture_write(fixture_path("src/c.bin"), a, 1u << 20);
+	run_with("tar czf @A -C @S a.bin b.bin c.bin", fixture_path("cut.tar.gz"));
+	ck_assert_int_eq(stat(fixture_path("cut.tar.gz"), &st), 0);
+	ck_assert_int_eq(truncate(fixture_path("cut.tar.gz"), st.st_size / 2), 0);
+	ck_assert_int_eq(idx_open(fixture_path("cut.tar.gz"), &x, &e), -1);
+	ck_assert_int_eq(e.code, EIO);
+	ck_assert_msg(strstr(e.msg, "cut.tar.gz") && strstr(e.msg, "damaged"), "%s", e.msg);
+	ck_assert_msg(idx_open_with(fixture_path("cut.tar.gz"), &salvage, &x, &e) == 0, "%s", e.msg);
+	ck_assert_ptr_nonnull(idx_damage(x));
+	ck_assert_msg(strstr(idx_damage(x), "damaged at byte"), "%s", idx_damage(x));
+	ck_assert_uint_eq(idx_lookup_path(x, "c.bin"), IDX_NONE);
+	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "a.bin"), got, 1u << 20, 0, r, &e),
+			 1 << 20);
+	ck_assert_int_eq(memcmp(got, a, 1u << 20), 0);
+	ck_assert_uint_ne(idx_lookup_path(x, "b.bin"), IDX_NONE);
+	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "b.bin"), got, 1u << 20, 0, r, &e), -1);
+	ck_assert_int_eq(e.code, EIO);
+	idx_close(x);
+	idx_reader_free(r);
+	free(a);
+	free(got);
+}
+END_TEST
+
 START_TEST(foreign_random_reads_decode_a_member_once)
 {
 	struct idx *x;
@@ -604,7 +646,7 @@ END_TEST
  * both Huffman-coded and stored blocks (or text only, when asked).
  */
 #define GZ_BIG (8u << 20)
-static const struct idx_opts gz_small_spill = { NULL, 4u << 20, false };
+static const struct idx_opts gz_small_spill = { .spill_max = 4u << 20 };
 
 static unsigned char *gz_archive(const char *name, const char *tmpl, bool text)
 {
@@ -2261,6 +2303,7 @@ int main(void)
 	tcase_add_test(tc, foreign_tar_gz_is_indexed_by_a_scan);
 	tcase_add_test(tc, foreign_tar_gz_reads_in_order_with_one_decoder_start);
 	tcase_add_test(tc, foreign_members_after_a_refused_one_read_their_own_bytes);
+	tcase_add_test(tc, cut_tar_gz_is_refused_or_salvaged);
 	tcase_add_test(tc, foreign_random_reads_decode_a_member_once);
 	tcase_add_test(tc, foreign_zip_and_cpio_read_back);
 	tcase_add_test(tc, damaged_tar_xz_fails_with_eio_not_wrong_bytes);
