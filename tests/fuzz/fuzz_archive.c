@@ -76,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	o.spill_dir = spill;
 	o.spill_max = 8u << 20;
+	o.salvage = true;	/* as the daemon opens archives: what lies before damage is read */
 	if ((fd = memfd_create("fuzz", MFD_CLOEXEC)) < 0)
 		abort();
 	if (size && write(fd, data, size) != (ssize_t)size)
