@@ -324,14 +324,14 @@ static bool in_group(fuse_req_t req, gid_t gid)
  * (owner, group, other; root passes); the kernel is told to forget the first
  * attributes, and checks by the stored ones from then on. mask: 1 search, 4 read.
  */
-static bool root_denies(fuse_req_t req, fuse_ino_t ino, unsigned mask)
+static bool root_denies(fuse_req_t req, fuse_ino_t ino, unsigned mask, bool open)
 {
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	struct stat st;
 	unsigned bits;
 
 	if (!tree_ino_is_snaproot(ino) || c->uid == 0 ||
-	    tree_root_stat(ops_of(req)->tree, ino, &st) <= 0)
+	    tree_root_stat(ops_of(req)->tree, ino, open, &st) <= 0)
 		return false;
 	if (c->uid == st.st_uid)
 		bits = (unsigned)st.st_mode >> 6;
@@ -350,7 +350,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct err e = { 0 };
 	double timeout;
 
-	if (root_denies(req, parent, 1))
+	if (root_denies(req, parent, 1, true))
 		return (void)fuse_reply_err(req, EACCES);
 	if (tree_lookup(t, parent, name, &st, &timeout, &e) == 0) {
 		fill_entry(&ep, &st, timeout);
@@ -487,7 +487,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, i
 
 	if (!d.buf)
 		return (void)fuse_reply_err(req, ENOMEM);
-	if (root_denies(req, ino, 4)) {
+	if (root_denies(req, ino, 4, true)) {
 		free(d.buf);
 		return (void)fuse_reply_err(req, EACCES);
 	}
@@ -624,7 +624,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 	if (size && !buf)
 		return (void)fuse_reply_err(req, ENOMEM);
-	if (root_denies(req, ino, 4)) {
+	if (root_denies(req, ino, 4, false)) {
 		free(buf);
 		return (void)fuse_reply_err(req, EACCES);
 	}
@@ -640,7 +640,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (size && !buf)
 		return (void)fuse_reply_err(req, ENOMEM);
-	if (root_denies(req, ino, 4)) {
+	if (root_denies(req, ino, 4, false)) {
 		free(buf);
 		return (void)fuse_reply_err(req, EACCES);
 	}

@@ -1165,7 +1165,7 @@ bool tree_ino_is_snaproot(uint64_t ino)
 	return ino != TREE_ROOT_INO && !(ino & STORE_BIT) && (ino & 0xFFFFFFFFu) == IDX_ROOT + 1;
 }
 
-int tree_root_stat(struct tree *t, uint64_t ino, struct stat *st)
+int tree_root_stat(struct tree *t, uint64_t ino, bool open, struct stat *st)
 {
 	struct node n;
 	struct err e = { 0 };
@@ -1178,7 +1178,7 @@ int tree_root_stat(struct tree *t, uint64_t ino, struct stat *st)
 	pthread_rwlock_unlock(&t->lock);
 	if (rc < 0)
 		return 0;
-	if (!atomic_load_explicit(&n.snap->root_known, memory_order_acquire))
+	if (open && !atomic_load_explicit(&n.snap->root_known, memory_order_acquire))
 		(void)node_index(t, &n, &e);	/* learns the root, if it was stored */
 	rc = atomic_load_explicit(&n.snap->root_known, memory_order_acquire);
 	if (rc)
@@ -1571,6 +1571,18 @@ static void target_of(const struct node *n, struct idx_entry *ent)
 		idx_get(n->ar->x, ent->target, ent);
 }
 
+/*
+ * Whether ino's xattrs are to be read: all but a snapshot's own directory's
+ * before its stored root is known, so that `ls -l` of the store, which asks
+ * every name for security.selinux, opens no archive.
+ */
+static bool root_xattrs(struct tree *t, uint64_t ino)
+{
+	struct stat st;
+
+	return !tree_ino_is_snaproot(ino) || tree_root_stat(t, ino, false, &st) == 1;
+}
+
 ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf, size_t size,
 		      struct err *e)
 {
@@ -1579,7 +1591,7 @@ ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf,
 	struct idx_xattr xa;
 	ssize_t rc;
 
-	if (ino == TREE_ROOT_INO || (ino & STORE_BIT))
+	if (ino == TREE_ROOT_INO || (ino & STORE_BIT) || !root_xattrs(t, ino))
 		return err_set(e, ENODATA, "no such attribute");
 	if (get_entry(t, ino, &n, e) < 0)
 		return -1;
@@ -1608,7 +1620,7 @@ ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, str
 	struct idx_xattr xa;
 	size_t need = 0;
 
-	if (ino == TREE_ROOT_INO || (ino & STORE_BIT))
+	if (ino == TREE_ROOT_INO || (ino & STORE_BIT) || !root_xattrs(t, ino))
 		return 0;
 	if (get_entry(t, ino, &n, e) < 0)
 		return -1;

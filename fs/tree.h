@@ -70,10 +70,10 @@ int tree_getattr(struct tree *t, uint64_t ino, struct stat *st, struct err *e);
 bool tree_ino_is_snaproot(uint64_t ino);
 /*
  * The attributes a snapshot's own directory stored in its archive (a take of
- * "."), opening its index if need be: 1 with st filled; 0 when ino is no such
- * directory, the archive stored none, or the index cannot be opened.
+ * "."), opening its index first if open and need be: 1 with st filled; 0 when
+ * ino is no such directory, the archive stored none, or they are not known.
  */
-int tree_root_stat(struct tree *t, uint64_t ino, struct stat *st);
+int tree_root_stat(struct tree *t, uint64_t ino, bool open, struct stat *st);
 
 /* A symlink's target into buf (NUL-terminated). */
 int tree_readlink(struct tree *t, uint64_t ino, char *buf, size_t size, struct err *e);
