@@ -199,9 +199,10 @@ static int spill_from_gz(struct frn *f, const struct frn_member *m, const struct
 		size_t n = m->size - at < sizeof(buf) ? (size_t)(m->size - at) : sizeof(buf);
 		if (gzs_read(f->gz, m->data_off + at, buf, n, e) < 0)
 			return -1;
-		if (pwrite(f->spill_fd, buf, n, (off_t)(s->off + at)) != (ssize_t)n)
-			return err_set(e, errno ? errno : EIO, "cannot write the spill file: %s",
-				       strerror(errno));
+		ssize_t w = pwrite(f->spill_fd, buf, n, (off_t)(s->off + at));
+		if (w != (ssize_t)n)
+			return err_set(e, w < 0 ? errno : ENOSPC, "cannot write the spill file: %s",
+				       w < 0 ? strerror(errno) : "short write (disk full?)");
 		at += n;
 	}
 	return 0;

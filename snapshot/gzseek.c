@@ -12,7 +12,9 @@
 #define WIN 32768u		/* deflate's window */
 #define IN_SIZE 65536u
 #define CHUNK0 65536u		/* first size of a checked chunk of output */
+#ifndef CHUNKS
 #define CHUNKS 65536u		/* chunk CRCs held at most: 256 KiB, 4 GiB of 64 KiB chunks */
+#endif
 
 struct point {
 	uint64_t out;		/* offset in the decompressed stream */
@@ -230,14 +232,19 @@ static int member_end(struct gzs *g, struct err *e)
 	return member_header(g, e);
 }
 
-/* Keep every other checkpoint, doubling the spacing, when the table is full. */
+/*
+ * The table is full: keep every other checkpoint, the first included, and
+ * double the spacing. By index, not by distance: deflate blocks may lie
+ * farther apart than twice the spacing (megabytes of zeros), and the table
+ * must shrink all the same.
+ */
 static void thin(struct gzs *g)
 {
-	uint32_t k = 1;
+	uint32_t k = 0;
 
 	g->span *= 2;
-	for (uint32_t i = 1; i < g->npts; i++) {
-		if (g->pts[i].out >= g->pts[k - 1].out + g->span)
+	for (uint32_t i = 0; i < g->npts; i++) {
+		if (i % 2 == 0)
 			g->pts[k++] = g->pts[i];
 		else
 			free(g->pts[i].win);
@@ -328,6 +335,7 @@ static void widen_chunks(struct gzs *g)
 		return;		/* no memory: later chunks go unchecked */
 	if (from < g->hist)
 		from = g->hist;
+	g->hist = from;		/* the bigger ring holds nothing older */
 	for (uint64_t o = from; o < g->out; o++)
 		ring[o % (2 * g->rsize)] = g->ring[o % g->rsize];
 	free(g->ring);
