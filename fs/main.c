@@ -282,6 +282,11 @@ static void inval_inode(void *ctx, uint64_t ino)
 	fuse_lowlevel_notify_inval_inode(ctx, ino, 0, 0);
 }
 
+static void inval_attr(void *ctx, uint64_t ino)
+{
+	fuse_lowlevel_notify_inval_inode(ctx, ino, -1, 0);	/* offset < 0: attributes only */
+}
+
 static void damaged(void *ctx, const char *msg)
 {
 	(void)ctx;
@@ -320,7 +325,7 @@ static int start(struct daemon *d, const char *argv0)
 	struct tree_opts to = {
 		.store = d->store, .max_open = d->o.max_open,
 		.idx = { .spill_dir = d->o.spill_dir, .spill_max = d->o.spill_mib << 20 },
-		.inval_entry = inval_entry, .inval_inode = inval_inode, .damaged = damaged,
+		.inval_entry = inval_entry, .inval_inode = inval_inode, .inval_attr = inval_attr, .damaged = damaged,
 	};
 	struct err e;
 

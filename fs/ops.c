@@ -321,8 +321,10 @@ static bool in_group(fuse_req_t req, gid_t gid)
  * index opens (tree.c, snaproot_stat()): the kernel may have let the caller in
  * by those attributes. The first lookups and listings inside, which open the
  * index, check what the archive stored for it, as the kernel would have
- * (owner, group, other; root passes); the kernel is told to forget the first
- * attributes, and checks by the stored ones from then on. mask: 1 search, 4 read.
+ * (owner, group, other; root passes, as with CAP_DAC_OVERRIDE); the kernel is
+ * told to forget the first attributes before the reply, and checks by the
+ * stored ones from then on. Reading user.* xattrs is checked too, once the
+ * root is known. mask: 1 search, 4 read; open: the index may be opened.
  */
 static bool root_denies(fuse_req_t req, fuse_ino_t ino, unsigned mask, bool open)
 {
@@ -624,7 +626,8 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 
 	if (size && !buf)
 		return (void)fuse_reply_err(req, ENOMEM);
-	if (root_denies(req, ino, 4, false)) {
+	/* as the kernel: reading user.* asks for read permission, other names none */
+	if (strncmp(name, "user.", 5) == 0 && root_denies(req, ino, 4, false)) {
 		free(buf);
 		return (void)fuse_reply_err(req, EACCES);
 	}
@@ -640,10 +643,6 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (size && !buf)
 		return (void)fuse_reply_err(req, ENOMEM);
-	if (root_denies(req, ino, 4, false)) {
-		free(buf);
-		return (void)fuse_reply_err(req, EACCES);
-	}
 	n = tree_listxattr(ops_of(req)->tree, ino, buf, size, &e);
 	reply_xattr(req, n, buf, size, &e);
 }

@@ -1072,6 +1072,13 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 	pthread_mutex_unlock(&s->mu);
 	if (fresh) {
 		const char *first, *lost = idx_damage(a->x);
+		/*
+		 * The kernel forgets the directory's first attributes now, before this
+		 * request is answered: a path another user walks through names already
+		 * cached must meet the stored mode (the rescan sends it again).
+		 */
+		if (atomic_load(&s->root_inval) && t->o.inval_attr && !atomic_load(&t->quit))
+			t->o.inval_attr(t->o.ctx, entry_ino(s->aid, IDX_ROOT));
 		uint32_t n = idx_refused(a->x, &first);
 		/* logged once, as a damaged read would be; reads the damage reaches give EIO */
 		if (lost && t->o.damaged && !atomic_exchange(&s->reported, true))

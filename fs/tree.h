@@ -43,6 +43,11 @@ struct tree_opts {
 	/* The kernel must forget name in directory parent / what it cached of ino. */
 	void (*inval_entry)(void *ctx, uint64_t parent, const char *name);
 	void (*inval_inode)(void *ctx, uint64_t ino);
+	/*
+	 * ... only ino's attributes: touches no page, so it may be called while a
+	 * request is served (a snapshot's stored root learnt at its first entry).
+	 */
+	void (*inval_attr)(void *ctx, uint64_t ino);
 	/* A damaged archive, reported once per archive file. */
 	void (*damaged)(void *ctx, const char *msg);
 	void *ctx;

@@ -916,11 +916,17 @@ t_root_perms() {
 	chmod 700 "$S"
 	setfattr -n user.rootx -v rv "$S" 2>/dev/null || true
 	mkarchive "$W/store8r/r-20260101_000000.tar.zst" "$S" . || return 1
+	mkarchive "$W/store8r/r-20260102_000000.tar.zst" "$S" . || return 1
 	need_mount "$W/store8r" "$M" -o allow_other || return 1
 	as=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
 	ls -l "$M" >/dev/null	# the kernel holds the snapshot's directory as shown from its file
-	errs 'Permission denied' "${as[@]}" cat "$M/latest/conf.yaml"
-	errs 'Permission denied' "${as[@]}" ls "$M/latest/"
+	# root enters first: the names it looks up are cached, nobody must still be kept out
+	cat "$M/20260102_000000/conf.yaml" >/dev/null || why "root cannot read it"
+	errs 'Permission denied' "${as[@]}" cat "$M/20260102_000000/conf.yaml"
+	"${as[@]}" ls -l "$M" >/dev/null || why "nobody cannot ls -l the store"
+	# nobody enters first: its own lookups and listings meet the stored mode
+	errs 'Permission denied' "${as[@]}" cat "$M/20260101_000000/conf.yaml"
+	errs 'Permission denied' "${as[@]}" ls "$M/20260101_000000/"
 	wait_for 3000 0 eval '[ "$(stat -c %a "$M/latest/")" = 700 ]' ||
 		why "the snapshot's directory shows mode $(stat -c %a "$M/latest/"), want 700 as stored"
 	errs 'Permission denied' "${as[@]}" cat "$M/latest/conf.yaml"
