@@ -292,28 +292,29 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->time_gran = 1;
 }
 
-/* Whether the caller is in group gid: its own or a supplementary one (read from /proc). */
-static bool in_group(fuse_req_t req, gid_t gid)
+/*
+ * Whether the caller is in group gid: its own or a supplementary one, read
+ * from /proc: 1, 0, or -1 when they cannot be read.
+ */
+static int in_group(fuse_req_t req, gid_t gid)
 {
 	gid_t list[64];
-	int n;
+	int n, found = 0;
 
 	if (fuse_req_ctx(req)->gid == gid)
-		return true;
+		return 1;
 	n = fuse_req_getgroups(req, 64, list);
 	if (n > 64) {
 		gid_t *all = malloc((size_t)n * sizeof(*all));
-		bool found = false;
 		int m = all ? fuse_req_getgroups(req, n, all) : -1;
 		for (int i = 0; i < m && i < n; i++)
 			found |= all[i] == gid;
 		free(all);
-		return found;
+		return m < 0 ? -1 : found;
 	}
 	for (int i = 0; i < n; i++)
-		if (list[i] == gid)
-			return true;
-	return false;
+		found |= list[i] == gid;
+	return n < 0 ? -1 : found;
 }
 
 /*
@@ -331,16 +332,19 @@ static bool root_denies(fuse_req_t req, fuse_ino_t ino, unsigned mask, bool open
 	const struct fuse_ctx *c = fuse_req_ctx(req);
 	struct stat st;
 	unsigned bits;
+	int member;
 
 	if (!tree_ino_is_snaproot(ino) || c->uid == 0 ||
 	    tree_root_stat(ops_of(req)->tree, ino, open, &st) <= 0)
 		return false;
 	if (c->uid == st.st_uid)
 		bits = (unsigned)st.st_mode >> 6;
-	else if (in_group(req, st.st_gid))
+	else if ((member = in_group(req, st.st_gid)) == 1)
 		bits = (unsigned)st.st_mode >> 3;
-	else
+	else if (member == 0)
 		bits = (unsigned)st.st_mode;
+	else	/* groups unknown: only what both group and other may */
+		bits = ((unsigned)st.st_mode >> 3) & (unsigned)st.st_mode;
 	return (bits & mask) != mask;
 }
 
