@@ -1109,6 +1109,27 @@ t_option_range() {
 }
 check "program: a cache_size that would wrap is refused, not taken as 0" t_option_range
 
+# -d: every request logged; and what the kernel keeps: a file read twice, and
+# stat'ed, costs one READ and no more LOOKUP or GETATTR the second time
+# (long entry and attribute timeouts, kept pages).
+t_debug_cache() {
+	local log=$W/debug9.log pid f=$M9/20260101_000000/which count1 count2
+	MOUNTS+=("$M9")
+	"$SNAPFS" -d "$ST2" "$M9" 2>"$log" &
+	pid=$!
+	wait_for 5000 "$pid" is_snapfs "$M9" || { why "snapfs -d did not mount"; return 1; }
+	cat "$f" >/dev/null && stat "$f" >/dev/null
+	count1=$(grep -cE 'opcode: (READ|LOOKUP|GETATTR|OPEN) ' "$log")
+	[ "$(grep -c 'opcode: READ ' "$log")" -ge 1 ] || why "-d logged no READ: $(head -c 300 "$log")"
+	cat "$f" >/dev/null && stat "$f" >/dev/null && cat "$f" >/dev/null
+	count2=$(grep -cE 'opcode: (READ|LOOKUP|GETATTR|OPEN) ' "$log")
+	[ "$count1" = "$count2" ] ||
+		why "reading again asked the daemon $((count2 - count1)) more times"
+	fusermount3 -u "$M9" || why "fusermount3 -u failed"
+	wait_for 5000 0 gone "$pid" || why "snapfs -d runs on after the unmount"
+}
+check "program: -d logs requests; a file read again is served by the kernel alone" t_debug_cache
+
 t_fusermount() {
 	local pid
 	mount_fs "$ST2" "$M9" || { why "mount failed"; return 1; }
