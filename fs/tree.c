@@ -63,6 +63,7 @@ struct snap {
 	 */
 	struct stat root_st;
 	atomic_bool root_known;	/* root_st holds; set once, with a release */
+	atomic_bool root_learnt;	/* an index was open: root_known is final */
 	atomic_bool root_inval;
 };
 
@@ -1185,7 +1186,7 @@ int tree_root_stat(struct tree *t, uint64_t ino, bool open, struct stat *st)
 	pthread_rwlock_unlock(&t->lock);
 	if (rc < 0)
 		return 0;
-	if (open && !atomic_load_explicit(&n.snap->root_known, memory_order_acquire))
+	if (open && !atomic_load(&n.snap->root_learnt))
 		(void)node_index(t, &n, &e);	/* learns the root, if it was stored */
 	rc = atomic_load_explicit(&n.snap->root_known, memory_order_acquire);
 	if (rc)
@@ -1323,8 +1324,10 @@ static void learn_root(struct tree *t, struct snap *s, const struct idx *x)
 	if (atomic_load(&s->root_known))
 		return;
 	idx_get(x, IDX_ROOT, &ent);
-	if (ent.flags & IDX_F_IMPLICIT)
+	if (ent.flags & IDX_F_IMPLICIT) {
+		atomic_store(&s->root_learnt, true);	/* none stored: nothing to check, ever */
 		return;
+	}
 	snaproot_stat(s, &was);
 	stored_stat(x, s->aid, IDX_ROOT, &ent, &s->root_st);
 	if (was.st_mode != s->root_st.st_mode || was.st_uid != s->root_st.st_uid ||
@@ -1335,6 +1338,7 @@ static void learn_root(struct tree *t, struct snap *s, const struct idx *x)
 		atomic_store(&t->root_invals, true);
 	}
 	atomic_store_explicit(&s->root_known, true, memory_order_release);
+	atomic_store(&s->root_learnt, true);
 }
 
 static void child_stat(const struct dir *d, const struct child *c, struct stat *st)

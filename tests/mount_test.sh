@@ -935,6 +935,8 @@ t_root_perms() {
 	if getfattr -n user.rootx "$S" >/dev/null 2>&1; then
 		out=$(getfattr --absolute-names --only-values -n user.rootx "$M/latest/" 2>&1)
 		[ "$out" = rv ] || why "the snapshot's directory lacks its stored xattr: $out"
+	else
+		note "SKIP the snapshot directory's xattr: $W takes no user xattrs"
 	fi
 	[ "$(stat -c %Y "$M/latest/")" = "$(stat -c %Y "$S")" ] ||
 		why "the snapshot's directory has mtime $(stat -c %Y "$M/latest/"), want the stored one"
