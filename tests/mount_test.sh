@@ -1132,6 +1132,46 @@ t_debug_cache() {
 }
 check "program: -d logs requests; a file read again is served by the kernel alone" t_debug_cache
 
+# Reads are large: the kernel asks for 1 MiB at a time (libfuse's max_pages, and
+# the read-ahead snapfs sets on the mount's bdi as root; -o read_ahead=KIB sets
+# another). Without root the bdi keeps the kernel's 128 KiB.
+ST9B=$W/store9b
+# max_read_reply LOG: the largest READ reply -d logged (outsize: 16 bytes of header + data)
+max_read_reply() {
+	awk '/opcode: READ / { sub(/,$/, "", $3); r[$3] = 1 }
+	     /success, outsize:/ { u = $3; sub(/,$/, "", u); if (u in r && $NF + 0 > m) m = $NF + 0 }
+	     END { print m + 0 }' "$1"
+}
+t_large_reads() {
+	local log=$W/debug9b.log pid f big ra want
+	mkarchive "$ST9B/r-20260101_000000.tar.zst" "$S5" big.bin || { why "cannot build"; return 1; }
+	MOUNTS+=("$M9")
+	"$SNAPFS" -d "$ST9B" "$M9" 2>"$log" &
+	pid=$!
+	wait_for 5000 "$pid" is_snapfs "$M9" || { why "snapfs -d did not mount"; return 1; }
+	cmp "$M9/latest/big.bin" "$S5/big.bin" || why "big.bin reads wrong"
+	big=$(max_read_reply "$log")
+	ra=$(cat "/sys/class/bdi/$(mountpoint -d "$M9")/read_ahead_kb" 2>/dev/null)
+	if [ "$ROOT" = 1 ]; then
+		[ "$ra" = 1024 ] || why "the mount's read-ahead is ${ra:-unknown} KiB, want 1024"
+		want=$(((1 << 20) + 16))
+	else
+		note "not root: the mount's read-ahead stays ${ra:-unknown} KiB; READs of 128 KiB"
+		want=$(((128 << 10) + 16))
+	fi
+	[ "$big" -ge "$want" ] || why "the largest READ reply was $big bytes, want $want"
+	fusermount3 -u "$M9" || why "fusermount3 -u failed"
+	wait_for 5000 0 gone "$pid" || why "snapfs -d runs on after the unmount"
+	[ "$ROOT" = 1 ] || return 0
+	mount_fs "$ST9B" "$M9" -o read_ahead=256 || { why "mount -o read_ahead=256 failed"; return 1; }
+	stat "$M9/latest/big.bin" >/dev/null
+	f=/sys/class/bdi/$(mountpoint -d "$M9")/read_ahead_kb
+	wait_for 2000 0 eval '[ "$(cat "$f")" = 256 ]' || why "-o read_ahead=256 gave $(cat "$f") KiB"
+	unmount "$M9"
+}
+check "program: big files are read 1 MiB at a time (READ replies, the mount's read-ahead)" \
+	t_large_reads
+
 t_fusermount() {
 	local pid
 	mount_fs "$ST2" "$M9" || { why "mount failed"; return 1; }
@@ -1172,6 +1212,37 @@ t_fast() {
 	unmount "$M10"
 }
 check "fast start: 1,000 archives list at once (1001 names), none opened by ls or ls -l" t_fast
+
+# The bound on open indexes (-o max_open=3). Every snapshot the kernel still knows
+# an entry of keeps a descriptor of its archive; once the kernel forgot them all
+# (drop_caches evicts the inodes), only the open indexes hold one.
+archive_fds() { ls -l "/proc/$1/fd" 2>/dev/null | grep -c "$ST10/"; }
+t_max_open() {
+	local pid d n=0 fds
+	need_mount "$ST10" "$M10" -o max_open=3 || return 1
+	pid=$(daemon_pid "$M10")
+	for d in $(ls "$M10" | head -12); do
+		[ "$(cat "$M10/$d/which")" = A ] || why "$d/which does not read"
+		n=$((n + 1))
+	done
+	[ "$n" = 12 ] || why "read $n snapshots, want 12"
+	sync
+	echo 2 >/proc/sys/vm/drop_caches	# the kernel forgets the unused inodes
+	wait_for 3000 "$pid" eval '[ "$(archive_fds "$pid")" -le 3 ]' ||
+		why "$(archive_fds "$pid") archives open after the kernel forgot them, want 3 at most"
+	fds=$(archive_fds "$pid")
+	[ "$fds" -ge 1 ] || why "no index open at all ($fds)"
+	for d in $(ls "$M10" | head -12); do
+		[ "$(cat "$M10/$d/which")" = A ] || why "$d/which does not read again"
+	done
+	unmount "$M10"
+}
+if [ "$ROOT" = 1 ]; then
+	check "fast start: -o max_open=3 keeps 3 indexes open after reading in 12 snapshots" \
+		t_max_open
+else
+	note "SKIP the bound on open indexes: drop_caches needs root"
+fi
 
 #####################################################################################
 # 11. Many small files: the first read of a frame sends the kernel its other files.
