@@ -45,6 +45,8 @@ struct snap {
 	pthread_mutex_t mu;	/* all below */
 	bool removed;		/* decided to leave the aid table: never counted again */
 	struct aref *ar;
+	bool opening;		/* a thread opens the index, without mu: the others wait */
+	pthread_cond_t opened;
 	bool failed;
 	bool foreign;		/* its index is a scan: costly to open again */
 	uint64_t used;
@@ -92,6 +94,12 @@ struct dir {
 struct tree {
 	struct tree_opts o;
 	char *store;
+	/*
+	 * The directories change only in a rescan, and one rescan runs at a time:
+	 * it reads the store, and the directories, before it takes the lock, so a
+	 * slow or hung store holds up no request (only the next rescan).
+	 */
+	pthread_mutex_t rescan;
 	pthread_rwlock_t lock;		/* dirs, their children, the aid table */
 	struct dir **dirs;
 	size_t ndirs, capdirs;
@@ -157,6 +165,7 @@ static void snap_put(struct snap *s)
 	if (s->keepfd >= 0)
 		close(s->keepfd);	/* the count was given back when it was dropped */
 	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->opened);
 	free(s->path);
 	free(s->file);
 	free(s->name);
@@ -174,6 +183,7 @@ static struct snap *snap_new(const char *dirpath, const char *file, const struct
 	atomic_init(&s->gone, false);
 	s->keepfd = -1;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->opened, NULL);
 	s->st = *st;
 	s->time = time;
 	s->file = strdup(file);
@@ -592,6 +602,64 @@ static char **read_names(const char *path, size_t *count, bool *failed)
 	return v;
 }
 
+/*
+ * What a rescan found in one store directory, read before the tree is locked:
+ * its attributes, and its names with theirs unless it is unchanged (the same
+ * mtime as when it was listed) or could not be read now.
+ */
+struct found {
+	char *rel;
+	struct stat st;
+	bool have_st;		/* st holds (else the directory is gone) */
+	bool unchanged;		/* only its subdirectories were looked at */
+	bool failed;		/* out of descriptors or memory: its old listing stands */
+	char **names;		/* sorted; an st_mode of 0 in sts: gone meanwhile */
+	struct stat *sts;
+	size_t n;
+};
+
+struct view {
+	struct found *v;
+	size_t n, cap;
+};
+
+static const struct found *view_find(const struct view *vw, const char *rel)
+{
+	for (size_t i = 0; i < vw->n; i++)
+		if (strcmp(vw->v[i].rel, rel) == 0)
+			return &vw->v[i];
+	return NULL;
+}
+
+static void view_free(struct view *vw)
+{
+	for (size_t i = 0; i < vw->n; i++) {
+		free(vw->v[i].rel);
+		free_names(vw->v[i].names, vw->v[i].n);
+		free(vw->v[i].sts);
+	}
+	free(vw->v);
+}
+
+/* Whether st is the directory rel or one of its parents: a symlink in the store that loops (loop -> ..). */
+static bool climbs_back(const struct view *vw, const char *rel_of, const struct stat *st)
+{
+	char rel[PATH_MAX], *slash;
+
+	snprintf(rel, sizeof(rel), "%s", rel_of);
+	for (;;) {
+		const struct found *a = view_find(vw, rel);
+		if (a && a->have_st && a->st.st_dev == st->st_dev && a->st.st_ino == st->st_ino)
+			return true;
+		if (!*rel)
+			return false;
+		if ((slash = strrchr(rel, '/')))
+			*slash = '\0';
+		else
+			*rel = '\0';
+	}
+}
+
 static char *child_rel(const struct dir *d, const char *name)
 {
 	char *rel;
@@ -690,83 +758,102 @@ static void diff_listing(struct tree *t, struct dir *d, struct listing *l, const
 		inval_add(iv, 0, NULL, d->ino);
 }
 
-static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *iv);
+static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *iv,
+		     const struct view *vw);
 
-/* An unchanged directory (same mtime) holds the same names: only its subdirectories are looked at. */
-static bool dir_unchanged(struct dir *d, const char *path, bool force)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0)
-		return false;
-	bool same = !force && d->kids && st.st_mtim.tv_sec == d->st.st_mtim.tv_sec &&
-		    st.st_mtim.tv_nsec == d->st.st_mtim.tv_nsec;
-	d->st = st;
-	return same;
-}
-
-static void scan_subdirs(struct tree *t, struct dir *d, bool force, struct invals *iv)
+static void scan_subdirs(struct tree *t, struct dir *d, bool force, struct invals *iv,
+			 const struct view *vw)
 {
 	for (size_t i = 0; i < d->nkids; i++)
 		if (d->kids[i].kind == K_DIR) {
 			d->kids[i].dir->seen = true;
-			scan_dir(t, d->kids[i].dir, force, iv);
+			scan_dir(t, d->kids[i].dir, force, iv, vw);
 		}
 }
 
-/* Whether st is d or one of its parents: a symlink in the store that loops (loop -> ..). */
-static bool climbs_back(const struct tree *t, const struct dir *d, const struct stat *st)
+static char *store_path(const struct tree *t, const char *rel)
 {
-	char rel[PATH_MAX], *slash;
+	char *path;
 
-	snprintf(rel, sizeof(rel), "%s", d->rel);
-	for (;;) {
-		const struct dir *a = find_dir_rel(t, rel);
-		if (a && a->st.st_dev == st->st_dev && a->st.st_ino == st->st_ino)
-			return true;
-		if (!*rel)
-			return false;
-		if ((slash = strrchr(rel, '/')))
-			*slash = '\0';
-		else
-			*rel = '\0';
+	return asprintf(&path, "%s%s%s", t->store, *rel ? "/" : "", rel) < 0 ? NULL : path;
+}
+
+/*
+ * Read the store directory rel, and those below it, into vw, as scan_dir()
+ * will want them: an unchanged directory (same mtime) holds the same names,
+ * so only its subdirectories are looked at. No lock: the directories are read
+ * by the one thread that may change them.
+ */
+static void look(const struct tree *t, const char *rel, bool force, struct view *vw)
+{
+	const struct dir *d = find_dir_rel(t, rel);
+	struct found f = { .rel = strdup(rel) };
+	char *path = store_path(t, rel);
+
+	if (vw->n == vw->cap) {
+		size_t cap = vw->cap ? vw->cap * 2 : 8;
+		struct found *v = realloc(vw->v, cap * sizeof(*v));
+		if (v) {
+			vw->v = v;
+			vw->cap = cap;
+		}
+	}
+	if (!f.rel || !path || vw->n == vw->cap) {
+		free(f.rel);
+		free(path);
+		return;	/* not found: scan_dir() keeps what it had */
+	}
+	f.have_st = stat(path, &f.st) == 0;
+	f.unchanged = f.have_st && !force && d && d->kids &&
+		      f.st.st_mtim.tv_sec == d->st.st_mtim.tv_sec &&
+		      f.st.st_mtim.tv_nsec == d->st.st_mtim.tv_nsec;
+	if (!f.unchanged)
+		f.names = read_names(path, &f.n, &f.failed);
+	/* every name's attributes: a name gone meanwhile is skipped, any other failure keeps the old listing */
+	f.sts = f.n ? calloc(f.n, sizeof(*f.sts)) : NULL;
+	f.failed |= f.n && !f.sts;
+	for (size_t i = 0; i < f.n && !f.failed; i++) {
+		char *full = NULL;
+		if (asprintf(&full, "%s/%s", path, f.names[i]) < 0)
+			f.failed = true;
+		else if (stat(full, &f.sts[i]) < 0)
+			f.failed = errno != ENOENT && errno != ENOTDIR;	/* else st_mode stays 0 */
+		free(full);
+	}
+	free(path);
+	vw->v[vw->n++] = f;
+	if (f.unchanged || f.failed) {
+		for (size_t i = 0; d && i < d->nkids; i++)
+			if (d->kids[i].kind == K_DIR)
+				look(t, d->kids[i].dir->rel, force, vw);
+		return;
+	}
+	for (size_t i = 0; i < f.n; i++) {	/* f's arrays stay put as vw grows */
+		char *sub;
+		if (!S_ISDIR(f.sts[i].st_mode) || climbs_back(vw, rel, &f.sts[i]) ||
+		    asprintf(&sub, "%s%s%s", rel, *rel ? "/" : "", f.names[i]) < 0)
+			continue;
+		look(t, sub, force, vw);
+		free(sub);
 	}
 }
 
-static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *iv)
+static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *iv,
+		     const struct view *vw)
 {
-	char *path = NULL, *old_latest;
+	const struct found *f = view_find(vw, d->rel);
 	struct listing l = { 0 };
-	size_t n = 0;
-	bool failed = false;
-	struct stat *sts;
-	char **names;
+	char *path, *old_latest;
 
-	if (asprintf(&path, "%s%s%s", t->store, *d->rel ? "/" : "", d->rel) < 0)
-		path = NULL;
-	if (path && dir_unchanged(d, path, force)) {
-		free(path);
-		scan_subdirs(t, d, force, iv);
+	if (f && f->have_st)
+		d->st = f->st;
+	if (f && f->unchanged) {
+		scan_subdirs(t, d, force, iv, vw);
 		return;
 	}
-	names = path ? read_names(path, &n, &failed) : NULL;
-	/* every name's attributes first: a name gone meanwhile is skipped, any other failure keeps the old listing */
-	sts = n ? calloc(n, sizeof(*sts)) : NULL;
-	failed |= n && !sts;
-	for (size_t i = 0; i < n && !failed; i++) {
-		char *full = NULL;
-		if (asprintf(&full, "%s/%s", path, names[i]) < 0)
-			failed = true;
-		else if (stat(full, &sts[i]) < 0)
-			failed = errno != ENOENT && errno != ENOTDIR;	/* else st_mode stays 0 */
-		free(full);
-	}
-	if (!path || failed) {
+	if (!f || f->failed || !(path = store_path(t, d->rel))) {
 		d->st.st_mtim.tv_sec = d->st.st_mtim.tv_nsec = 0;	/* list it again next time */
-		free_names(names, n);
-		free(sts);
-		free(path);
-		scan_subdirs(t, d, force, iv);
+		scan_subdirs(t, d, force, iv, vw);
 		return;
 	}
 	old_latest = d->latest ? strdup(d->latest) : NULL;
@@ -776,17 +863,17 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 	 * their names, and archives avoid them all.
 	 */
 	for (int pass = 0; pass < 3; pass++)
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < f->n; i++) {
+			const struct stat *st = &f->sts[i];
 			struct store_name p;
-			if (pass < 2 && S_ISDIR(sts[i].st_mode) &&
-			    (strcmp(names[i], LATEST) == 0) == (pass == 1) &&
-			    !climbs_back(t, d, &sts[i]))
-				add_subdir(t, &l, d, names[i], &sts[i]);
-			else if (pass == 2 && S_ISREG(sts[i].st_mode) &&
-				 store_parse_name(names[i], &p))
-				add_archive(t, &l, d, path, names[i], &sts[i], &p);
+			if (pass < 2 && S_ISDIR(st->st_mode) &&
+			    (strcmp(f->names[i], LATEST) == 0) == (pass == 1) &&
+			    !climbs_back(vw, d->rel, st))
+				add_subdir(t, &l, d, f->names[i], st);
+			else if (pass == 2 && S_ISREG(st->st_mode) &&
+				 store_parse_name(f->names[i], &p))
+				add_archive(t, &l, d, path, f->names[i], st, &p);
 		}
-	free(sts);
 	if (d->latest) {
 		struct child *c = push_child(&l);
 		if (c && (c->name = strdup(LATEST))) {
@@ -802,10 +889,9 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 	free_kids(d->kids, d->nkids);
 	d->kids = l.kids;
 	d->nkids = l.n;
-	free_names(names, n);
 	free(path);
 	free(old_latest);
-	scan_subdirs(t, d, force, iv);
+	scan_subdirs(t, d, force, iv, vw);
 }
 
 static void free_dir(struct tree *t, struct dir *d, struct invals *iv)
@@ -818,7 +904,8 @@ static void free_dir(struct tree *t, struct dir *d, struct invals *iv)
 	free(d);
 }
 
-static void rescan_locked(struct tree *t, bool force, struct invals *iv)
+/* Apply what look() found; memory only, under the write lock. */
+static void rescan_locked(struct tree *t, bool force, struct invals *iv, const struct view *vw)
 {
 	struct dir *root = t->dirs[0];
 	size_t k = 1;
@@ -826,7 +913,7 @@ static void rescan_locked(struct tree *t, bool force, struct invals *iv)
 	for (size_t i = 0; i < t->ndirs; i++)
 		t->dirs[i]->seen = false;
 	root->seen = true;
-	scan_dir(t, root, force, iv);
+	scan_dir(t, root, force, iv, vw);
 	/* directories that went: forget them with what they held */
 	for (size_t i = 1; i < t->ndirs; i++) {
 		if (t->dirs[i]->seen)
@@ -858,12 +945,17 @@ static void root_invals(struct tree *t, struct invals *iv)
 void tree_rescan(struct tree *t, bool force)
 {
 	struct invals iv = { 0 };
+	struct view vw = { 0 };
 
+	pthread_mutex_lock(&t->rescan);
+	look(t, "", force, &vw);
 	pthread_rwlock_wrlock(&t->lock);
-	rescan_locked(t, force, &iv);
+	rescan_locked(t, force, &iv, &vw);
 	reinval_gone(t, &iv);
 	root_invals(t, &iv);
 	pthread_rwlock_unlock(&t->lock);
+	pthread_mutex_unlock(&t->rescan);
+	view_free(&vw);
 	inval_send(t, &iv);
 }
 
@@ -871,6 +963,7 @@ int tree_new(const struct tree_opts *o, struct tree **out, struct err *e)
 {
 	struct tree *t = calloc(1, sizeof(*t));
 	struct invals iv = { 0 };
+	struct view vw = { 0 };
 	struct stat st;
 
 	if (!t)
@@ -878,6 +971,7 @@ int tree_new(const struct tree_opts *o, struct tree **out, struct err *e)
 	t->o = *o;
 	if (!t->o.max_open)
 		t->o.max_open = 256;
+	pthread_mutex_init(&t->rescan, NULL);
 	pthread_rwlock_init(&t->lock, NULL);
 	pthread_mutex_init(&t->lru, NULL);
 	if (stat(o->store, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -891,7 +985,9 @@ int tree_new(const struct tree_opts *o, struct tree **out, struct err *e)
 		tree_free(t);
 		return err_set(e, ENOMEM, "out of memory");
 	}
-	rescan_locked(t, true, &iv);
+	look(t, "", true, &vw);
+	rescan_locked(t, true, &iv, &vw);
+	view_free(&vw);
 	for (size_t i = 0; i < iv.n; i++) {	/* nothing was cached yet */
 		free(iv.v[i].name);
 		snap_put(iv.v[i].deep);
@@ -924,6 +1020,7 @@ void tree_free(struct tree *t)
 	free(t->store);
 	pthread_rwlock_destroy(&t->lock);
 	pthread_mutex_destroy(&t->lru);
+	pthread_mutex_destroy(&t->rescan);
 	free(t);
 }
 
@@ -1015,43 +1112,67 @@ static void drop_fd(struct tree *t, struct snap *s)
 	}
 }
 
-/* Open s's index, from the kept descriptor when there is one (the file may be gone); under s->mu. */
-static int open_index(struct tree *t, struct snap *s, struct idx **x, struct err *e)
+/* Open s's index, from fd (the kept descriptor reopened: the file may be gone) or its path. */
+static int open_index(struct tree *t, const struct snap *s, int fd, struct idx **x, struct err *e)
 {
-	int fd = s->keepfd >= 0 ? reopen_fd(s->keepfd) : -1;
 	struct idx_opts io = t->o.idx;
 
 	io.no_seq = true;	/* native archives are read by offset */
 	io.salvage = true;	/* a cut or damaged archive shows what lies before the damage */
-	if (s->keepfd >= 0 && fd < 0)
-		return err_set(e, errno, "cannot reopen '%s': %s", s->path, strerror(errno));
-	if (fd >= 0 ? idx_open_fd(fd, s->path, &io, x, e) < 0
-		    : idx_open_with(s->path, &io, x, e) < 0)
-		return -1;
-	if (s->inner > 0)
-		keep_fd(t, s, *x);
-	return 0;
+	return fd >= 0 ? idx_open_fd(fd, s->path, &io, x, e) : idx_open_with(s->path, &io, x, e);
 }
 
 static void learn_root(struct tree *t, struct snap *s, const struct idx *x);
 
-/* The snapshot's index, opened on first use; a new reference for the caller. */
+/*
+ * The snapshot's index, opened on first use; a new reference for the caller.
+ * Opening reads the archive (a foreign one is scanned whole) from a store
+ * that may be slow: s->mu is not held meanwhile, so that listing the store,
+ * which counts every snapshot it shows, never waits for it. Users of s
+ * itself wait for the one thread that opens it.
+ */
 static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 {
 	struct aref *a = NULL;
 	bool fresh = false;
-	struct idx *x;
+	struct idx *x = NULL;
+	int fd = -1, rc;
 
 	pthread_mutex_lock(&s->mu);
 	s->used = atomic_fetch_add(&t->clock, 1);
+	while (s->opening && !s->ar)
+		pthread_cond_wait(&s->opened, &s->mu);
 	if (s->ar) {
 		a = s->ar;
 		atomic_fetch_add(&a->refs, 1);
-	} else if (atomic_load(&s->gone) && s->keepfd < 0) {
+		pthread_mutex_unlock(&s->mu);
+		return a;
+	}
+	if (atomic_load(&s->gone) && s->keepfd < 0) {
+		pthread_mutex_unlock(&s->mu);
 		err_set(e, ENOENT, "'%s' was removed from the store", s->path);
-	} else if (s->failed) {
+		return NULL;
+	}
+	if (s->failed) {
+		pthread_mutex_unlock(&s->mu);
 		err_set(e, EIO, "'%s' cannot be read (logged when first found)", s->path);
-	} else if (open_index(t, s, &x, e) < 0) {
+		return NULL;
+	}
+	rc = s->keepfd >= 0 && (fd = reopen_fd(s->keepfd)) < 0
+		     ? err_set(e, errno, "cannot reopen '%s': %s", s->path, strerror(errno))
+		     : 0;
+	s->opening = true;
+	pthread_mutex_unlock(&s->mu);
+	if (rc == 0)
+		rc = open_index(t, s, fd, &x, e);
+	if (rc == 0 && !(a = malloc(sizeof(*a)))) {
+		idx_close(x);
+		rc = err_set(e, ENOMEM, "out of memory");
+	}
+	pthread_mutex_lock(&s->mu);
+	s->opening = false;
+	pthread_cond_broadcast(&s->opened);
+	if (rc < 0) {
 		/* out of descriptors or memory is not damage: the next use tries again */
 		if (e->code != EMFILE && e->code != ENFILE && e->code != ENOMEM) {
 			s->failed = true;
@@ -1059,12 +1180,14 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 				t->o.damaged(t->o.ctx, e->msg);
 			e->code = EIO;
 		}
-	} else if (!(a = malloc(sizeof(*a)))) {
-		idx_close(x);
-		err_set(e, ENOMEM, "out of memory");
+	} else if (s->removed) {
+		a->x = x;	/* it left meanwhile: this request's alone */
+		atomic_init(&a->refs, 1);
 	} else {
 		a->x = x;
 		atomic_init(&a->refs, 2);	/* the snapshot's and the caller's */
+		if (s->inner > 0)
+			keep_fd(t, s, x);
 		learn_root(t, s, x);
 		s->foreign = !idx_is_native(x);
 		s->ar = a;

@@ -1172,6 +1172,60 @@ t_large_reads() {
 check "program: big files are read 1 MiB at a time (READ replies, the mount's read-ahead)" \
 	t_large_reads
 
+# A multithreaded session with no lock held across slow work: a store on a slow
+# disk (here, inside a second snapfs mount whose daemon is stopped) blocks the
+# thread that opens an index there, and the other threads answer meanwhile.
+S9C=$W/src9c
+ST9C=$W/store9c
+M9I=$W/m9inner
+M9O=$W/m9outer
+# blocked_on_fuse PID [N]: N threads of PID (1 if not given) wait for a FUSE reply,
+# or for a page a FUSE read fills
+blocked_on_fuse() {
+	[ "$(grep -lEs '^(request_wait_answer|folio_wait)' /proc/"$1"/task/*/wchan | wc -l)" \
+		-ge "${2:-1}" ]
+}
+t_threads() {
+	local ipid opid cpid wpid out bad=0
+	# a's archive is no small file: reading b's does not bring it into the page cache
+	mkdir -p "$S9C/arch" "$S9C/b" && echo b1 >"$S9C/b/which" && echo b2 >"$S9C/b/which2" ||
+		{ why "cannot build the source"; return 1; }
+	mkarchive "$S9C/arch/a-20260101_000000.tar.zst" "$S5" small.txt big.bin &&
+		mkarchive "$S9C/arch/b-20260102_000000.tar.zst" "$S9C/b" which which2 &&
+		"$SNAPKEEP" take --store "$ST9C" --name nest -C "$S9C" arch >/dev/null ||
+		{ why "cannot build the archives"; return 1; }
+	need_mount "$ST9C" "$M9I" || return 1
+	need_mount "$M9I/latest/arch" "$M9O" || { unmount "$M9I"; return 1; }
+	ipid=$(daemon_pid "$M9I") && opid=$(daemon_pid "$M9O") || why "no daemon pids"
+	[ "$(cat "$M9O/20260102_000000/which")" = b1 ] || why "the outer mount does not read"
+	kill -STOP "$ipid"
+	cat "$M9O/20260101_000000/small.txt" >"$W/t9c.out" 2>&1 &
+	cpid=$!
+	# cat waits for the outer daemon; two of its threads for the stopped one: cat's
+	# and the rescan's (every second), which must hold no lock the others need
+	if ! wait_for 5000 0 eval 'blocked_on_fuse "$cpid" && blocked_on_fuse "$opid" 2'; then
+		note "SKIP threads: no thread of the daemon is seen waiting (/proc/PID/task/*/wchan)"
+	else
+		# a request the daemon took cannot be killed: after 5 s the store comes back
+		(sleep 5 && touch "$W/t9c.resumed" && kill -CONT "$ipid") &
+		wpid=$!
+		out=$(stat -c %s "$M9O/20260102_000000/which2" 2>&1)
+		[ "$out" = 3 ] || { why "which2: size '$out', want 3"; bad=1; }
+		out=$(ls "$M9O" 2>&1) || { why "the store did not list: $out"; bad=1; }
+		[ ! -e "$W/t9c.resumed" ] ||
+			{ why "with one request blocked, the others waited for it"; bad=1; }
+		kill "$wpid" 2>/dev/null
+		wait "$wpid" 2>/dev/null
+	fi
+	kill -CONT "$ipid"
+	wait "$cpid" || why "the blocked read failed once the disk came back"
+	[ "$(cat "$W/t9c.out")" = live ] || why "the blocked read gave '$(cat "$W/t9c.out")'"
+	unmount "$M9O"
+	unmount "$M9I"
+	return $bad
+}
+check "program: with one request blocked on a slow store, other threads answer" t_threads
+
 t_fusermount() {
 	local pid
 	mount_fs "$ST2" "$M9" || { why "mount failed"; return 1; }
