@@ -860,6 +860,52 @@ t_damage_log() {
 }
 check "damaged: the daemon logs the archive and the offset once" t_damage_log
 
+# Detached, the daemon logs to syslog: in a mount namespace of its own, /dev is a
+# directory of this test's with the devices snapfs needs and, as /dev/log, a
+# socket the test reads.
+SYSLOG_SINK='
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        out.write(s.recv(65536) + b"\n")
+'
+t_syslog() {
+	local dev=$W/dev9s log=$W/syslog9s.txt m=$W/m9s n
+	mkdir -p "$dev" "$m" && : >"$log" || { why "cannot make $dev"; return 1; }
+	for n in null zero urandom fuse; do
+		: >"$dev/$n" || { why "cannot make $dev/$n"; return 1; }
+	done
+	MOUNTS+=("$m")
+	unshare --mount --propagation private bash -c "
+		set -u
+		$(declare -p SNAPFS ST7 W dev log m SYSLOG_SINK)
+		$(declare -f why mounted gone wait_for now_us ms_since)
+		WHY=0
+		for n in null zero urandom fuse; do
+			mount --bind /dev/\$n \$dev/\$n || { why \"cannot bind /dev/\$n\"; exit 1; }
+		done
+		python3 -c \"\$SYSLOG_SINK\" \$dev/log \$log &
+		sink=\$!
+		trap 'mounted \$m && umount -l \$m; kill \$sink' EXIT
+		wait_for 5000 \$sink test -S \$dev/log || { why 'the syslog sink did not start'; exit 1; }
+		mount --rbind \$dev /dev || { why 'cannot bind-mount on /dev'; exit 1; }
+		timeout -k 5 30 \$SNAPFS \$ST7 \$m || { why 'snapfs did not mount'; exit 1; }
+		cat \$m/20260102_000000/d/b.bin >/dev/null 2>&1 && why 'the damaged file read'
+		wait_for 5000 0 grep -q dmg-20260102_000000.tar.zst \$log ||
+			why \"syslog got no line naming the archive: \$(head -c 500 \$log)\"
+		grep -qE 'snapfs\\[[0-9]+\\]: .*(byte|offset) [0-9]+' \$log ||
+			why \"the line lacks the ident, pid or offset: \$(head -c 500 \$log)\"
+		umount \$m || why 'umount failed'
+		[ \$WHY = 0 ]"
+}
+if [ "$ROOT" = 1 ] && command -v unshare >/dev/null; then
+	check "damaged: detached, the daemon logs to syslog (/dev/log)" t_syslog
+else
+	note "SKIP syslog: needs root and unshare for a /dev/log of the test's own"
+fi
+
 # cut in the middle of d/b.bin: a.bin before it reads right, b.bin gives EIO,
 # c.bin and other.txt after it are not there
 t_truncated() {
