@@ -1,6 +1,7 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -318,11 +319,35 @@ static int in_group(fuse_req_t req, gid_t gid)
 }
 
 /*
+ * Whether the caller may read and search any directory, as CAP_DAC_OVERRIDE
+ * or CAP_DAC_READ_SEARCH in its effective set lets it (read from /proc): 1,
+ * 0, or -1 when that cannot be read.
+ */
+static int dac_capable(fuse_req_t req)
+{
+	char path[64], line[256];
+	int found = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%lu/status", (unsigned long)fuse_req_ctx(req)->pid);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	while (found < 0 && fgets(line, sizeof(line), f))
+		if (strncmp(line, "CapEff:", 7) == 0) {
+			unsigned long long caps = strtoull(line + 7, NULL, 16);
+			found = (caps & (1ull << CAP_DAC_OVERRIDE | 1ull << CAP_DAC_READ_SEARCH)) != 0;
+		}
+	fclose(f);
+	return found;
+}
+
+/*
  * A snapshot's own directory is shown from its archive file alone until its
  * index opens (tree.c, snaproot_stat()): the kernel may have let the caller in
  * by those attributes. The first lookups and listings inside, which open the
  * index, check what the archive stored for it, as the kernel would have
- * (owner, group, other; root passes, as with CAP_DAC_OVERRIDE); the kernel is
+ * (owner, group, other; then CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH, or
+ * root when its capabilities cannot be read); the kernel is
  * told to forget the first attributes before the reply, and checks by the
  * stored ones from then on. Reading user.* xattrs is checked too, once the
  * root is known. mask: 1 search, 4 read; open: the index may be opened.
@@ -334,8 +359,7 @@ static bool root_denies(fuse_req_t req, fuse_ino_t ino, unsigned mask, bool open
 	unsigned bits;
 	int member;
 
-	if (!tree_ino_is_snaproot(ino) || c->uid == 0 ||
-	    tree_root_stat(ops_of(req)->tree, ino, open, &st) <= 0)
+	if (!tree_ino_is_snaproot(ino) || tree_root_stat(ops_of(req)->tree, ino, open, &st) <= 0)
 		return false;
 	if (c->uid == st.st_uid)
 		bits = (unsigned)st.st_mode >> 6;
@@ -345,7 +369,10 @@ static bool root_denies(fuse_req_t req, fuse_ino_t ino, unsigned mask, bool open
 		bits = (unsigned)st.st_mode;
 	else	/* groups unknown: only what both group and other may */
 		bits = ((unsigned)st.st_mode >> 3) & (unsigned)st.st_mode;
-	return (bits & mask) != mask;
+	if ((bits & mask) == mask)
+		return false;
+	int cap = dac_capable(req);
+	return cap < 0 ? c->uid != 0 : !cap;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -988,10 +988,38 @@ t_root_perms() {
 		why "the snapshot's directory has mtime $(stat -c %Y "$M/latest/"), want the stored one"
 	unmount "$M"
 }
+# Capabilities, not uid 0, pass the stored mode, as in the kernel's own check:
+# root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH stays out of another
+# user's 0700 directory (nobody's), another user with CAP_DAC_READ_SEARCH gets in
+# (a backup agent).
+t_root_caps() {
+	local S=$W/src8c M=$W/m8c nocap rs out
+	mkdir -p "$S"
+	echo 'owned by nobody' >"$S/conf.yaml"
+	chmod 644 "$S/conf.yaml"
+	chmod 700 "$S"
+	chown nobody "$S" || { why "cannot chown $S"; return 1; }
+	mkarchive "$W/store8c/c-20260101_000000.tar.zst" "$S" . &&
+		mkarchive "$W/store8c/c-20260102_000000.tar.zst" "$S" . || return 1
+	need_mount "$W/store8c" "$M" -o allow_other || return 1
+	nocap=(setpriv --bounding-set=-dac_override,-dac_read_search)
+	rs=(setpriv --reuid=4242 --regid=4242 --clear-groups
+		--inh-caps=+dac_read_search --ambient-caps=+dac_read_search)
+	"${nocap[@]}" grep -q '^CapEff:.*[^0]' /proc/self/status ||
+		why "setpriv left no capability at all"
+	errs 'Permission denied' "${nocap[@]}" cat "$M/20260101_000000/conf.yaml"
+	errs 'Permission denied' "${nocap[@]}" ls "$M/20260101_000000/"
+	out=$("${rs[@]}" cat "$M/20260102_000000/conf.yaml" 2>&1)
+	[ "$out" = 'owned by nobody' ] || why "uid 4242 with CAP_DAC_READ_SEARCH: $out"
+	"${rs[@]}" ls "$M/20260102_000000/" >/dev/null || why "uid 4242 with CAP_DAC_READ_SEARCH: ls"
+	[ "$(cat "$M/20260101_000000/conf.yaml")" = 'owned by nobody' ] || why "root cannot read it"
+	unmount "$M"
+}
 if [ "$ROOT" = 1 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
 	check "permissions: under allow_other nobody reads a 0644 file, not a 0600 one" t_perms
 	check "permissions: a snapshot of a 0700 directory (take of .) keeps nobody out" \
 		t_root_perms
+	check "permissions: capabilities pass a snapshot's stored mode, not uid 0 alone" t_root_caps
 else
 	note "SKIP permissions: needs root, user nobody and setpriv"
 fi
