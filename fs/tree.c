@@ -66,6 +66,7 @@ struct snap {
 	struct stat root_st;
 	atomic_bool root_known;	/* root_st holds; set once, with a release */
 	atomic_bool root_learnt;	/* an index was open: root_known is final */
+	atomic_bool root_xattrs;	/* the stored root has xattrs */
 	atomic_bool root_inval;
 };
 
@@ -1447,12 +1448,15 @@ static void learn_root(struct tree *t, struct snap *s, const struct idx *x)
 	if (atomic_load(&s->root_known))
 		return;
 	idx_get(x, IDX_ROOT, &ent);
-	if (ent.flags & IDX_F_IMPLICIT) {
-		atomic_store(&s->root_learnt, true);	/* none stored: nothing to check, ever */
-		return;
-	}
 	snaproot_stat(s, &was);
-	stored_stat(x, s->aid, IDX_ROOT, &ent, &s->root_st);
+	if (ent.flags & IDX_F_IMPLICIT) {
+		/* none stored: shown from the file still, with the links its subdirectories make */
+		s->root_st = was;
+		s->root_st.st_nlink = ent.nlink;
+	} else {
+		stored_stat(x, s->aid, IDX_ROOT, &ent, &s->root_st);
+		atomic_store(&s->root_xattrs, ent.nxattrs > 0);
+	}
 	if (was.st_mode != s->root_st.st_mode || was.st_uid != s->root_st.st_uid ||
 	    was.st_gid != s->root_st.st_gid || was.st_nlink != s->root_st.st_nlink ||
 	    was.st_mtim.tv_sec != s->root_st.st_mtim.tv_sec ||
@@ -1707,14 +1711,26 @@ static void target_of(const struct node *n, struct idx_entry *ent)
 
 /*
  * Whether ino's xattrs are to be read: all but a snapshot's own directory's
- * before its stored root is known, so that `ls -l` of the store, which asks
- * every name for security.selinux, opens no archive.
+ * unless its stored root is known to have some, so that `ls -l` of the store,
+ * which asks every name for security.selinux, opens no archive.
  */
 static bool root_xattrs(struct tree *t, uint64_t ino)
 {
-	struct stat st;
+	struct node n;
+	struct err e = { 0 };
+	bool has;
+	int rc;
 
-	return !tree_ino_is_snaproot(ino) || tree_root_stat(t, ino, false, &st) == 1;
+	if (!tree_ino_is_snaproot(ino))
+		return true;
+	pthread_rwlock_rdlock(&t->lock);
+	rc = resolve(t, ino, &n, &e);
+	pthread_rwlock_unlock(&t->lock);
+	if (rc < 0)
+		return false;
+	has = atomic_load(&n.snap->root_xattrs);
+	node_put(&n);
+	return has;
 }
 
 ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf, size_t size,

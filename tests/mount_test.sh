@@ -313,6 +313,15 @@ t_stat() {
 }
 check "round trip: mode, owner, links, mtime (ns), atime, rdev and size of every entry" t_stat
 
+# The archive holds tree but not the directory above it: the snapshot's own
+# directory still counts its subdirectory in its links, as every other does.
+t_snap_nlink() {
+	ls "$M1/latest/" >/dev/null
+	wait_for 3000 0 eval '[ "$(stat -c %h "$M1/latest/")" = 3 ]' ||
+		why "the snapshot's directory has $(stat -c %h "$M1/latest/") links, want 3"
+}
+check "round trip: a snapshot's directory counts its subdirectories in its links" t_snap_nlink
+
 t_nsec() {
 	local got want
 	got=$(stat -c %y -- "$R1/regular")
