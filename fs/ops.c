@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -320,16 +321,24 @@ static int in_group(fuse_req_t req, gid_t gid)
 
 /*
  * Whether the caller may read and search any directory, as CAP_DAC_OVERRIDE
- * or CAP_DAC_READ_SEARCH in its effective set lets it (read from /proc): 1,
- * 0, or -1 when that cannot be read.
+ * or CAP_DAC_READ_SEARCH in its effective set lets it (read from /proc), in
+ * the daemon's user namespace: 1, 0, or -1 when that cannot be read.
  */
 static int dac_capable(fuse_req_t req)
 {
+	unsigned long pid = (unsigned long)fuse_req_ctx(req)->pid;
 	char path[64], line[256];
+	struct stat mine, its;
 	int found = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%lu/status", (unsigned long)fuse_req_ctx(req)->pid);
+	/* capabilities count in the caller's user namespace: only in the daemon's own are they ours */
+	snprintf(path, sizeof(path), "/proc/%lu/ns/user", pid);
+	if (stat("/proc/self/ns/user", &mine) < 0 || stat(path, &its) < 0)
+		return -1;
+	if (mine.st_dev != its.st_dev || mine.st_ino != its.st_ino)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%lu/status", pid);
 	if (!(f = fopen(path, "re")))
 		return -1;
 	while (found < 0 && fgets(line, sizeof(line), f))

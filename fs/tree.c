@@ -810,15 +810,19 @@ static void look(const struct tree *t, const char *rel, bool force, struct view 
 		      f.st.st_mtim.tv_nsec == d->st.st_mtim.tv_nsec;
 	if (!f.unchanged)
 		f.names = read_names(path, &f.n, &f.failed);
-	/* every name's attributes: a name gone meanwhile is skipped, any other failure keeps the old listing */
+	/*
+	 * every name's attributes: a name gone meanwhile, or that cannot be
+	 * followed, is skipped; any other failure keeps the old listing
+	 */
 	f.sts = f.n ? calloc(f.n, sizeof(*f.sts)) : NULL;
 	f.failed |= f.n && !f.sts;
 	for (size_t i = 0; i < f.n && !f.failed; i++) {
 		char *full = NULL;
 		if (asprintf(&full, "%s/%s", path, f.names[i]) < 0)
 			f.failed = true;
-		else if (stat(full, &f.sts[i]) < 0)
-			f.failed = errno != ENOENT && errno != ENOTDIR;	/* else st_mode stays 0 */
+		else if (stat(full, &f.sts[i]) < 0)	/* gone, or a link going round: st_mode stays 0 */
+			f.failed = errno != ENOENT && errno != ENOTDIR && errno != ELOOP &&
+				   errno != ENAMETOOLONG && errno != EACCES;
 		free(full);
 	}
 	free(path);
@@ -1026,15 +1030,25 @@ void tree_free(struct tree *t)
 }
 
 /*
- * Opening indexes. The index is opened under the snapshot's lock; the list of
- * open indexes is updated after, and an evicted one is closed under its own
- * lock only, so no thread ever holds two of these locks.
+ * Opening indexes. The index is opened with no lock held (snap_index()); it
+ * is put on the list of open indexes after, under t->lru, which takes the
+ * snapshot's own lock inside it (never the other way round): not if the
+ * snapshot left, or was closed, meanwhile. An evicted one is closed under its
+ * own lock only.
  */
-static void note_loaded(struct tree *t, struct snap *s)
+static void note_loaded(struct tree *t, struct snap *s, const struct aref *a)
 {
 	struct snap *victim = NULL;
+	bool keep;
 
 	pthread_mutex_lock(&t->lru);
+	pthread_mutex_lock(&s->mu);
+	keep = !s->removed && s->ar == a;
+	pthread_mutex_unlock(&s->mu);
+	if (!keep) {
+		pthread_mutex_unlock(&t->lru);
+		return;
+	}
 	if (t->nloaded < t->o.max_open) {
 		t->loaded[t->nloaded++] = s;
 	} else {
@@ -1050,10 +1064,10 @@ static void note_loaded(struct tree *t, struct snap *s)
 	if (!victim)
 		return;
 	pthread_mutex_lock(&victim->mu);
-	struct aref *a = victim->ar;
+	struct aref *va = victim->ar;
 	victim->ar = NULL;
 	pthread_mutex_unlock(&victim->mu);
-	aref_put(a);	/* files open in it keep their own reference */
+	aref_put(va);	/* files open in it keep their own reference */
 	snap_put(victim);
 }
 
@@ -1216,7 +1230,7 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 				 n == 1 ? "its" : "their", n == 1 ? "" : "s", n == 1 ? "s" : "", first);
 			t->o.damaged(t->o.ctx, msg);
 		}
-		note_loaded(t, s);
+		note_loaded(t, s, a);
 	}
 	return a;
 }
