@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "zseek.h"
@@ -298,15 +299,27 @@ static struct frame *find(struct shard *s, uint64_t serial, uint32_t no)
 
 /*
  * A decompression context, waiting while max_dctx are decoding: decoding is
- * CPU work, so more contexts than CPUs would only hold more memory.
+ * CPU work, so more contexts than CPUs would only hold more memory. But a
+ * context is held while its frame is read, too, and a read may wait for a
+ * slow or hung disk: a thread that waited DCTX_WAIT_MS makes one of its own,
+ * freed when given back, so that readers stuck on one archive do not stop
+ * every other.
  */
+#define DCTX_WAIT_MS 200
+
 static struct zseek_dctx *dctx_take(struct fcache *c)
 {
 	struct zseek_dctx *d = NULL;
+	struct timespec until;
 
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += DCTX_WAIT_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&c->dmu);
 	while (!c->ndpool && c->ndctx >= c->max_dctx)
-		pthread_cond_wait(&c->dcv, &c->dmu);
+		if (pthread_cond_timedwait(&c->dcv, &c->dmu, &until) == ETIMEDOUT)
+			break;
 	if (c->ndpool)
 		d = c->dpool[--c->ndpool];
 	else
@@ -323,10 +336,18 @@ static struct zseek_dctx *dctx_take(struct fcache *c)
 
 static void dctx_give(struct fcache *c, struct zseek_dctx *d)
 {
+	bool extra;
+
 	pthread_mutex_lock(&c->dmu);
-	c->dpool[c->ndpool++] = d;
+	extra = c->ndctx > c->max_dctx;	/* made past the bound: not kept */
+	if (extra)
+		c->ndctx--;
+	else
+		c->dpool[c->ndpool++] = d;
 	pthread_cond_signal(&c->dcv);
 	pthread_mutex_unlock(&c->dmu);
+	if (extra)
+		zseek_dctx_free(d);
 }
 
 /* Decode outside any lock: two threads may decode one frame at once; one copy is kept. */
@@ -442,7 +463,11 @@ struct fcache *fcache_new(size_t max_bytes)
 	for (unsigned i = 0; i < NSHARDS; i++)
 		pthread_mutex_init(&c->shards[i].mu, NULL);
 	pthread_mutex_init(&c->dmu, NULL);
-	pthread_cond_init(&c->dcv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);	/* dctx_take()'s deadline */
+	pthread_cond_init(&c->dcv, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&c->fmu, NULL);
 	c->hooks.get = get;
 	c->hooks.put = put;

@@ -1319,9 +1319,61 @@ t_threads() {
 	unmount "$M9I"
 	return $bad
 }
+# Decompression contexts (one a CPU, 2 at least) are held while a frame is read:
+# as many readers stuck on a hung archive must not stop reads in other snapshots.
+t_threads_frames() {
+	local src=$W/src9d st=$W/store9d m=$W/m9dinner o=$W/m9douter
+	local ipid opid wpid out k n pids=() bad=0
+	n=$(nproc)
+	[ "$n" -ge 2 ] || n=2
+	mkdir -p "$src/arch" "$src/a" "$src/c" && echo c1 >"$src/c/which" &&
+		head -c $((n << 20)) /dev/urandom >"$src/a/big.bin" ||
+		{ why "cannot build the source"; return 1; }
+	mkarchive "$src/arch/a-20260101_000000.tar.zst" "$src/a" big.bin &&
+		mkarchive "$src/arch/c-20260103_000000.tar.zst" "$src/c" which &&
+		"$SNAPKEEP" take --store "$st" --name nest -C "$src" arch >/dev/null ||
+		{ why "cannot build the archives"; return 1; }
+	need_mount "$st" "$m" || return 1
+	need_mount "$m/latest/arch" "$o" || { unmount "$m"; return 1; }
+	ipid=$(daemon_pid "$m") && opid=$(daemon_pid "$o") || why "no daemon pids"
+	stat "$o/20260101_000000/big.bin" >/dev/null || why "a's index does not open"
+	# c's archive in the page cache of the stopped mount: it opens and reads without it
+	cat "$m/latest/arch/c-20260103_000000.tar.zst" >/dev/null
+	kill -STOP "$ipid"
+	for ((k = 0; k < n; k++)); do	# one reader a MiB: each waits in a frame of its own
+		dd if="$o/20260101_000000/big.bin" of=/dev/null bs=4k count=1 skip=$((k * 256)) \
+			2>/dev/null &
+		pids+=($!)
+	done
+	blocked_all() {
+		local p
+		for p in "${pids[@]}"; do blocked_on_fuse "$p" || return 1; done
+		blocked_on_fuse "$opid" "$n"
+	}
+	if ! wait_for 5000 0 blocked_all; then
+		why "the $n readers were not seen waiting for the stopped store"
+		bad=1
+	else
+		(sleep 5 && touch "$W/t9d.resumed" && kill -CONT "$ipid") &
+		wpid=$!
+		out=$(cat "$o/20260103_000000/which" 2>&1)
+		[ "$out" = c1 ] || { why "c/which: '$out', want c1"; bad=1; }
+		[ ! -e "$W/t9d.resumed" ] ||
+			{ why "with $n reads blocked, a read in another snapshot waited for them"; bad=1; }
+		kill "$wpid" 2>/dev/null
+		wait "$wpid" 2>/dev/null
+	fi
+	kill -CONT "$ipid"
+	for k in "${pids[@]}"; do wait "$k" || why "a blocked read failed once the store came back"; done
+	unmount "$o"
+	unmount "$m"
+	return $bad
+}
 # (this shell waits for the substitution's child: its wchan names where, or is 0 if hidden)
 if [[ $(cat "/proc/$$/wchan" 2>/dev/null) == [a-z_]* ]]; then
 	check "program: with one request blocked on a slow store, other threads answer" t_threads
+	check "program: readers stuck on a hung archive do not stop reads in other snapshots" \
+		t_threads_frames
 else
 	note "SKIP threads: /proc/PID/wchan does not name where a thread waits"
 fi
