@@ -661,19 +661,18 @@ static bool climbs_back(const struct view *vw, const char *rel_of, const struct 
 	}
 }
 
-static char *child_rel(const struct dir *d, const char *name)
+/* The store path of name in the store directory rel ("" for the store itself). */
+static char *child_rel(const char *rel, const char *name)
 {
-	char *rel;
+	char *out;
 
-	if (asprintf(&rel, "%s%s%s", d->rel, *d->rel ? "/" : "", name) < 0)
-		return NULL;
-	return rel;
+	return asprintf(&out, "%s%s%s", rel, *rel ? "/" : "", name) < 0 ? NULL : out;
 }
 
 static void add_subdir(struct tree *t, struct listing *l, const struct dir *d, const char *name,
 		       const struct stat *st)
 {
-	char *rel = child_rel(d, name);
+	char *rel = child_rel(d->rel, name);
 	struct dir *sub = rel ? find_dir_rel(t, rel) : NULL;
 	struct child *c;
 
@@ -698,7 +697,7 @@ static void add_archive(struct tree *t, struct listing *l, struct dir *d, const 
 {
 	struct snap *s = old_snap(d, file, st);
 	char *name = display_name(l->kids, l->n, file, p);
-	char *rel = child_rel(d, file);
+	char *rel = child_rel(d->rel, file);
 	struct child *c;
 
 	if (!name || !rel || (!s && !(s = snap_new(path, file, st,
@@ -836,7 +835,7 @@ static void look(const struct tree *t, const char *rel, bool force, struct view 
 	for (size_t i = 0; i < f.n; i++) {	/* f's arrays stay put as vw grows */
 		char *sub;
 		if (!S_ISDIR(f.sts[i].st_mode) || climbs_back(vw, rel, &f.sts[i]) ||
-		    asprintf(&sub, "%s%s%s", rel, *rel ? "/" : "", f.names[i]) < 0)
+		    !(sub = child_rel(rel, f.names[i])))
 			continue;
 		look(t, sub, force, vw);
 		free(sub);
