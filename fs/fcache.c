@@ -10,11 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fillmem.h"
 #include "zseek.h"
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
-#endif
 
 #define NSHARDS 16u
 #define NBUCKETS 256u	/* per shard */
@@ -194,18 +191,11 @@ static struct frame *frame_alloc(struct fcache *c, uint32_t len)
 			break;
 		}
 	}
-	m = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED) {
+	/* the decoder writes all of the frame but the rounding's tail: those pages are made at once */
+	if (!(m = fill_map(map, sizeof(struct frame) + len))) {
 		atomic_fetch_sub(&c->mapped, map);
 		return NULL;
 	}
-	/*
-	 * The decoder writes all of the frame but the rounding's tail: its pages
-	 * are made in one call instead of a fault each, three times as fast in the
-	 * VMs the benchmarks ran on (each fault there is an exit to the host).
-	 * Before Linux 5.14 the call fails and the pages come by faults as before.
-	 */
-	(void)madvise(m, (sizeof(struct frame) + len + page - 1) / page * page, MADV_POPULATE_WRITE);
 	f = m;
 	f->cap = (uint32_t)cap;
 	f->map = map;

@@ -17,6 +17,7 @@
 
 #include "bytes.h"
 #include "fdio.h"
+#include "fillmem.h"
 #include "index.h"
 #include "zseek.h"
 
@@ -171,7 +172,7 @@ static int list_frames(struct ring *r, struct err *e)
 		}
 		if (zseek_read_skippable(r->z, i, &kind, &content, e) < 0)
 			return -1;
-		free(content);
+		fill_free(content);
 	}
 	return 0;
 }

@@ -10,11 +10,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_createDStream_advanced(): its buffers from fillmem */
 #include <zstd.h>
 
 #include "arlib.h"
 #include "bytes.h"
 #include "fdio.h"
+#include "fillmem.h"
 #include "foreign.h"
 #include "hash.h"
 #include "idxfmt.h"
@@ -1269,11 +1271,12 @@ static int load_body(struct idx *x, struct bsrc *s, uint64_t len, struct err *e)
 	if (x->n == 0 || need != len)
 		return damaged(x, "sizes do not add up", 0, e);
 	x->covered = 1;		/* the root is in no range */
-	if (!(x->ce = malloc((size_t)x->n * sizeof(*x->ce))) ||
-	    (!(x->z && x->no_seq) && !(x->seq = malloc((size_t)x->n * sizeof(*x->seq)))) ||
-	    !(x->xattrs = malloc((size_t)x->nxattrs * IDX_X_SIZEOF + 1)) ||
-	    !(x->sparse = malloc((size_t)x->nsparse * IDX_S_SIZEOF + 1)) ||
-	    !(x->strings = malloc((size_t)x->nstrings + 1)))
+	/* each is written whole below: fillmem makes their pages in one call */
+	if (!(x->ce = fill_alloc((size_t)x->n * sizeof(*x->ce))) ||
+	    (!(x->z && x->no_seq) && !(x->seq = fill_alloc((size_t)x->n * sizeof(*x->seq)))) ||
+	    !(x->xattrs = fill_alloc((size_t)x->nxattrs * IDX_X_SIZEOF + 1)) ||
+	    !(x->sparse = fill_alloc((size_t)x->nsparse * IDX_S_SIZEOF + 1)) ||
+	    !(x->strings = fill_alloc((size_t)x->nstrings + 1)))
 		return no_memory(x, e);
 	for (uint32_t i = 0; i < x->n; i += CENT_BATCH) {
 		uint32_t k = x->n - i < CENT_BATCH ? x->n - i : CENT_BATCH;
@@ -1360,8 +1363,8 @@ void idx_close(struct idx *x)
 	frn_free(x->frn);
 	if (x->fd >= 0)
 		close(x->fd);
-	free(x->ce);
-	free(x->seq);
+	fill_free(x->ce);
+	fill_free(x->seq);
 	free(x->refused_first);
 	free(x->damage);
 	free(x->ext);
@@ -1370,12 +1373,27 @@ void idx_close(struct idx *x)
 	free(x->wide);
 	free(x->owners);
 	free(x->ohash);
-	free(x->xattrs);
-	free(x->sparse);
-	free(x->strings);
+	fill_free(x->xattrs);
+	fill_free(x->sparse);
+	fill_free(x->strings);
 	free(x->name);
 	free(x);
 }
+
+static void *fill_zalloc(void *opaque, size_t n)
+{
+	(void)opaque;
+	return fill_alloc(n);
+}
+
+static void fill_zfree(void *opaque, void *p)
+{
+	(void)opaque;
+	fill_free(p);
+}
+
+/* The decoder's window and buffers are written before they are read: fillmem's. */
+static const ZSTD_customMem fill_zstd = { fill_zalloc, fill_zfree, NULL };
 
 /* Decompress the index frame's body into x, as it streams. */
 static int unpack_frame(struct idx *x, const unsigned char *p, size_t len, struct err *e)
@@ -1398,7 +1416,7 @@ static int unpack_frame(struct idx *x, const unsigned char *p, size_t len, struc
 	    ZSTD_getFrameContentSize(p + IDX_HDR_SIZE, len - IDX_HDR_SIZE) != body)
 		return err_set(e, EIO, "'%s' is damaged: index size is wrong", x->name);
 	x->loading = true;
-	if (!(s.ds = ZSTD_createDStream()))
+	if (!(s.ds = ZSTD_createDStream_advanced(fill_zstd)))
 		return no_memory(x, e);
 	s.in = (ZSTD_inBuffer){ p + IDX_HDR_SIZE, len - IDX_HDR_SIZE, 0 };
 	rc = load_body(x, &s, body, e);
@@ -1426,7 +1444,7 @@ static int open_native(struct idx *x, uint64_t size, struct err *e)
 		rc = err_set(e, EIO, "'%s' is damaged: no snapfs index before the seek table", x->name);
 	else
 		rc = unpack_frame(x, frame, (size_t)len, e);
-	free(frame);
+	fill_free(frame);
 	if (rc == 0 && x->tar_size != zseek_size(x->z))
 		rc = err_set(e, EIO, "'%s' is damaged: index and seek table disagree on the size",
 			     x->name);

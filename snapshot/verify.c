@@ -15,6 +15,7 @@
 #include "bytes.h"
 #include "decode.h"
 #include "fdio.h"
+#include "fillmem.h"
 #include "index.h"
 #include "zseek.h"
 
@@ -269,7 +270,7 @@ static bool has_index_frame(const struct zseek *z)
 
 	if (n == 0 || zseek_read_skippable(z, n - 1, &kind, &content, NULL) < 0)
 		return false;
-	free(content);
+	fill_free(content);
 	return kind == IDX_FRAME_KIND;
 }
 

@@ -15,6 +15,7 @@
 
 #include "bytes.h"
 #include "fdio.h"
+#include "fillmem.h"
 
 /*
  * Writer. Frames are filled in slots of a ring; a full slot is queued, a
@@ -684,11 +685,11 @@ ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, 
 	if (cs < 8 || fd_pread_all(z->fd, hdr, 8, f.coff) < 0 ||
 	    (le32_get(hdr) & 0xFFFFFFF0u) != ZSEEK_SKIPPABLE_MAGIC_BASE || le32_get(hdr + 4) != cs - 8)
 		return bad(z->name, f.coff, "expected a skippable frame", e);
-	buf = malloc(cs - 8 ? cs - 8 : 1);
+	buf = fill_alloc(cs - 8 ? cs - 8 : 1);	/* the read writes all of it */
 	if (!buf)
 		return err_set(e, ENOMEM, "out of memory for a %zu-byte frame of '%s'", cs, z->name);
 	if (fd_pread_all(z->fd, buf, cs - 8, f.coff + 8) < 0) {
-		free(buf);
+		fill_free(buf);
 		return bad(z->name, f.coff + 8, "short skippable frame", e);
 	}
 	*kind = le32_get(hdr) & 0xF;

@@ -134,7 +134,7 @@ ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, vo
  */
 void zseek_prefetch(const struct zseek *z, uint32_t i);
 
-/* Read a skippable frame's content into a new buffer (*out, freed by the caller). */
+/* Read a skippable frame's content into a new buffer (*out, freed by the caller with fill_free()). */
 ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, void **out,
 			     struct err *e);
 

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <zstd.h>
 
 #include "bytes.h"
+#include "fillmem.h"
 #include "fixture.h"
 
 #define DATA_SIZE (3u * 1024 * 1024 + 12345)
@@ -170,7 +172,7 @@ START_TEST(skippable_frame_reads_back)
 	ck_assert_int_eq(zseek_read_skippable(z, zseek_nframes(z) - 1, &kind, &buf, &e), 5);
 	ck_assert_uint_eq(kind, 5);
 	ck_assert_mem_eq(buf, "hello", 5);
-	free(buf);
+	fill_free(buf);
 	ck_assert_int_eq(zseek_read_skippable(z, 0, &kind, &buf, &e), -1);
 	ck_assert_int_eq(e.code, EIO);
 	zseek_close(z);
@@ -992,6 +994,45 @@ START_TEST(frame_with_a_huge_window_decodes)
 }
 END_TEST
 
+/*
+ * fillmem: blocks of every size are writable and aligned as malloc's, and a
+ * mapping's first fill bytes are resident before anything writes them (where
+ * the kernel can populate pages at all: Linux 5.14 and later).
+ */
+START_TEST(fill_blocks_are_writable_and_populated)
+{
+	static const size_t sizes[] = { 0, 1, 100, 65535, 65536, 1u << 20, (3u << 20) + 5 };
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned char vec[16];
+	bool can_populate;
+	void *probe;
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		unsigned char *p = fill_alloc(sizes[k]);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_eq((uintptr_t)p % 16, 0);
+		memset(p, 0xA5, sizes[k]);
+		if (sizes[k])
+			ck_assert_uint_eq(p[sizes[k] - 1], 0xA5);
+		fill_free(p);
+	}
+	fill_free(NULL);
+
+	probe = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(probe, MAP_FAILED);
+	can_populate = madvise(probe, page, 23 /* MADV_POPULATE_WRITE */) == 0;
+	munmap(probe, page);
+	unsigned char *m = fill_map(16 * page, 8 * page - 1);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(mincore(m, 16 * page, vec), 0);
+	for (int i = 0; i < 16; i++)
+		if (can_populate || i >= 8)
+			ck_assert_msg((vec[i] & 1) == (i < 8), "page %d of the mapping is %sresident", i,
+				      vec[i] & 1 ? "" : "not ");
+	munmap(m, 16 * page);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("zseek");
@@ -1016,6 +1057,7 @@ int main(void)
 	tcase_add_test(tc, frame_with_a_huge_window_decodes);
 	tcase_add_test(tc, offsets_and_lookups_across_spans);
 	tcase_add_test(tc, decoding_front_to_back_drops_behind_random_order_does_not);
+	tcase_add_test(tc, fill_blocks_are_writable_and_populated);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
 }
