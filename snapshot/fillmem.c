@@ -10,19 +10,19 @@
 #endif
 
 /*
- * Below this, malloc's own arenas serve: their pages are mostly made already.
- * Under AddressSanitizer every block comes from malloc, where it checks bounds.
+ * Under AddressSanitizer every block is malloc's own, with no header, so that
+ * it checks the bounds on both sides.
  */
 #if defined(__SANITIZE_ADDRESS__)
-#define FILL_MIN SIZE_MAX
+#define FILL_PLAIN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define FILL_MIN SIZE_MAX
+#define FILL_PLAIN 1
 #endif
 #endif
-#ifndef FILL_MIN
+
+/* Below this, malloc's own arenas serve: their pages are mostly made already. */
 #define FILL_MIN (64u * 1024)
-#endif
 
 /*
  * Each block starts with a header holding the length of its mapping, or 0 for
@@ -41,7 +41,22 @@ void *fill_map(size_t len, size_t fill)
 	return m;
 }
 
-void *fill_alloc(size_t n)
+#ifdef FILL_PLAIN
+
+void *fill_alloc(size_t n, bool fill)
+{
+	(void)fill;
+	return malloc(n ? n : 1);
+}
+
+void fill_free(void *p)
+{
+	free(p);
+}
+
+#else
+
+void *fill_alloc(size_t n, bool fill)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE), len;
 	unsigned char *b;
@@ -55,7 +70,7 @@ void *fill_alloc(size_t n)
 		return b + FILL_HDR;
 	}
 	len = (n + FILL_HDR + page - 1) / page * page;
-	if (!(b = fill_map(len, len)))
+	if (!(b = fill_map(len, fill ? len : 0)))
 		return NULL;
 	*(size_t *)(void *)b = len;
 	return b + FILL_HDR;
@@ -75,3 +90,5 @@ void fill_free(void *p)
 	else
 		free(b);
 }
+
+#endif

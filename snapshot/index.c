@@ -868,6 +868,7 @@ struct bsrc {
 	ZSTD_DStream *ds;	/* NULL: from mem */
 	ZSTD_inBuffer in;
 	bool ended;		/* the frame is complete, its checksum checked */
+	bool fill;		/* the body's size is plausible: its tables' pages are made at once */
 	const char *why;	/* the decoder's complaint */
 };
 
@@ -1271,12 +1272,13 @@ static int load_body(struct idx *x, struct bsrc *s, uint64_t len, struct err *e)
 	if (x->n == 0 || need != len)
 		return damaged(x, "sizes do not add up", 0, e);
 	x->covered = 1;		/* the root is in no range */
-	/* each is written whole below: fillmem makes their pages in one call */
-	if (!(x->ce = fill_alloc((size_t)x->n * sizeof(*x->ce))) ||
-	    (!(x->z && x->no_seq) && !(x->seq = fill_alloc((size_t)x->n * sizeof(*x->seq)))) ||
-	    !(x->xattrs = fill_alloc((size_t)x->nxattrs * IDX_X_SIZEOF + 1)) ||
-	    !(x->sparse = fill_alloc((size_t)x->nsparse * IDX_S_SIZEOF + 1)) ||
-	    !(x->strings = fill_alloc((size_t)x->nstrings + 1)))
+	/* a whole body writes each of them whole: their pages are made in one call */
+	if (!(x->ce = fill_alloc((size_t)x->n * sizeof(*x->ce), s->fill)) ||
+	    (!(x->z && x->no_seq) &&
+	     !(x->seq = fill_alloc((size_t)x->n * sizeof(*x->seq), s->fill))) ||
+	    !(x->xattrs = fill_alloc((size_t)x->nxattrs * IDX_X_SIZEOF + 1, s->fill)) ||
+	    !(x->sparse = fill_alloc((size_t)x->nsparse * IDX_S_SIZEOF + 1, s->fill)) ||
+	    !(x->strings = fill_alloc((size_t)x->nstrings + 1, s->fill)))
 		return no_memory(x, e);
 	for (uint32_t i = 0; i < x->n; i += CENT_BATCH) {
 		uint32_t k = x->n - i < CENT_BATCH ? x->n - i : CENT_BATCH;
@@ -1335,7 +1337,7 @@ static struct idx *idx_alloc(const char *name)
 
 static int load_blob(struct idx *x, const void *blob, size_t len, struct err *e)
 {
-	struct bsrc s = { .mem = blob };
+	struct bsrc s = { .mem = blob, .fill = true };	/* the body is all here */
 
 	return load_body(x, &s, len, e);
 }
@@ -1380,10 +1382,25 @@ void idx_close(struct idx *x)
 	free(x);
 }
 
+/*
+ * Real index frames compress about 8 to 1. A body declared bigger than this
+ * many times its frame is not trusted until it is decoded: its tables' pages
+ * come as they are written, so a small frame that lies about its size commits
+ * no memory for it.
+ */
+#define IDX_FILL_RATIO 32
+
+/*
+ * The index decoder's context and buffers, made at once for a plausible body
+ * up to this size: an index's window is 128 KiB (idx_pack_frame()).
+ */
+#define IDX_FILL_DECODER (1u << 20)
+
 static void *fill_zalloc(void *opaque, size_t n)
 {
-	(void)opaque;
-	return fill_alloc(n);
+	const struct bsrc *s = opaque;
+
+	return fill_alloc(n, s->fill && n <= IDX_FILL_DECODER);
 }
 
 static void fill_zfree(void *opaque, void *p)
@@ -1391,9 +1408,6 @@ static void fill_zfree(void *opaque, void *p)
 	(void)opaque;
 	fill_free(p);
 }
-
-/* The decoder's window and buffers are written before they are read: fillmem's. */
-static const ZSTD_customMem fill_zstd = { fill_zalloc, fill_zfree, NULL };
 
 /* Decompress the index frame's body into x, as it streams. */
 static int unpack_frame(struct idx *x, const unsigned char *p, size_t len, struct err *e)
@@ -1416,7 +1430,8 @@ static int unpack_frame(struct idx *x, const unsigned char *p, size_t len, struc
 	    ZSTD_getFrameContentSize(p + IDX_HDR_SIZE, len - IDX_HDR_SIZE) != body)
 		return err_set(e, EIO, "'%s' is damaged: index size is wrong", x->name);
 	x->loading = true;
-	if (!(s.ds = ZSTD_createDStream_advanced(fill_zstd)))
+	s.fill = body <= (uint64_t)(len - IDX_HDR_SIZE) * IDX_FILL_RATIO + 65536;
+	if (!(s.ds = ZSTD_createDStream_advanced((ZSTD_customMem){ fill_zalloc, fill_zfree, &s })))
 		return no_memory(x, e);
 	s.in = (ZSTD_inBuffer){ p + IDX_HDR_SIZE, len - IDX_HDR_SIZE, 0 };
 	rc = load_body(x, &s, body, e);

@@ -685,7 +685,7 @@ ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, 
 	if (cs < 8 || fd_pread_all(z->fd, hdr, 8, f.coff) < 0 ||
 	    (le32_get(hdr) & 0xFFFFFFF0u) != ZSEEK_SKIPPABLE_MAGIC_BASE || le32_get(hdr + 4) != cs - 8)
 		return bad(z->name, f.coff, "expected a skippable frame", e);
-	buf = fill_alloc(cs - 8 ? cs - 8 : 1);	/* the read writes all of it */
+	buf = fill_alloc(cs - 8 ? cs - 8 : 1, true);	/* bytes the file holds: the read writes all */
 	if (!buf)
 		return err_set(e, ENOMEM, "out of memory for a %zu-byte frame of '%s'", cs, z->name);
 	if (fd_pread_all(z->fd, buf, cs - 8, f.coff + 8) < 0) {

@@ -6,6 +6,7 @@
 #define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_getFrameHeader */
 #include <zstd.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2269,6 +2270,87 @@ START_TEST(index_frame_has_a_small_window)
 }
 END_TEST
 
+/* Peak RSS in KiB since the last reset_peak(), or -1 where it cannot be read. */
+static long peak_kib(void)
+{
+	char line[128];
+	long kib = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* Make the peak RSS the current RSS (Linux 4.0): false where that cannot be done. */
+static bool reset_peak(void)
+{
+	FILE *f = fopen("/proc/self/clear_refs", "w");
+	bool ok = f && fputs("5", f) >= 0;
+
+	return f && fclose(f) == 0 && ok;
+}
+
+/*
+ * An index frame of 64 KiB declaring a body of 48 MiB (the loader's bound is
+ * 1024 times the frame), whose stream holds only the body's header and a blank
+ * entry in its first block, then garbage: opening it fails, and it commits no memory for the body it only
+ * claims. The tables of a body this much bigger than its frame get their
+ * pages as they are written, not in advance.
+ */
+START_TEST(index_frame_claiming_a_huge_body_commits_no_memory_for_it)
+{
+	const char *path = fixture_path("liar.tar.zst");
+	const uint64_t body = 48u << 20, tar = 512;
+	const size_t flen = IDX_HDR_SIZE + (64u << 10);
+	unsigned char *frame = malloc(flen), head[IDX_BODY_HDR_SIZE + IDX_E_SIZEOF] = { 0 };
+	unsigned char zero[512] = { 0 };
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	struct zseek_writer *w;
+	struct idx *x;
+	struct err e;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_ptr_nonnull(frame);
+	ck_assert_int_ge(fd, 0);
+	memset(frame, 0xFF, flen);	/* past the first block: a block of a reserved type */
+	memcpy(frame + IDX_HDR_MAGIC, IDX_MAGIC, 8);
+	le32_put(frame + IDX_HDR_VERSION, IDX_VERSION);
+	le32_put(frame + IDX_HDR_FLAGS, 0);
+	le64_put(frame + IDX_HDR_TAR_SIZE, tar);
+	le64_put(frame + IDX_HDR_BODY_SIZE, body);
+	le32_put(head + IDX_BODY_ENTRIES, 1);
+	le32_put(head + IDX_BODY_STRINGS, (uint32_t)(body - sizeof(head)));
+	ZSTD_outBuffer out = { frame + IDX_HDR_SIZE, flen - IDX_HDR_SIZE, 0 };
+	ZSTD_inBuffer in = { head, sizeof(head), 0 };	/* the body's header, a blank entry */
+	ck_assert(!ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(cc, body)));
+	ck_assert_uint_eq(ZSTD_compressStream2(cc, &out, &in, ZSTD_e_flush), 0);
+	ZSTD_freeCCtx(cc);
+
+	ck_assert_int_eq(zseek_writer_new(fd, path, 3, 1, 65536, &w, &e), 0);
+	ck_assert_int_eq(zseek_write(w, zero, sizeof(zero), &e), 0);
+	ck_assert_int_eq(zseek_write_skippable(w, IDX_FRAME_KIND, frame, flen, &e), 0);
+	ck_assert_int_eq(zseek_finish(w, &e), 0);
+	zseek_writer_free(w);
+	close(fd);
+	free(frame);
+
+	if (!reset_peak() || peak_kib() < 0) {
+		fprintf(stderr, "SKIP index_frame_claiming_a_huge_body: peak RSS cannot be reset here\n");
+		return;
+	}
+	long before = peak_kib();
+	ck_assert_int_eq(idx_open(path, &x, &e), -1);
+	ck_assert_msg(strstr(e.msg, "damaged"), "%s", e.msg);
+	long grew = peak_kib() - before;
+	ck_assert_msg(grew < 16 * 1024, "opening it took %ld KiB more at its peak", grew);
+}
+END_TEST
+
 /*
  * The mount's inode numbers are derived from this hash (fs/tree.c), so its
  * values must never change: these are the values the first versions gave.
@@ -2328,6 +2410,7 @@ int main(void)
 	tcase_add_test(tc, native_archives_keep_seq_unless_asked_not_to);
 	tcase_add_test(tc, foreign_archives_keep_seq_with_no_seq);
 	tcase_add_test(tc, hash_fnv_keeps_its_values);
+	tcase_add_test(tc, index_frame_claiming_a_huge_body_commits_no_memory_for_it);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
 }
