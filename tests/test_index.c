@@ -6,8 +6,8 @@
 #define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_getFrameHeader */
 #include <zstd.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2297,10 +2297,10 @@ static bool reset_peak(void)
 
 /*
  * An index frame of 64 KiB declaring a body of 48 MiB (the loader's bound is
- * 1024 times the frame), whose stream holds only the body's header and a blank
- * entry in its first block, then garbage: opening it fails, and it commits no memory for the body it only
- * claims. The tables of a body this much bigger than its frame get their
- * pages as they are written, not in advance.
+ * 1024 times the frame), whose stream holds only the body's header and a
+ * blank entry in its first block, then garbage: opening it fails, and commits
+ * no memory for the body it only claims. The tables of a body this much
+ * bigger than its frame get their pages as they are written, not in advance.
  */
 START_TEST(index_frame_claiming_a_huge_body_commits_no_memory_for_it)
 {
