@@ -1,9 +1,9 @@
 #include "ops.h"
 
 #include <errno.h>
-#include <linux/capability.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

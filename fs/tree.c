@@ -610,6 +610,7 @@ static char **read_names(const char *path, size_t *count, bool *failed)
  */
 struct found {
 	char *rel;
+	char *path;		/* in the file system: the store's path, then rel */
 	struct stat st;
 	bool have_st;		/* st holds (else the directory is gone) */
 	bool unchanged;		/* only its subdirectories were looked at */
@@ -636,6 +637,7 @@ static void view_free(struct view *vw)
 {
 	for (size_t i = 0; i < vw->n; i++) {
 		free(vw->v[i].rel);
+		free(vw->v[i].path);
 		free_names(vw->v[i].names, vw->v[i].n);
 		free(vw->v[i].sts);
 	}
@@ -787,8 +789,8 @@ static char *store_path(const struct tree *t, const char *rel)
 static void look(const struct tree *t, const char *rel, bool force, struct view *vw)
 {
 	const struct dir *d = find_dir_rel(t, rel);
-	struct found f = { .rel = strdup(rel) };
-	char *path = store_path(t, rel);
+	struct found f = { .rel = strdup(rel), .path = store_path(t, rel) };
+	const char *path = f.path;
 
 	if (vw->n == vw->cap) {
 		size_t cap = vw->cap ? vw->cap * 2 : 8;
@@ -800,7 +802,7 @@ static void look(const struct tree *t, const char *rel, bool force, struct view 
 	}
 	if (!f.rel || !path || vw->n == vw->cap) {
 		free(f.rel);
-		free(path);
+		free(f.path);
 		return;	/* not found: scan_dir() keeps what it had */
 	}
 	f.have_st = stat(path, &f.st) == 0;
@@ -824,7 +826,6 @@ static void look(const struct tree *t, const char *rel, bool force, struct view 
 				   errno != ENAMETOOLONG && errno != EACCES;
 		free(full);
 	}
-	free(path);
 	vw->v[vw->n++] = f;
 	if (f.unchanged || f.failed) {
 		for (size_t i = 0; d && i < d->nkids; i++)
@@ -847,7 +848,7 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 {
 	const struct found *f = view_find(vw, d->rel);
 	struct listing l = { 0 };
-	char *path, *old_latest;
+	char *old_latest;
 
 	if (f && f->have_st)
 		d->st = f->st;
@@ -855,7 +856,7 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 		scan_subdirs(t, d, force, iv, vw);
 		return;
 	}
-	if (!f || f->failed || !(path = store_path(t, d->rel))) {
+	if (!f || f->failed) {
 		d->st.st_mtim.tv_sec = d->st.st_mtim.tv_nsec = 0;	/* list it again next time */
 		scan_subdirs(t, d, force, iv, vw);
 		return;
@@ -876,7 +877,7 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 				add_subdir(t, &l, d, f->names[i], st);
 			else if (pass == 2 && S_ISREG(st->st_mode) &&
 				 store_parse_name(f->names[i], &p))
-				add_archive(t, &l, d, path, f->names[i], st, &p);
+				add_archive(t, &l, d, f->path, f->names[i], st, &p);
 		}
 	if (d->latest) {
 		struct child *c = push_child(&l);
@@ -893,7 +894,6 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 	free_kids(d->kids, d->nkids);
 	d->kids = l.kids;
 	d->nkids = l.n;
-	free(path);
 	free(old_latest);
 	scan_subdirs(t, d, force, iv, vw);
 }
