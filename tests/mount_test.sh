@@ -1337,7 +1337,10 @@ t_threads_frames() {
 	need_mount "$m/latest/arch" "$o" || { unmount "$m"; return 1; }
 	ipid=$(daemon_pid "$m") && opid=$(daemon_pid "$o") || why "no daemon pids"
 	stat "$o/20260101_000000/big.bin" >/dev/null || why "a's index does not open"
-	# c's archive in the page cache of the stopped mount: it opens and reads without it
+	# c's index opened now: opening it walks the stopped mount's root and latest, whose
+	# attributes the kernel keeps 1 s, so on a busy machine the walk would wait for the
+	# stopped daemon; c's frames are then read from the stopped mount's page cache
+	stat "$o/20260103_000000/which" >/dev/null || why "c's index does not open"
 	cat "$m/latest/arch/c-20260103_000000.tar.zst" >/dev/null
 	kill -STOP "$ipid"
 	for ((k = 0; k < n; k++)); do	# one reader a MiB: each waits in a frame of its own
