@@ -17,7 +17,6 @@
 
 #include "bytes.h"
 #include "fdio.h"
-#include "fillmem.h"
 #include "index.h"
 #include "zseek.h"
 
@@ -164,15 +163,12 @@ static int list_frames(struct ring *r, struct err *e)
 	for (uint32_t i = 0; i < nf; i++) {
 		struct zseek_frame f;
 		unsigned kind;
-		void *content;
+
 		zseek_frame(r->z, i, &f);
-		if (f.dsize) {
+		if (f.dsize)
 			r->frames[r->n++] = i;
-			continue;
-		}
-		if (zseek_read_skippable(r->z, i, &kind, &content, e) < 0)
+		else if (zseek_skippable_kind(r->z, i, &kind, e) < 0)	/* its header, checked */
 			return -1;
-		fill_free(content);
 	}
 	return 0;
 }

@@ -15,7 +15,6 @@
 #include "bytes.h"
 #include "decode.h"
 #include "fdio.h"
-#include "fillmem.h"
 #include "index.h"
 #include "zseek.h"
 
@@ -266,12 +265,9 @@ static bool has_index_frame(const struct zseek *z)
 {
 	uint32_t n = zseek_nframes(z);
 	unsigned kind;
-	void *content;
 
-	if (n == 0 || zseek_read_skippable(z, n - 1, &kind, &content, NULL) < 0)
-		return false;
-	fill_free(content);
-	return kind == IDX_FRAME_KIND;
+	return n > 0 && zseek_skippable_kind(z, n - 1, &kind, NULL) == 0 &&
+	       kind == IDX_FRAME_KIND;
 }
 
 static int open_stored_index(struct vfy *v, const struct zseek *z, struct idx **out,

@@ -672,19 +672,31 @@ ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, vo
 	return r;
 }
 
+int zseek_skippable_kind(const struct zseek *z, uint32_t i, unsigned *kind, struct err *e)
+{
+	struct zseek_frame f;
+	unsigned char hdr[8];
+
+	zseek_frame(z, i, &f);
+	if (f.csize < 8 || fd_pread_all(z->fd, hdr, 8, f.coff) < 0 ||
+	    (le32_get(hdr) & 0xFFFFFFF0u) != ZSEEK_SKIPPABLE_MAGIC_BASE ||
+	    le32_get(hdr + 4) != f.csize - 8)
+		return bad(z->name, f.coff, "expected a skippable frame", e);
+	*kind = le32_get(hdr) & 0xF;
+	return 0;
+}
+
 ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, void **out,
 			     struct err *e)
 {
 	struct zseek_frame f;
-	unsigned char hdr[8];
 	size_t cs;
 	void *buf;
 
+	if (zseek_skippable_kind(z, i, kind, e) < 0)
+		return -1;
 	zseek_frame(z, i, &f);
 	cs = f.csize;
-	if (cs < 8 || fd_pread_all(z->fd, hdr, 8, f.coff) < 0 ||
-	    (le32_get(hdr) & 0xFFFFFFF0u) != ZSEEK_SKIPPABLE_MAGIC_BASE || le32_get(hdr + 4) != cs - 8)
-		return bad(z->name, f.coff, "expected a skippable frame", e);
 	buf = fill_alloc(cs - 8 ? cs - 8 : 1, true);	/* bytes the file holds: the read writes all */
 	if (!buf)
 		return err_set(e, ENOMEM, "out of memory for a %zu-byte frame of '%s'", cs, z->name);
@@ -692,7 +704,6 @@ ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, 
 		fill_free(buf);
 		return bad(z->name, f.coff + 8, "short skippable frame", e);
 	}
-	*kind = le32_get(hdr) & 0xF;
 	*out = buf;
 	return (ssize_t)(cs - 8);
 }

@@ -175,6 +175,13 @@ START_TEST(skippable_frame_reads_back)
 	fill_free(buf);
 	ck_assert_int_eq(zseek_read_skippable(z, 0, &kind, &buf, &e), -1);
 	ck_assert_int_eq(e.code, EIO);
+	kind = 0;	/* the header alone tells the kind, and a data frame is not one */
+	ck_assert_int_eq(zseek_skippable_kind(z, zseek_nframes(z) - 1, &kind, &e), 0);
+	ck_assert_uint_eq(kind, 5);
+	e.code = 0;
+	ck_assert_int_eq(zseek_skippable_kind(z, 0, &kind, &e), -1);
+	ck_assert_int_eq(e.code, EIO);
+	ck_assert_ptr_nonnull(strstr(e.msg, "expected a skippable frame"));
 	zseek_close(z);
 	close(fd);
 }
