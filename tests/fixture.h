@@ -28,6 +28,13 @@ unsigned char *fixture_read(const char *path, size_t *len);
 
 uint64_t fixture_rand(uint64_t *state);
 
+/*
+ * The current test cannot run here: print "SKIP <why>" and mark the run, so
+ * that fixture_run() exits 77 (meson's SKIP) if no test failed: what did not
+ * run is never counted as passed. The test returns after calling it.
+ */
+void fixture_skip(const char *why);
+
 struct Suite;
 /* Run the suite in check's default fork mode: the exit status for main(). */
 int fixture_run(struct Suite *s);

@@ -2340,7 +2340,7 @@ START_TEST(index_frame_claiming_a_huge_body_commits_no_memory_for_it)
 	free(frame);
 
 	if (!reset_peak() || peak_kib() < 0) {
-		fprintf(stderr, "SKIP index_frame_claiming_a_huge_body: peak RSS cannot be reset here\n");
+		fixture_skip("index_frame_claiming_a_huge_body: peak RSS cannot be reset here");
 		return;
 	}
 	long before = peak_kib();

@@ -83,6 +83,8 @@ static void make_tree(void)
 	if (geteuid() == 0) {
 		ck_assert_int_eq(mknod(fixture_path("src/null"), S_IFCHR | 0666, makedev(1, 3)), 0);
 		ck_assert_int_eq(lchown(fixture_path("src/.env"), 4000000, 4000001), 0);
+	} else {
+		fixture_skip("device node and big uid in the tree: not root");
 	}
 }
 
