@@ -29,9 +29,10 @@ unsigned char *fixture_read(const char *path, size_t *len);
 uint64_t fixture_rand(uint64_t *state);
 
 /*
- * The current test cannot run here: print "SKIP <why>" and mark the run, so
- * that fixture_run() exits 77 (meson's SKIP) if no test failed: what did not
- * run is never counted as passed. The test returns after calling it.
+ * Part of the current test cannot run here: print "SKIP <why>" and mark the
+ * run, so that fixture_run() exits 77 (meson's SKIP) if no test failed: what
+ * did not run is never counted as passed. The test returns, or goes on
+ * without that part.
  */
 void fixture_skip(const char *why);
 
