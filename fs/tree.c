@@ -702,8 +702,9 @@ static void add_archive(struct tree *t, struct listing *l, struct dir *d, const 
 	char *rel = child_rel(d->rel, file);
 	struct child *c;
 
-	if (!name || !rel || (!s && !(s = snap_new(path, file, st,
-						   p->has_time ? store_name_time(p) : 0)))) {
+	if (!s && name && rel)	/* the file's time tells a name in the repeated autumn hour */
+		s = snap_new(path, file, st, p->has_time ? store_name_time(p, st->st_mtime) : 0);
+	if (!name || !rel || !s) {
 		free(name);
 		free(rel);
 		return;

@@ -87,14 +87,43 @@ bool store_parse_name(const char *file, struct store_name *o)
 	return true;
 }
 
-int64_t store_name_time(const struct store_name *n)
+static struct tm name_tm(const struct store_name *n, int isdst)
 {
 	struct tm tm = {
 		.tm_year = n->year - 1900, .tm_mon = n->month - 1, .tm_mday = n->day,
-		.tm_hour = n->hour, .tm_min = n->min, .tm_sec = n->sec, .tm_isdst = -1,
+		.tm_hour = n->hour, .tm_min = n->min, .tm_sec = n->sec, .tm_isdst = isdst,
 	};
 
-	return (int64_t)mktime(&tm);
+	return tm;
+}
+
+/* n's local time read with tm_isdst = isdst (0 or 1); false if it does not exist so. */
+static bool local_reading(const struct store_name *n, int isdst, int64_t *out)
+{
+	struct tm tm = name_tm(n, isdst), want = tm;
+
+	*out = (int64_t)mktime(&tm);	/* which moves such a time: its fields change */
+	return (tm.tm_isdst > 0) == (isdst > 0) && tm.tm_year == want.tm_year &&
+	       tm.tm_mon == want.tm_mon && tm.tm_mday == want.tm_mday &&
+	       tm.tm_hour == want.tm_hour && tm.tm_min == want.tm_min && tm.tm_sec == want.tm_sec;
+}
+
+int64_t store_name_time(const struct store_name *n, int64_t written)
+{
+	struct tm tm = name_tm(n, -1), a, b;
+	time_t t = mktime(&tm), before = t - 3 * 3600, after = t + 3 * 3600;
+	int64_t std, dst;
+
+	/* the same offset 3 hours either side (no clock change moves clocks by more): one reading */
+	if (written <= 0 || !localtime_r(&before, &a) || !localtime_r(&after, &b) ||
+	    a.tm_gmtoff == b.tm_gmtoff)
+		return (int64_t)t;
+	if (!local_reading(n, 0, &std) || !local_reading(n, 1, &dst) || std == dst)
+		return (int64_t)t;
+	/* the hour the autumn change repeats: the later reading not after the file was written */
+	if (std > dst)
+		return std <= written ? std : dst;
+	return dst <= written ? dst : std;
 }
 
 void store_format_time(int64_t time, char buf[16])
@@ -132,7 +161,7 @@ static int add_entry(struct store_entry **v, size_t *n, size_t *cap, const char 
 	if (!(s->file = strdup(file)))
 		return -1;
 	s->parsed = *p;
-	s->time = p->has_time ? store_name_time(p) : 0;
+	s->time = p->has_time ? store_name_time(p, (int64_t)st->st_mtime) : 0;
 	s->size = (uint64_t)st->st_size;
 	(*n)++;
 	return 0;

@@ -40,9 +40,12 @@ bool store_parse_name(const char *file, struct store_name *out);
 
 /*
  * The Unix time of a parsed local time (TZ applies), as mktime() takes it: a
- * time in a daylight-saving gap moves on by the gap.
+ * time in a daylight-saving gap moves on by the gap. A time the autumn change
+ * repeats names two instants: the later one not after written (the archive's
+ * mtime: a take names its archive when it starts and writes it after) is taken,
+ * else the earlier; with written <= 0, whichever mktime() picks.
  */
-int64_t store_name_time(const struct store_name *n);
+int64_t store_name_time(const struct store_name *n, int64_t written);
 
 struct store_entry {
 	char *file;		/* the file name */

@@ -501,6 +501,26 @@ t_latest() {
 }
 check "layout: latest points at the newest (by time, not file name)" t_latest
 
+# Names are local times: in the hour the autumn change repeats (here Berlin's rule, as a POSIX
+# TZ string: no tzdata needed) the archive's mtime tells which of the two it means.
+t_latest_autumn() {
+	local st=$W/store2b m=$W/m2b
+	mkarchive "$st/n-20261025_023000.tar.zst" "$W/src2/A" which &&
+		mkarchive "$st/n-20261025_021500.tar.zst" "$W/src2/B" which ||
+		{ why "cannot build the archives"; return 1; }
+	touch -d @1792888240 "$st/n-20261025_023000.tar.zst"	# written 02:30:40 CEST
+	touch -d @1792890940 "$st/n-20261025_021500.tar.zst"	# written 02:15:40 CET, an hour on
+	TZ=CET-1CEST,M3.5.0,M10.5.0/3 need_mount "$st" "$m" || return 1
+	[ "$(readlink "$m/latest")" = 20261025_021500 ] ||
+		why "latest -> '$(readlink "$m/latest")', want 20261025_021500 (02:15 CET, the later)"
+	[ "$(stat -c %Y "$m/20261025_023000") $(stat -c %Y "$m/20261025_021500")" = \
+		"1792888200 1792890900" ] || why "snapshot times $(stat -c %Y "$m"/2026*)"
+	[ "$(cat "$m/latest/which")" = B ] || why "latest/which is not B"
+	unmount "$m"
+}
+check "layout: in the repeated autumn hour the file's time orders snapshots, not the name" \
+	t_latest_autumn
+
 t_hourly() {
 	[ -d "$M2/hourly" ] && [ ! -L "$M2/hourly" ] || why "hourly is not a directory"
 	[ "$(ls -A "$M2/hourly" | tr '\n' ' ')" = '20260205_120000 20260205_130000 latest ' ] ||

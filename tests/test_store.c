@@ -232,9 +232,37 @@ START_TEST(name_time_is_local_time)
 
 	ck_assert(store_parse_name(FIRST, &n));
 	set_tz("UTC0");
-	ck_assert_int_eq(store_name_time(&n), T0);
+	ck_assert_int_eq(store_name_time(&n, 0), T0);
 	set_tz("XXX-1");
-	ck_assert_int_eq(store_name_time(&n), T0 - 3600);
+	ck_assert_int_eq(store_name_time(&n, 0), T0 - 3600);
+}
+END_TEST
+
+/* Berlin's rule as a POSIX TZ string (no tzdata): 2026-10-25 02:00-02:59 comes twice. */
+#define BERLIN "CET-1CEST,M3.5.0,M10.5.0/3"
+#define CEST_0230 INT64_C(1792888200)	/* 2026-10-25 00:30 UTC, 02:30 CEST */
+#define CET_0230 (CEST_0230 + 3600)	/* 01:30 UTC, 02:30 CET */
+
+START_TEST(name_time_in_the_repeated_hour_follows_the_file_time)
+{
+	struct store_name n;
+
+	set_tz(BERLIN);
+	ck_assert(store_parse_name("n-20261025_023000.tar.zst", &n));
+	ck_assert_int_eq(store_name_time(&n, CEST_0230 + 60), CEST_0230);	/* written in CEST */
+	ck_assert_int_eq(store_name_time(&n, CET_0230 + 60), CET_0230);	/* in CET */
+	ck_assert_int_eq(store_name_time(&n, CET_0230 + 86400 * 40), CET_0230);	/* copied later */
+	ck_assert_int_eq(store_name_time(&n, CEST_0230 - 60), CEST_0230);	/* a clock behind */
+	/* no file time: mktime()'s pick, which glibc makes by the zone's source */
+	ck_assert(store_name_time(&n, 0) == CEST_0230 || store_name_time(&n, 0) == CET_0230);
+	/* an hour before, or a day before: one reading, whatever the file's time */
+	ck_assert(store_parse_name("n-20261025_013000.tar.zst", &n));
+	ck_assert_int_eq(store_name_time(&n, CET_0230), CEST_0230 - 3600);
+	ck_assert(store_parse_name("n-20261024_023000.tar.zst", &n));
+	ck_assert_int_eq(store_name_time(&n, CET_0230), CEST_0230 - 86400);
+	/* the spring gap: as mktime() moves it, with or without a file time */
+	ck_assert(store_parse_name("n-20260329_023000.tar.zst", &n));
+	ck_assert_int_eq(store_name_time(&n, INT64_C(1774748000)), store_name_time(&n, 0));
 }
 END_TEST
 
@@ -251,7 +279,7 @@ START_TEST(format_time_round_trips_through_parse)
 	ck_assert_str_eq(buf, "20260204_030000");
 	snprintf(file, sizeof(file), "n-%s.tar.zst", buf);
 	ck_assert(store_parse_name(file, &n));
-	ck_assert_int_eq(store_name_time(&n), T0);
+	ck_assert_int_eq(store_name_time(&n, 0), T0);
 }
 END_TEST
 
@@ -291,6 +319,33 @@ START_TEST(list_is_oldest_first_with_timeless_archives_last_by_name)
 	ck_assert_uint_eq(v[3].size, 2);
 	ck_assert(!v[5].parsed.has_time);
 	ck_assert_int_eq(v[5].time, 0);
+	store_list_free(v, n);
+}
+END_TEST
+
+/* Taken at 02:30 CEST, then at 02:15 CET: the second is the newer, though its name sorts first. */
+START_TEST(list_orders_the_repeated_hour_by_the_file_times)
+{
+	struct store_entry *v;
+	size_t n;
+	struct err e;
+	struct timespec cest[2] = { { CEST_0230 + 40, 0 }, { CEST_0230 + 40, 0 } };
+	struct timespec cet[2] = { { CET_0230 - 900 + 40, 0 }, { CET_0230 - 900 + 40, 0 } };
+
+	set_tz(BERLIN);
+	ck_assert_int_eq(mkdir(fixture_path("s"), 0700), 0);
+	touch("s/n-20261025_023000.tar.zst", "first");
+	touch("s/n-20261025_021500.tar.zst", "second");
+	ck_assert_int_eq(utimensat(AT_FDCWD, fixture_path("s/n-20261025_023000.tar.zst"), cest,
+				   0), 0);
+	ck_assert_int_eq(utimensat(AT_FDCWD, fixture_path("s/n-20261025_021500.tar.zst"), cet,
+				   0), 0);
+	ck_assert_msg(store_list(fixture_path("s"), &v, &n, &e) == 0, "%s", e.msg);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(v[0].file, "n-20261025_023000.tar.zst");
+	ck_assert_int_eq(v[0].time, CEST_0230);
+	ck_assert_str_eq(v[1].file, "n-20261025_021500.tar.zst");
+	ck_assert_int_eq(v[1].time, CET_0230 - 900);
 	store_list_free(v, n);
 }
 END_TEST
@@ -834,6 +889,8 @@ int main(void)
 	tcase_add_test(tc, hidden_and_temporary_files_are_not_archives);
 	tcase_add_test(tc, other_files_are_not_archives);
 	tcase_add_test(tc, name_time_is_local_time);
+	tcase_add_test(tc, name_time_in_the_repeated_hour_follows_the_file_time);
+	tcase_add_test(tc, list_orders_the_repeated_hour_by_the_file_times);
 	tcase_add_test(tc, format_time_round_trips_through_parse);
 	tcase_add_test(tc, list_is_oldest_first_with_timeless_archives_last_by_name);
 	tcase_add_test(tc, list_of_a_missing_directory_is_empty);
