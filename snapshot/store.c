@@ -97,33 +97,40 @@ static struct tm name_tm(const struct store_name *n, int isdst)
 	return tm;
 }
 
-/* n's local time read with tm_isdst = isdst (0 or 1); false if it does not exist so. */
-static bool local_reading(const struct store_name *n, int isdst, int64_t *out)
+/* Whether t in local time is n's time. */
+static bool reads_as(const struct store_name *n, int64_t t)
 {
-	struct tm tm = name_tm(n, isdst), want = tm;
+	time_t tt = (time_t)t;
+	struct tm tm;
 
-	*out = (int64_t)mktime(&tm);	/* which moves such a time: its fields change */
-	return (tm.tm_isdst > 0) == (isdst > 0) && tm.tm_year == want.tm_year &&
-	       tm.tm_mon == want.tm_mon && tm.tm_mday == want.tm_mday &&
-	       tm.tm_hour == want.tm_hour && tm.tm_min == want.tm_min && tm.tm_sec == want.tm_sec;
+	return localtime_r(&tt, &tm) && tm.tm_year == n->year - 1900 &&
+	       tm.tm_mon == n->month - 1 && tm.tm_mday == n->day && tm.tm_hour == n->hour &&
+	       tm.tm_min == n->min && tm.tm_sec == n->sec;
 }
+
+/* A take whose name was already taken moves on a second a clash: its file is written so soon. */
+#define NAME_SLACK 60
 
 int64_t store_name_time(const struct store_name *n, int64_t written)
 {
-	struct tm tm = name_tm(n, -1), a, b;
+	struct tm tm = name_tm(n, -1), utc = name_tm(n, 0), a, b;
 	time_t t = mktime(&tm), before = t - 3 * 3600, after = t + 3 * 3600;
-	int64_t std, dst;
+	int64_t local, one, two;
 
-	/* the same offset 3 hours either side (no clock change moves clocks by more): one reading */
+	/* the same offset 3 hours either side (no change of it moves clocks by more): one reading */
 	if (written <= 0 || !localtime_r(&before, &a) || !localtime_r(&after, &b) ||
 	    a.tm_gmtoff == b.tm_gmtoff)
 		return (int64_t)t;
-	if (!local_reading(n, 0, &std) || !local_reading(n, 1, &dst) || std == dst)
-		return (int64_t)t;
-	/* the hour the autumn change repeats: the later reading not after the file was written */
-	if (std > dst)
-		return std <= written ? std : dst;
-	return dst <= written ? dst : std;
+	/* near a change, the name read with the offset before it and with the one after */
+	local = (int64_t)timegm(&utc);
+	one = local - a.tm_gmtoff;
+	two = local - b.tm_gmtoff;
+	if (!reads_as(n, one) || !reads_as(n, two))
+		return (int64_t)t;	/* one reading, or none (a gap: mktime() moves on by it) */
+	/* a time the change repeats: the later reading, unless the file was written before it */
+	if (one < two)
+		return two <= written + NAME_SLACK ? two : one;
+	return one <= written + NAME_SLACK ? one : two;
 }
 
 void store_format_time(int64_t time, char buf[16])

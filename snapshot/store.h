@@ -40,10 +40,11 @@ bool store_parse_name(const char *file, struct store_name *out);
 
 /*
  * The Unix time of a parsed local time (TZ applies), as mktime() takes it: a
- * time in a daylight-saving gap moves on by the gap. A time the autumn change
- * repeats names two instants: the later one not after written (the archive's
- * mtime: a take names its archive when it starts and writes it after) is taken,
- * else the earlier; with written <= 0, whichever mktime() picks.
+ * time in a gap (clocks put forward) moves on by the gap. A time that comes
+ * twice (clocks put back: the autumn change, or a zone's new offset) names two
+ * instants: the later is taken unless written (the archive's mtime: a take
+ * names its archive when it starts, and writes it after) is more than a minute
+ * before it, else the earlier; with written <= 0, whichever mktime() picks.
  */
 int64_t store_name_time(const struct store_name *n, int64_t written);
 

@@ -253,8 +253,10 @@ START_TEST(name_time_in_the_repeated_hour_follows_the_file_time)
 	ck_assert_int_eq(store_name_time(&n, CET_0230 + 60), CET_0230);	/* in CET */
 	ck_assert_int_eq(store_name_time(&n, CET_0230 + 86400 * 40), CET_0230);	/* copied later */
 	ck_assert_int_eq(store_name_time(&n, CEST_0230 - 60), CEST_0230);	/* a clock behind */
-	/* no file time: mktime()'s pick, which glibc makes by the zone's source */
-	ck_assert(store_name_time(&n, 0) == CEST_0230 || store_name_time(&n, 0) == CET_0230);
+	/* the second pass's take moved on a second, as its name was taken, and written at once */
+	ck_assert(store_parse_name("n-20261025_023001.tar.zst", &n));
+	ck_assert_int_eq(store_name_time(&n, CET_0230), CET_0230 + 1);
+	ck_assert_int_eq(store_name_time(&n, CEST_0230 + 1), CEST_0230 + 1);
 	/* an hour before, or a day before: one reading, whatever the file's time */
 	ck_assert(store_parse_name("n-20261025_013000.tar.zst", &n));
 	ck_assert_int_eq(store_name_time(&n, CET_0230), CEST_0230 - 3600);
@@ -320,6 +322,26 @@ START_TEST(list_is_oldest_first_with_timeless_archives_last_by_name)
 	ck_assert(!v[5].parsed.has_time);
 	ck_assert_int_eq(v[5].time, 0);
 	store_list_free(v, n);
+}
+END_TEST
+
+/*
+ * A zone whose offset goes back with no daylight saving on either side (Moscow, 2014-10-26
+ * 02:00 MSK+4 -> 01:00 MSK+3): 01:xx comes twice, both times isdst = 0. Needs tzdata.
+ */
+START_TEST(name_time_when_an_offset_goes_back_outside_dst)
+{
+	const int64_t first = INT64_C(1414272600);	/* 2014-10-25 21:30 UTC, 01:30 +04 */
+	struct store_name n;
+
+	if (access("/usr/share/zoneinfo/Europe/Moscow", R_OK) != 0) {
+		fixture_skip("name_time_when_an_offset_goes_back_outside_dst: no tzdata");
+		return;
+	}
+	set_tz("Europe/Moscow");
+	ck_assert(store_parse_name("n-20141026_013000.tar.zst", &n));
+	ck_assert_int_eq(store_name_time(&n, first + 40), first);
+	ck_assert_int_eq(store_name_time(&n, first + 3600 + 40), first + 3600);
 }
 END_TEST
 
@@ -890,6 +912,7 @@ int main(void)
 	tcase_add_test(tc, other_files_are_not_archives);
 	tcase_add_test(tc, name_time_is_local_time);
 	tcase_add_test(tc, name_time_in_the_repeated_hour_follows_the_file_time);
+	tcase_add_test(tc, name_time_when_an_offset_goes_back_outside_dst);
 	tcase_add_test(tc, list_orders_the_repeated_hour_by_the_file_times);
 	tcase_add_test(tc, format_time_round_trips_through_parse);
 	tcase_add_test(tc, list_is_oldest_first_with_timeless_archives_last_by_name);

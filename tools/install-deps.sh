@@ -6,7 +6,7 @@ pkgs="meson ninja-build pkg-config gcc libc6-dev
       libfuse3-dev fuse3 libarchive-dev libyaml-dev libzstd-dev check
       zstd tar libarchive-tools attr
       zlib1g-dev restic jq python3 python3-cryptography xz-utils bzip2 lz4 rsync
-      systemd"
+      systemd tzdata"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
