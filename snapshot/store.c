@@ -108,7 +108,7 @@ static bool reads_as(const struct store_name *n, int64_t t)
 	       tm.tm_min == n->min && tm.tm_sec == n->sec;
 }
 
-/* A take whose name was already taken moves on a second a clash: its file is written so soon. */
+/* A take whose name is taken moves on a second a clash: its file may be written before it. */
 #define NAME_SLACK 60
 
 int64_t store_name_time(const struct store_name *n, int64_t written)
@@ -129,8 +129,8 @@ int64_t store_name_time(const struct store_name *n, int64_t written)
 		return (int64_t)t;	/* one reading, or none (a gap: mktime() moves on by it) */
 	/* a time the change repeats: the later reading, unless the file was written before it */
 	if (one < two)
-		return two <= written + NAME_SLACK ? two : one;
-	return one <= written + NAME_SLACK ? one : two;
+		return two - NAME_SLACK <= written ? two : one;
+	return one - NAME_SLACK <= written ? one : two;
 }
 
 void store_format_time(int64_t time, char buf[16])
