@@ -118,8 +118,7 @@ int64_t store_name_time(const struct store_name *n, int64_t written)
 	int64_t local, one, two;
 
 	/* the same offset 3 hours either side (no change of it moves clocks by more): one reading */
-	if (written <= 0 || !localtime_r(&before, &a) || !localtime_r(&after, &b) ||
-	    a.tm_gmtoff == b.tm_gmtoff)
+	if (!localtime_r(&before, &a) || !localtime_r(&after, &b) || a.tm_gmtoff == b.tm_gmtoff)
 		return (int64_t)t;
 	/* near a change, the name read with the offset before it and with the one after */
 	local = (int64_t)timegm(&utc);
@@ -127,10 +126,13 @@ int64_t store_name_time(const struct store_name *n, int64_t written)
 	two = local - b.tm_gmtoff;
 	if (!reads_as(n, one) || !reads_as(n, two))
 		return (int64_t)t;	/* one reading, or none (a gap: mktime() moves on by it) */
-	/* a time the change repeats: the later reading, unless the file was written before it */
+	/*
+	 * a time the change repeats: the later reading, unless the file was written before
+	 * it; with no file time, the later (not mktime()'s pick: glibc's follows its last call)
+	 */
 	if (one < two)
-		return two - NAME_SLACK <= written ? two : one;
-	return one - NAME_SLACK <= written ? one : two;
+		return written <= 0 || two - NAME_SLACK <= written ? two : one;
+	return written <= 0 || one - NAME_SLACK <= written ? one : two;
 }
 
 void store_format_time(int64_t time, char buf[16])

@@ -44,7 +44,7 @@ bool store_parse_name(const char *file, struct store_name *out);
  * twice (clocks put back: the autumn change, or a zone's new offset) names two
  * instants: the later is taken unless written (the archive's mtime: a take
  * names its archive when it starts, and writes it after) is more than a minute
- * before it, else the earlier; with written <= 0, whichever mktime() picks.
+ * before it, else the earlier; with written <= 0 (not known), the later.
  */
 int64_t store_name_time(const struct store_name *n, int64_t written);
 

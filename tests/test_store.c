@@ -245,6 +245,8 @@ END_TEST
 
 START_TEST(name_time_in_the_repeated_hour_follows_the_file_time)
 {
+	struct tm summer = { .tm_year = 126, .tm_mon = 6, .tm_mday = 1, .tm_hour = 12,
+			     .tm_isdst = -1 };
 	struct store_name n;
 
 	set_tz(BERLIN);
@@ -253,6 +255,9 @@ START_TEST(name_time_in_the_repeated_hour_follows_the_file_time)
 	ck_assert_int_eq(store_name_time(&n, CET_0230 + 60), CET_0230);	/* in CET */
 	ck_assert_int_eq(store_name_time(&n, CET_0230 + 86400 * 40), CET_0230);	/* copied later */
 	ck_assert_int_eq(store_name_time(&n, CEST_0230 - 60), CEST_0230);	/* a clock behind */
+	/* no file time: the later, though glibc's mktime() reads it by the offset of its last call */
+	ck_assert_int_ne(mktime(&summer), -1);
+	ck_assert_int_eq(store_name_time(&n, 0), CET_0230);
 	/* the second pass's take moved on a second, as its name was taken, and written at once */
 	ck_assert(store_parse_name("n-20261025_023001.tar.zst", &n));
 	ck_assert_int_eq(store_name_time(&n, CET_0230), CET_0230 + 1);
