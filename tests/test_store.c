@@ -255,7 +255,7 @@ START_TEST(name_time_in_the_repeated_hour_follows_the_file_time)
 	ck_assert_int_eq(store_name_time(&n, CET_0230 + 60), CET_0230);	/* in CET */
 	ck_assert_int_eq(store_name_time(&n, CET_0230 + 86400 * 40), CET_0230);	/* copied later */
 	ck_assert_int_eq(store_name_time(&n, CEST_0230 - 60), CEST_0230);	/* a clock behind */
-	/* no file time: the later, though glibc's mktime() reads it by the offset of its last call */
+	/* no file time: the later, though glibc's mktime() reads it by its last call's offset */
 	ck_assert_int_ne(mktime(&summer), -1);
 	ck_assert_int_eq(store_name_time(&n, 0), CET_0230);
 	/* the second pass's take moved on a second, as its name was taken, and written at once */
