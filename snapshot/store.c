@@ -87,16 +87,6 @@ bool store_parse_name(const char *file, struct store_name *o)
 	return true;
 }
 
-static struct tm name_tm(const struct store_name *n, int isdst)
-{
-	struct tm tm = {
-		.tm_year = n->year - 1900, .tm_mon = n->month - 1, .tm_mday = n->day,
-		.tm_hour = n->hour, .tm_min = n->min, .tm_sec = n->sec, .tm_isdst = isdst,
-	};
-
-	return tm;
-}
-
 /* Whether t in local time is n's time. */
 static bool reads_as(const struct store_name *n, int64_t t)
 {
@@ -113,7 +103,10 @@ static bool reads_as(const struct store_name *n, int64_t t)
 
 int64_t store_name_time(const struct store_name *n, int64_t written)
 {
-	struct tm tm = name_tm(n, -1), utc = name_tm(n, 0), a, b;
+	struct tm tm = {
+		.tm_year = n->year - 1900, .tm_mon = n->month - 1, .tm_mday = n->day,
+		.tm_hour = n->hour, .tm_min = n->min, .tm_sec = n->sec, .tm_isdst = -1,
+	}, utc = tm, a, b;	/* utc: the fields as they are, for timegm() */
 	time_t t = mktime(&tm), before = t - 3 * 3600, after = t + 3 * 3600;
 	int64_t local, one, two;
 
