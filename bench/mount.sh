@@ -41,9 +41,12 @@
 #                              command, stat a file in it every 100 us; "mount-allcold":
 #                              the same with the daemon's binary and libraries cold too
 #        walk cold / warm      fresh mount, caches dropped, `find -type f | wc -l` twice
-#        read all              fresh mount, caches dropped, find -print0 | xargs -0 cat;
-#                              then the same split: the 13 big files (state/, logs/),
-#                              the 20,000 small ones, each on a fresh mount
+#        read all              fresh mount, caches dropped, find -print0 | randmnt -R
+#                              (open, 128 KiB reads, close: no more than reading a file
+#                              takes); then the same with `xargs -0 cat` (read-all-cat:
+#                              cat's own cost is ~45 us a file here, 0.8 s on the tree);
+#                              then, with randmnt -R, the split: the 13 big files
+#                              (state/, logs/), the 20,000 small ones, each on a fresh mount
 #        open+close            the mean cost of open()+close() of one file (FUSE OPEN)
 #        random reads          fresh mount, caches dropped (the archive too: "cold"),
 #                              2,000 random 4 KiB preads of the 1 GiB file; the same
@@ -346,16 +349,18 @@ limit_of() { [ "$1" = archivemount ] && echo "$AM_TIMEOUT" || echo "$T_LIMIT"; }
 declare -A CAPPED=()	# peer:metric -> 1 once a run hit the cap: later rounds skip it
 
 walk_cmd() { echo "find '$1' -type f | wc -l > '$TMP/count'"; }
-read_cmd() { echo "find '$1' -type f -print0 | xargs -0 cat > /dev/null"; }
+# the reader of every file: randmnt -R, which says how many files it read
+read_cmd() { echo "find '$1' -type f -print0 | '$BIN/randmnt' -R | sed -n 's/^files=\([0-9]*\) .*/\1/p' > '$TMP/count'"; }
+read_cat_cmd() { echo "find '$1' -type f -print0 | xargs -0 cat > /dev/null"; }
 read_part_cmd() { # ROOT DIRS...
 	local root=$1 d list=""
 	shift
 	for d in "$@"; do list="$list '$root/$d'"; done
-	echo "find $list -type f -print0 | xargs -0 cat > /dev/null"
+	echo "find $list -type f -print0 | '$BIN/randmnt' -R > /dev/null"
 }
 
 check_count() {
-	[ "$(cat "$TMP/count")" = "$tree_files" ] || die "$1: the walk found $(cat "$TMP/count") files, the tree has $tree_files"
+	[ "$(cat "$TMP/count")" = "$tree_files" ] || die "$1: found $(cat "$TMP/count") files, the tree has $tree_files"
 }
 
 # timed_row ROUND PEER METRIC LIMIT CMD [check]
@@ -429,7 +434,13 @@ mount_peer_round() { # ROUND PEER
 	if [ -z "${CAPPED[$p:read-all]:-}" ]; then
 		do_mount "$p" "$(source_of "$p")" "$m"
 		drop_caches
-		timed_row "$r" "$p" read-all "$lim" "$(read_cmd "$root")"
+		timed_row "$r" "$p" read-all "$lim" "$(read_cmd "$root")" check
+		do_umount "$m"
+	fi
+	if [ "$p" != archivemount ]; then
+		do_mount "$p" "$(source_of "$p")" "$m"
+		drop_caches
+		timed_row "$r" "$p" read-all-cat "$lim" "$(read_cat_cmd "$root")"
 		do_umount "$m"
 	fi
 	if [ "$p" != archivemount ]; then
@@ -483,8 +494,9 @@ limits_round() { # ROUND PEER
 		timed_row "$r" tree walk-cold $T_LIMIT "$(walk_cmd "$TREE")" check
 		timed_row "$r" tree walk-warm $T_LIMIT "$(walk_cmd "$TREE")" check
 		drop_caches
-		timed_row "$r" tree read-all-cold $T_LIMIT "$(read_cmd "$TREE")"
-		timed_row "$r" tree read-all $T_LIMIT "$(read_cmd "$TREE")"	# warm: page cache
+		timed_row "$r" tree read-all-cold $T_LIMIT "$(read_cmd "$TREE")" check
+		timed_row "$r" tree read-all $T_LIMIT "$(read_cmd "$TREE")" check	# warm: page cache
+		timed_row "$r" tree read-all-cat $T_LIMIT "$(read_cat_cmd "$TREE")"	# warm
 		# shellcheck disable=SC2086
 		timed_row "$r" tree read-big $T_LIMIT "$(read_part_cmd "$TREE" $BIGDIRS)"
 		# shellcheck disable=SC2086
@@ -669,6 +681,10 @@ log "summary"
 				if (b != "") printf "; big files %.0f MB/s = %.2fx; small files %.2f s, %.0f us a file",
 					big / b / 1e6, big / b / 1e6 / zr, sm, sm / nsmall * 1e6
 				printf "\n"
+				c = med(P[i] SUBSEP "read-all-cat")
+				if (c != "" && substr(c, 1, 1) != ">")
+					printf "    with xargs cat:       %6.0f MB/s = %.2fx zstd -d cold (%s s)\n",
+						tree / c / 1e6, tree / c / 1e6 / zr, c
 			}
 		}
 		l = med("many" SUBSEP "first-ls")
