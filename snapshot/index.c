@@ -1442,7 +1442,6 @@ static int unpack_frame(struct idx *x, const unsigned char *p, size_t len, struc
 static int open_native(struct idx *x, uint64_t size, struct err *e)
 {
 	uint32_t n;
-	unsigned kind;
 	void *frame = NULL;
 	ssize_t len;
 	int rc;
@@ -1452,13 +1451,11 @@ static int open_native(struct idx *x, uint64_t size, struct err *e)
 	n = zseek_nframes(x->z);
 	if (n == 0)
 		return err_set(e, EIO, "'%s' is damaged: no frames", x->name);
-	len = zseek_read_skippable(x->z, n - 1, &kind, &frame, e);
+	/* EIO on a frame of another kind: idx_open_fd() scans such a file as a foreign one */
+	len = zseek_read_skippable(x->z, n - 1, IDX_FRAME_KIND, &frame, e);
 	if (len < 0)
 		return -1;
-	if (kind != IDX_FRAME_KIND)
-		rc = err_set(e, EIO, "'%s' is damaged: no snapfs index before the seek table", x->name);
-	else
-		rc = unpack_frame(x, frame, (size_t)len, e);
+	rc = unpack_frame(x, frame, (size_t)len, e);
 	fill_free(frame);
 	if (rc == 0 && x->tar_size != zseek_size(x->z))
 		rc = err_set(e, EIO, "'%s' is damaged: index and seek table disagree on the size",

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -672,30 +673,44 @@ ssize_t zseek_decode(const struct zseek *z, uint32_t i, struct zseek_dctx *d, vo
 	return r;
 }
 
-int zseek_skippable_kind(const struct zseek *z, uint32_t i, unsigned *kind, struct err *e)
+/* Frame f's 8-byte header: a skippable frame's magic, and a size the seek table agrees with. */
+static int skippable_header(const struct zseek *z, const struct zseek_frame *f, unsigned *kind,
+			    struct err *e)
 {
-	struct zseek_frame f;
 	unsigned char hdr[8];
 
-	zseek_frame(z, i, &f);
-	if (f.csize < 8 || fd_pread_all(z->fd, hdr, 8, f.coff) < 0 ||
+	if (f->csize < 8 || fd_pread_all(z->fd, hdr, 8, f->coff) < 0 ||
 	    (le32_get(hdr) & 0xFFFFFFF0u) != ZSEEK_SKIPPABLE_MAGIC_BASE ||
-	    le32_get(hdr + 4) != f.csize - 8)
-		return bad(z->name, f.coff, "expected a skippable frame", e);
+	    le32_get(hdr + 4) != f->csize - 8)
+		return bad(z->name, f->coff, "expected a skippable frame", e);
 	*kind = le32_get(hdr) & 0xF;
 	return 0;
 }
 
-ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, void **out,
+int zseek_skippable_kind(const struct zseek *z, uint32_t i, unsigned *kind, struct err *e)
+{
+	struct zseek_frame f;
+
+	zseek_frame(z, i, &f);
+	return skippable_header(z, &f, kind, e);
+}
+
+ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned kind, void **out,
 			     struct err *e)
 {
 	struct zseek_frame f;
+	unsigned found;
 	size_t cs;
 	void *buf;
 
-	if (zseek_skippable_kind(z, i, kind, e) < 0)
-		return -1;
 	zseek_frame(z, i, &f);
+	if (skippable_header(z, &f, &found, e) < 0)
+		return -1;
+	if (found != kind) {
+		char what[64];
+		snprintf(what, sizeof(what), "a skippable frame of kind %u, not %u", found, kind);
+		return bad(z->name, f.coff, what, e);
+	}
 	cs = f.csize;
 	buf = fill_alloc(cs - 8 ? cs - 8 : 1, true);	/* bytes the file holds: the read writes all */
 	if (!buf)

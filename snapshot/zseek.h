@@ -137,8 +137,12 @@ void zseek_prefetch(const struct zseek *z, uint32_t i);
 /* Learn skippable frame i's kind (its magic's low 4 bits) from its 8-byte header alone. */
 int zseek_skippable_kind(const struct zseek *z, uint32_t i, unsigned *kind, struct err *e);
 
-/* Read a skippable frame's content into a new buffer (*out, freed by the caller with fill_free()). */
-ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned *kind, void **out,
+/*
+ * Read skippable frame i's content into a new buffer (*out, freed by the
+ * caller with fill_free()) when its kind is kind; a frame of another kind is
+ * an EIO error, and its content is not read.
+ */
+ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned kind, void **out,
 			     struct err *e);
 
 #endif

@@ -169,11 +169,17 @@ START_TEST(skippable_frame_reads_back)
 	struct zseek *z = open_file(write_file(2), &fd, &e);
 
 	ck_assert_ptr_nonnull(z);
-	ck_assert_int_eq(zseek_read_skippable(z, zseek_nframes(z) - 1, &kind, &buf, &e), 5);
-	ck_assert_uint_eq(kind, 5);
+	ck_assert_int_eq(zseek_read_skippable(z, zseek_nframes(z) - 1, 5, &buf, &e), 5);
 	ck_assert_mem_eq(buf, "hello", 5);
 	fill_free(buf);
-	ck_assert_int_eq(zseek_read_skippable(z, 0, &kind, &buf, &e), -1);
+	buf = NULL;	/* another kind is refused before the content is read */
+	e.code = 0;
+	ck_assert_int_eq(zseek_read_skippable(z, zseek_nframes(z) - 1, 6, &buf, &e), -1);
+	ck_assert_int_eq(e.code, EIO);
+	ck_assert_ptr_nonnull(strstr(e.msg, "a skippable frame of kind 5, not 6"));
+	ck_assert_ptr_null(buf);
+	e.code = 0;
+	ck_assert_int_eq(zseek_read_skippable(z, 0, 5, &buf, &e), -1);
 	ck_assert_int_eq(e.code, EIO);
 	kind = 0;	/* the header alone tells the kind, and a data frame is not one */
 	ck_assert_int_eq(zseek_skippable_kind(z, zseek_nframes(z) - 1, &kind, &e), 0);
