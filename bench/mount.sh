@@ -42,8 +42,8 @@
 #                              the same with the daemon's binary and libraries cold too
 #        walk cold / warm      fresh mount, caches dropped, `find -type f | wc -l` twice
 #        read all              fresh mount, caches dropped, find -print0 | randmnt -R
-#                              (open, 128 KiB reads, close: no more than reading a file
-#                              takes), twice: read-all-first, then read-all, the same
+#                              (open, posix_fadvise SEQUENTIAL, 128 KiB reads, close, as
+#                              cat, without cat's own cost a file), twice: read-all-first, then read-all, the same
 #                              step again (on this VM the first large read after lighter
 #                              steps pays for memory the host took back: 0.3-0.6 s here);
 #                              then the same with `xargs -0 cat` (read-all-cat: cat's own

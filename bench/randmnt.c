@@ -24,10 +24,12 @@
  *
  * Reads every file named on stdin (NUL-separated) once, front to back, in
  * reads of 128 KiB (cat's size) into one buffer, and prints how many files
- * and bytes it read. It makes open, the reads and close a file: the least a
- * reader of every file costs. `cat` (coreutils 9.1) also makes an fstat, a
- * posix_fadvise and a write a file, and maps a fresh 128 KiB buffer for each
- * file and unmaps it after: an mmap, a munmap and two page faults a file.
+ * and bytes it read. It makes open, posix_fadvise(SEQUENTIAL), the reads and
+ * close a file, as `cat` does (the advice doubles the kernel's read-ahead:
+ * squashfuse read the big files in 1.5-3.1 s with it, 4.9-6.7 s without).
+ * `cat` (coreutils 9.1) also makes an fstat and a write a file, and maps a
+ * fresh 128 KiB buffer for each file and unmaps it after: an mmap, a munmap
+ * and two page faults a file, ~40 us a file on the VM of runs 6-11.
  *
  *	randmnt -w TIMEOUT_S PATH CMD [ARG...]
  *
@@ -150,6 +152,7 @@ static int read_all(void)
 
 		if (fd < 0)
 			die("cannot open '%s'", name);
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		while ((n = read(fd, buf, sizeof(buf))) > 0)
 			total += (unsigned long long)n;
 		if (n < 0)
