@@ -46,7 +46,7 @@
 #                              cat, without cat's own cost a file), twice: read-all-first,
 #                              then read-all, the same step again (on this VM the first
 #                              large read after lighter steps pays for memory the host
-#                              took back: 0.3-0.8 s in runs 11 and 12);
+#                              took back: snapfs 0.3-0.9 s in runs 11 and 12);
 #                              then the same with `xargs -0 cat` (read-all-cat: cat's own
 #                              cost is ~40 us a file here, 0.8 s on the tree); then, with
 #                              randmnt -R, the split: the 13 big files (state/, logs/),

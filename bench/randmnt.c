@@ -29,7 +29,7 @@
  * squashfuse read the big files in 1.5-3.1 s with it, 4.9-6.7 s without).
  * `cat` (coreutils 9.1) also makes an fstat and a write a file, and maps a
  * fresh 128 KiB buffer for each file and unmaps it after: an mmap, a munmap
- * and two page faults a file, ~40 us a file on the VM of runs 6-11.
+ * and two page faults a file, ~40 us a file on the VM of runs 6-12.
  *
  *	randmnt -w TIMEOUT_S PATH CMD [ARG...]
  *
