@@ -708,7 +708,8 @@ ssize_t zseek_read_skippable(const struct zseek *z, uint32_t i, unsigned kind, v
 		return -1;
 	if (found != kind) {
 		char what[64];
-		snprintf(what, sizeof(what), "a skippable frame of kind %u, not %u", found, kind);
+		snprintf(what, sizeof(what), "expected a skippable frame of kind %u, not %u", kind,
+			 found);
 		return bad(z->name, f.coff, what, e);
 	}
 	cs = f.csize;
