@@ -45,8 +45,9 @@
 #                              (open, posix_fadvise SEQUENTIAL, 128 KiB reads, close: as
 #                              cat, without cat's own cost a file), twice: read-all-first,
 #                              then read-all, the same step again (on this VM the first
-#                              large read after lighter steps pays for memory the host
-#                              took back: snapfs 0.3-0.9 s in runs 11 and 12);
+#                              large read after lighter steps was slower, it seems for
+#                              memory the host took back: snapfs 0.37-0.90 s in runs 11
+#                              and 12, zstd -d -0.10 to +0.27 s);
 #                              then the same with `xargs -0 cat` (read-all-cat: cat's own
 #                              cost is ~40 us a file here, 0.8 s on the tree); then, with
 #                              randmnt -R, the split: the 13 big files (state/, logs/),
@@ -286,6 +287,8 @@ big_bytes=$(part_bytes $BIGDIRS)
 small_bytes=$(part_bytes $SMALLDIRS)
 # shellcheck disable=SC2086
 small_files=$(cd "$TREE" && find $SMALLDIRS -type f | wc -l)
+# shellcheck disable=SC2086
+big_files=$(cd "$TREE" && find $BIGDIRS -type f | wc -l)
 
 log "snapkeep take (default framing) into $W/store"
 rm -rf "$W/store"
@@ -354,21 +357,24 @@ limit_of() { [ "$1" = archivemount ] && echo "$AM_TIMEOUT" || echo "$T_LIMIT"; }
 declare -A CAPPED=()	# peer:metric -> 1 once a run hit the cap: later rounds skip it
 
 walk_cmd() { echo "find '$1' -type f | wc -l > '$TMP/count'"; }
-# the reader of every file: randmnt -R, which says how many files it read
-read_cmd() { echo "find '$1' -type f -print0 | '$BIN/randmnt' -R | sed -n 's/^files=\([0-9]*\) .*/\1/p' > '$TMP/count'"; }
-read_cat_cmd() { echo "find '$1' -type f -print0 | xargs -0 cat > /dev/null"; }
-read_part_cmd() { # ROOT DIRS...
+# the reader of every file: randmnt -R, which says how many files it read (into TMP/count)
+read_part_cmd() { # ROOT [DIRS...]: the DIRS in ROOT, or all of it
 	local root=$1 d list=""
 	shift
 	for d in "$@"; do list="$list '$root/$d'"; done
-	echo "find $list -type f -print0 | '$BIN/randmnt' -R > /dev/null"
+	[ -n "$list" ] || list="'$root'"
+	echo "set -o pipefail; find $list -type f -print0 | '$BIN/randmnt' -R |" \
+		"sed -n 's/^files=\([0-9]*\) .*/\1/p' > '$TMP/count'"
+}
+read_cmd() { read_part_cmd "$1"; }
+read_cat_cmd() { echo "set -o pipefail; find '$1' -type f -print0 | xargs -0 cat > /dev/null"; }
+
+check_count() { # WHAT [FILES]: the count a walk or a read left in TMP/count
+	local want=${2:-$tree_files}
+	[ "$(cat "$TMP/count")" = "$want" ] || die "$1: found $(cat "$TMP/count") files, expected $want"
 }
 
-check_count() {
-	[ "$(cat "$TMP/count")" = "$tree_files" ] || die "$1: found $(cat "$TMP/count") files, the tree has $tree_files"
-}
-
-# timed_row ROUND PEER METRIC LIMIT CMD [check]
+# timed_row ROUND PEER METRIC LIMIT CMD [check [FILES]]
 timed_row() {
 	local v
 	if [ -n "${CAPPED[$2:$3]:-}" ]; then
@@ -377,7 +383,7 @@ timed_row() {
 	wait_idle
 	v=$(tsec "$4" "$5")
 	[ "${v#>}" != "$v" ] && CAPPED[$2:$3]=1
-	[ "${6:-}" = check ] && [ "${v#>}" = "$v" ] && check_count "$2 $3"
+	[ "${6:-}" = check ] && [ "${v#>}" = "$v" ] && check_count "$2 $3" "${7:-}"
 	row "$1" "$2" "$3" "$v"
 }
 
@@ -455,12 +461,12 @@ mount_peer_round() { # ROUND PEER
 		do_mount "$p" "$(source_of "$p")" "$m"
 		drop_caches
 		# shellcheck disable=SC2086 # lists of directories
-		timed_row "$r" "$p" read-big "$lim" "$(read_part_cmd "$root" $BIGDIRS)"
+		timed_row "$r" "$p" read-big "$lim" "$(read_part_cmd "$root" $BIGDIRS)" check "$big_files"
 		do_umount "$m"
 		do_mount "$p" "$(source_of "$p")" "$m"
 		drop_caches
 		# shellcheck disable=SC2086
-		timed_row "$r" "$p" read-small "$lim" "$(read_part_cmd "$root" $SMALLDIRS)"
+		timed_row "$r" "$p" read-small "$lim" "$(read_part_cmd "$root" $SMALLDIRS)" check "$small_files"
 		# the cost of one open, the file's attributes and pages cached
 		cat "$root/$STATFILE" >/dev/null
 		wait_idle
@@ -508,9 +514,9 @@ limits_round() { # ROUND PEER
 		timed_row "$r" tree read-all $T_LIMIT "$(read_cmd "$TREE")" check	# warm: page cache
 		timed_row "$r" tree read-all-cat $T_LIMIT "$(read_cat_cmd "$TREE")"	# warm
 		# shellcheck disable=SC2086
-		timed_row "$r" tree read-big $T_LIMIT "$(read_part_cmd "$TREE" $BIGDIRS)"
+		timed_row "$r" tree read-big $T_LIMIT "$(read_part_cmd "$TREE" $BIGDIRS)" check "$big_files"
 		# shellcheck disable=SC2086
-		timed_row "$r" tree read-small $T_LIMIT "$(read_part_cmd "$TREE" $SMALLDIRS)"
+		timed_row "$r" tree read-small $T_LIMIT "$(read_part_cmd "$TREE" $SMALLDIRS)" check "$small_files"
 		wait_idle
 		row "$r" tree open-close_us "$("$BIN/randmnt" -O 5000 "$TREE/$STATFILE" | kv open_close_us)"
 		drop_caches
@@ -692,7 +698,7 @@ log "summary"
 					big / b / 1e6, big / b / 1e6 / zr, sm, sm / nsmall * 1e6
 				printf "\n"
 				c = med(P[i] SUBSEP "read-all-first"); zf = med("zstd" SUBSEP "decompress-cold-first")
-				if (c != "" && substr(c, 1, 1) != ">" && zf != "")
+				if (c != "" && substr(c, 1, 1) != ">" && zf != "" && substr(zf, 1, 1) != ">")
 					printf "    the first pass:       %6.0f MB/s = %.2fx zstd -d cold, first pass (%s s, zstd -d %s s)\n",
 						tree / c / 1e6, tree / c * zf / tar, c, zf
 				c = med(P[i] SUBSEP "read-all-cat")

@@ -330,7 +330,7 @@ START_TEST(damaged_trailer_gives_eio_naming_the_archive)
 		fixture_write(fixture_path("bad.tar.zst"), file, len);
 		file[i] ^= 0x21;
 		int rc = idx_open(fixture_path("bad.tar.zst"), &x, &e);
-		/* a flip of the index frame's kind makes it foreign: it then scans as plain tar */
+		/* a flip in the index frame's magic makes it foreign: it then scans as plain tar */
 		if (rc == 0) {
 			ck_assert_msg(!idx_is_native(x), "flip at %zu of %zu went unnoticed", i, len);
 			idx_close(x);
@@ -339,6 +339,39 @@ START_TEST(damaged_trailer_gives_eio_naming_the_archive)
 		ck_assert_msg(e.code == EIO || e.code == ENOTSUP, "code %d: %s", e.code, e.msg);
 		ck_assert_ptr_nonnull(strstr(e.msg, "bad.tar.zst"));
 	}
+	free(file);
+}
+END_TEST
+
+/*
+ * A skippable frame of another kind where the index belongs (a seekable zstd
+ * file from another tool): refused by its header, and the file is scanned as
+ * a foreign tar.
+ */
+START_TEST(a_last_frame_of_another_kind_scans_as_foreign)
+{
+	const char *path = native_archive();
+	size_t len;
+	unsigned char *file = fixture_read(path, &len);
+	struct idx *x;
+	struct err e = { 0 };
+	struct stat st;
+	struct zseek *z;
+	struct zseek_frame f;
+	int fd = open(path, O_RDONLY);
+
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(zseek_open(fd, path, (uint64_t)st.st_size, &z, &e), 0);
+	zseek_frame(z, zseek_nframes(z) - 1, &f);
+	zseek_close(z);
+	close(fd);
+	ck_assert_uint_eq(file[f.coff], 0x50 | IDX_FRAME_KIND);	/* the magic's low byte */
+	file[f.coff] = 0x50 | (IDX_FRAME_KIND + 1);
+	fixture_write(fixture_path("kind.tar.zst"), file, len);
+	ck_assert_msg(idx_open(fixture_path("kind.tar.zst"), &x, &e) == 0, "%s", e.msg);
+	ck_assert(!idx_is_native(x));
+	ck_assert_uint_eq(idx_members(x), 3);
+	idx_close(x);
 	free(file);
 }
 END_TEST
@@ -2381,6 +2414,7 @@ int main(void)
 	tcase_add_test(tc, flipped_blob_byte_is_refused_or_harmless);
 	tcase_add_test(tc, absurd_counts_are_refused);
 	tcase_add_test(tc, damaged_trailer_gives_eio_naming_the_archive);
+	tcase_add_test(tc, a_last_frame_of_another_kind_scans_as_foreign);
 	tcase_add_test(tc, truncated_archive_is_refused);
 	tcase_add_test(tc, foreign_tar_gz_is_indexed_by_a_scan);
 	tcase_add_test(tc, foreign_tar_gz_reads_in_order_with_one_decoder_start);

@@ -162,7 +162,7 @@ END_TEST
 
 START_TEST(skippable_frame_reads_back)
 {
-	struct err e;
+	struct err e = { 0 };
 	unsigned kind;
 	void *buf;
 	int fd;
@@ -173,18 +173,17 @@ START_TEST(skippable_frame_reads_back)
 	ck_assert_mem_eq(buf, "hello", 5);
 	fill_free(buf);
 	buf = NULL;	/* another kind is refused before the content is read */
-	e.code = 0;
 	ck_assert_int_eq(zseek_read_skippable(z, zseek_nframes(z) - 1, 6, &buf, &e), -1);
 	ck_assert_int_eq(e.code, EIO);
 	ck_assert_ptr_nonnull(strstr(e.msg, "expected a skippable frame of kind 6, not 5 at byte"));
 	ck_assert_ptr_null(buf);
-	e.code = 0;
+	e = (struct err){ 0 };
 	ck_assert_int_eq(zseek_read_skippable(z, 0, 5, &buf, &e), -1);
 	ck_assert_int_eq(e.code, EIO);
 	kind = 0;	/* the header alone tells the kind, and a data frame is not one */
 	ck_assert_int_eq(zseek_skippable_kind(z, zseek_nframes(z) - 1, &kind, &e), 0);
 	ck_assert_uint_eq(kind, 5);
-	e.code = 0;
+	e = (struct err){ 0 };
 	ck_assert_int_eq(zseek_skippable_kind(z, 0, &kind, &e), -1);
 	ck_assert_int_eq(e.code, EIO);
 	ck_assert_ptr_nonnull(strstr(e.msg, "expected a skippable frame"));
