@@ -456,8 +456,6 @@ mount_peer_round() { # ROUND PEER
 		drop_caches
 		timed_row "$r" "$p" read-all-cat "$lim" "$(read_cat_cmd "$root")"
 		do_umount "$m"
-	fi
-	if [ "$p" != archivemount ]; then
 		do_mount "$p" "$(source_of "$p")" "$m"
 		drop_caches
 		# shellcheck disable=SC2086 # lists of directories

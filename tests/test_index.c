@@ -301,6 +301,23 @@ static const char *native_archive(void)
 	return fixture_path("a.tar.zst");
 }
 
+/* Where the index frame of the archive at path begins, from its seek table. */
+static uint64_t index_frame_offset(const char *path)
+{
+	struct err e = { 0 };
+	struct stat st;
+	struct zseek *z;
+	struct zseek_frame f;
+	int fd = open(path, O_RDONLY);
+
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_msg(zseek_open(fd, path, (uint64_t)st.st_size, &z, &e) == 0, "%s", e.msg);
+	zseek_frame(z, zseek_nframes(z) - 1, &f);
+	zseek_close(z);
+	close(fd);
+	return f.coff;
+}
+
 START_TEST(damaged_trailer_gives_eio_naming_the_archive)
 {
 	const char *path = native_archive();
@@ -308,21 +325,13 @@ START_TEST(damaged_trailer_gives_eio_naming_the_archive)
 	unsigned char *file = fixture_read(path, &len);
 	struct idx *x;
 	struct err e;
-	struct stat st;
-	struct zseek *z;
-	struct zseek_frame f;
+	uint64_t at = index_frame_offset(path);
 
 	ck_assert_int_eq(idx_open(path, &x, &e), 0);
 	ck_assert_uint_eq(idx_members(x), 3);
 	idx_close(x);
-	int fd = open(path, O_RDONLY);
-	fstat(fd, &st);
-	ck_assert_int_eq(zseek_open(fd, path, (uint64_t)st.st_size, &z, &e), 0);
-	zseek_frame(z, zseek_nframes(z) - 1, &f);
-	zseek_close(z);
-	close(fd);
 	/* every byte from the index frame to the end: the index frame and the seek table */
-	for (size_t i = f.coff; i < len; i++) {
+	for (size_t i = at; i < len; i++) {
 		/* the seek-table descriptor's two low bits are unused by the format */
 		if (i == len - 5)
 			continue;
@@ -355,18 +364,10 @@ START_TEST(a_last_frame_of_another_kind_scans_as_foreign)
 	unsigned char *file = fixture_read(path, &len);
 	struct idx *x;
 	struct err e = { 0 };
-	struct stat st;
-	struct zseek *z;
-	struct zseek_frame f;
-	int fd = open(path, O_RDONLY);
+	uint64_t at = index_frame_offset(path);
 
-	ck_assert_int_eq(fstat(fd, &st), 0);
-	ck_assert_int_eq(zseek_open(fd, path, (uint64_t)st.st_size, &z, &e), 0);
-	zseek_frame(z, zseek_nframes(z) - 1, &f);
-	zseek_close(z);
-	close(fd);
-	ck_assert_uint_eq(file[f.coff], 0x50 | IDX_FRAME_KIND);	/* the magic's low byte */
-	file[f.coff] = 0x50 | (IDX_FRAME_KIND + 1);
+	ck_assert_uint_eq(file[at], 0x50 | IDX_FRAME_KIND);	/* the magic's low byte */
+	file[at] = 0x50 | (IDX_FRAME_KIND + 1);
 	fixture_write(fixture_path("kind.tar.zst"), file, len);
 	ck_assert_msg(idx_open(fixture_path("kind.tar.zst"), &x, &e) == 0, "%s", e.msg);
 	ck_assert(!idx_is_native(x));
