@@ -11,14 +11,21 @@
 #                listings are names only (READDIR), as squashfuse_ll's are
 #   floor-plus   the same with attributes in every listing (READDIRPLUS), as snapfs's
 #   snapfs       the daemon, over bench/mount.sh's store (its one archive of the tree)
+#   snapfs-auto  the same with -o readdirplus=auto: the kernel lists names only when
+#                no one stats, and every file opened costs a LOOKUP
 #   squashfuse   squashfuse_ll over the image (walk only)
 #   tree         the tree itself, through no FUSE at all (reads only)
 #   zstd         zstd -d -c ARCHIVE > /dev/null, from a cold cache
 # Metrics, each on a fresh mount after `echo 3 > drop_caches`:
 #   walk         find -type f | wc -l
-#   read-big     find state logs -type f -print0 | xargs -0 cat: the 13 big files
+#   read-big     find state logs -type f -print0 | randmnt -R: the 13 big files
 #   read-small   the same over config queue status .env: the ~20,400 small files
 #   read-all     the same over everything
+# (randmnt -R reads as bench/mount.sh does since its run 10: open, read, close, with
+# none of `cat`'s own cost a file.) For each step on a FUSE peer, the daemon's user and
+# system CPU seconds go beside the wall time: the same work on the same binary, so their
+# spread is the machine's. The summary also says what a fresh page of memory costs here
+# (bench/pagetouch.c).
 # snapfs and squashfuse start cold, as in bench/mount.sh. floor and tree stand for
 # what FUSE (or the kernel alone) costs, not for a disk: after the drop, the tree is
 # read back into the page cache first (its metadata only, for the walk).
@@ -82,6 +89,8 @@ fi
 mkdir -p "$BIN" "$RES" "$MNT"
 # shellcheck disable=SC2046
 cc -O2 -std=c11 -Wall -Wextra -o "$BIN/floor" bench/floor.c $(pkg-config --cflags --libs fuse3)
+cc -O2 -std=c11 -Wall -Wextra -o "$BIN/randmnt" bench/randmnt.c
+cc -O2 -std=c11 -Wall -Wextra -o "$BIN/pagetouch" bench/pagetouch.c
 : >"$RES/runs.tsv"
 
 # mount_peer PEER: mounts it at MNT (untimed); TOP: where the tree is in it
@@ -91,6 +100,7 @@ mount_peer() {
 	floor) cmd=("$BIN/floor" "$TREE" "$MNT") ;;
 	floor-plus) cmd=("$BIN/floor" -o plus "$TREE" "$MNT") ;;
 	snapfs) cmd=("$SNAPFS" -o "cache_size=$CACHE_MIB" "$STORE" "$MNT") ;;
+	snapfs-auto) cmd=("$SNAPFS" -o "cache_size=$CACHE_MIB,readdirplus=auto" "$STORE" "$MNT") ;;
 	squashfuse) cmd=("$SQUASHFUSE" "$IMG" "$MNT") ;;
 	esac
 	"${cmd[@]}" >&2 || die "mount failed: ${cmd[*]}"
@@ -98,7 +108,7 @@ mount_peer() {
 	mountpoint -q "$MNT" || die "not mounted: ${cmd[*]}"
 	DAEMON=$(pgrep -n -f -- "${cmd[0]##*/} .*$MNT\$") || die "no daemon for $MNT"
 	TOP=$MNT
-	[ "$1" != snapfs ] || TOP=$(find "$MNT" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' | head -1)
+	[ "${1%-auto}" != snapfs ] || TOP=$(find "$MNT" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*' | head -1)
 }
 
 umount_peer() {
@@ -118,14 +128,14 @@ wait_idle() { # STEP: an idle machine (machine.sh), or QUIET_WAIT s passed (then
 drop_caches() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
-	bash -c : && find /dev/null -maxdepth 0 -type f -print0 | xargs -0 cat | wc -l >/dev/null
+	bash -c : && find /dev/null -maxdepth 0 -type f -print0 | "$BIN/randmnt" -R | sed -n 1p | wc -l >/dev/null
 	zstd -V >/dev/null
 	case $1 in
 	floor*|tree)
 		if [ "$2" = walk ]; then
 			find "$TREE" >/dev/null
 		else
-			find "$TREE" -type f -print0 | xargs -0 cat >/dev/null
+			find "$TREE" -type f -print0 | "$BIN/randmnt" -R >/dev/null
 		fi ;;
 	esac
 }
@@ -139,29 +149,43 @@ cmd_of() {
 	read-big) for d in $BIGDIRS; do list="$list '$2/$d'"; done ;;
 	read-small) for d in $SMALLDIRS; do list="$list '$2/$d'"; done ;;
 	esac
-	echo "find $list -type f -print0 | xargs -0 cat >/dev/null"
+	echo "set -o pipefail; find $list -type f -print0 | '$BIN/randmnt' -R |" \
+		"sed -n 's/^files=\([0-9]*\) .*/\1/p' >'$RES/count'"
 }
+
+# cpu_of PID: the process's user and system CPU seconds so far, all threads
+cpu_of() { awk -v hz="$HZ" '{ printf "%.2f\t%.2f", $14 / hz, $15 / hz }' "/proc/$1/stat"; }
 
 # timed ROUND PEER METRIC: one row of runs.tsv
 timed() {
-	local cmd t0 t1
+	local cmd t0 t1 c0="-	-" c1 cpu="-	-"
 	TOP=$TREE
 	[ "$2" = tree ] || mount_peer "$2"
 	cmd=$(cmd_of "$3" "$TOP")
 	wait_idle "round $1: $2 $3"
 	drop_caches "$2" "$3"
+	[ "$2" = tree ] || c0=$(cpu_of "$DAEMON")
 	t0=$EPOCHREALTIME
 	bash -c "$cmd" || die "'$cmd' failed"
 	t1=$EPOCHREALTIME
-	if [ "$3" = walk ] && [ "$(cat "$RES/count")" != "$files" ]; then
-		die "$2: the walk found $(cat "$RES/count") files, the tree has $files"
+	if [ "$2" != tree ]; then
+		c1=$(cpu_of "$DAEMON")
+		cpu=$(printf '%s\t%s\n' "$c0" "$c1" | awk -F'\t' '{ printf "%.2f\t%.2f", $3 - $1, $4 - $2 }')
 	fi
+	[ "$(cat "$RES/count")" = "${want[$3]}" ] ||
+		die "$2 $3: found $(cat "$RES/count") files, the tree has ${want[$3]}"
 	[ "$2" = tree ] || umount_peer
-	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" |
-		tee -a "$RES/runs.tsv" >&2
+	printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" \
+		"$cpu" | tee -a "$RES/runs.tsv" >&2
 }
 
+HZ=$(getconf CLK_TCK)
 files=$(find "$TREE" -type f | wc -l)
+declare -A want=([walk]=$files [read-all]=$files)
+# shellcheck disable=SC2086
+want[read-big]=$(cd "$TREE" && find $BIGDIRS -type f | wc -l)
+# shellcheck disable=SC2086
+want[read-small]=$(cd "$TREE" && find $SMALLDIRS -type f | wc -l)
 bytes=$(find "$TREE" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%d", s }')
 tar_bytes=$(zstd -dc "$ARCHIVE" | wc -c)
 {
@@ -169,10 +193,11 @@ tar_bytes=$(zstd -dc "$ARCHIVE" | wc -c)
 	echo "libfuse3: $(pkg-config --modversion fuse3)"
 	echo "tree: $bytes bytes in $files files; archive: $(basename "$ARCHIVE"), $(stat -c %s "$ARCHIVE") bytes, $tar_bytes decompressed"
 	echo "snapfs: -o cache_size=$CACHE_MIB"
+	"$BIN/pagetouch"
 } >"$RES/summary.txt"
 
-WALKERS=(floor floor-plus squashfuse snapfs)
-READERS=(floor-plus snapfs tree)
+WALKERS=(floor floor-plus squashfuse snapfs snapfs-auto)
+READERS=(floor-plus snapfs snapfs-auto tree)
 for r in $(seq "$RUNS"); do
 	log "round $r of $RUNS"
 	for i in "${!WALKERS[@]}"; do
@@ -188,31 +213,39 @@ for r in $(seq "$RUNS"); do
 	t0=$EPOCHREALTIME
 	zstd -d -q -c "$ARCHIVE" >/dev/null
 	t1=$EPOCHREALTIME
-	printf '%s\tzstd\tdecompress-cold\t%s\n' "$r" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" |
+	printf '%s\tzstd\tdecompress-cold\t%s\t-\t-\n' "$r" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" |
 		tee -a "$RES/runs.tsv" >&2
 done
 
 # medians, and the ratios the targets of bench/mount.sh are stated in
-awk -F'\t' -v bytes="$bytes" -v tar_bytes="$tar_bytes" '
+awk -F'\t' -v bytes="$bytes" -v tar_bytes="$tar_bytes" -v small="${want[read-small]}" '
 	{ k = $2 SUBSEP $3; v[k, ++n[k]] = $4; if (!(k in seen)) { seen[k] = 1; order[++m] = k } }
+	$5 != "-" { u[k] = u[k] " " $5; s[k] = s[k] " " $6 }
 	function med(k,   i, j, t, c, a) {
 		c = n[k]; for (i = 1; i <= c; i++) a[i] = v[k, i]
 		for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 		return c % 2 ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
 	}
 	END {
-		printf "\nMedians of the rounds (seconds)\n"
-		for (i = 1; i <= m; i++) { split(order[i], f, SUBSEP); printf "%-12s %-16s %.4f\n", f[1], f[2], med(order[i]) }
+		printf "\nMedians of the rounds (seconds); the daemon'"'"'s user and system CPU seconds, round by round\n"
+		for (i = 1; i <= m; i++) {
+			split(order[i], f, SUBSEP); printf "%-12s %-16s %.4f", f[1], f[2], med(order[i])
+			if (order[i] in u) printf "   user%s   sys%s", u[order[i]], s[order[i]]
+			printf "\n"
+		}
 		sq = med("squashfuse" SUBSEP "walk"); z = med("zstd" SUBSEP "decompress-cold")
 		printf "\nwalk against squashfuse_ll (target of snapfs: <= 1.5x)\n"
-		split("floor floor-plus snapfs", w, " ")
-		for (i = 1; i <= 3; i++) printf "  %-12s %.2fx\n", w[i], med(w[i] SUBSEP "walk") / sq
+		split("floor floor-plus snapfs snapfs-auto", w, " ")
+		for (i = 1; i <= 4; i++) printf "  %-12s %.2fx\n", w[i], med(w[i] SUBSEP "walk") / sq
 		printf "\nread all against zstd -d cold, %.0f MB/s (target of snapfs: >= 0.8x)\n", tar_bytes / z / 1e6
-		split("floor-plus snapfs tree", w, " ")
-		for (i = 1; i <= 3; i++) {
+		split("floor-plus snapfs snapfs-auto tree", w, " ")
+		for (i = 1; i <= 4; i++) {
 			t = med(w[i] SUBSEP "read-all")
 			printf "  %-12s %.0f MB/s = %.2fx\n", w[i], bytes / t / 1e6, bytes / t / (tar_bytes / z)
 		}
+		d = med("snapfs-auto" SUBSEP "read-small") - med("snapfs" SUBSEP "read-small")
+		printf "\nthe small files without attributes in the listings: %+.3f s, %.1f us a file (its LOOKUP)\n",
+		       d, d / small * 1e6
 	}' "$RES/runs.tsv" | tee -a "$RES/summary.txt"
 if [ -s "$RES/busy.txt" ]; then
 	echo "measured on a busy machine: $(paste -sd, "$RES/busy.txt")" | tee -a "$RES/summary.txt"
