@@ -31,7 +31,12 @@ struct frn {
 
 	struct archive *a;	/* positioned reader, or NULL */
 	int64_t cur_seq;	/* member whose header was read last; -1 before the first */
-	uint64_t cur_off;	/* bytes of its data consumed */
+	uint64_t cur_off;	/* bytes of its data passed (holes included) */
+	/* the rest of the block stream_member() read last, at blk_at in the member */
+	const unsigned char *blk;
+	size_t blk_len;
+	uint64_t blk_at;
+	bool blk_end;		/* the member's blocks are all read */
 	uint32_t starts;
 
 	int spill_fd;		/* -1 until first used */
@@ -79,6 +84,8 @@ static void close_reader(struct frn *f)
 	f->a = NULL;
 	f->cur_seq = -1;
 	f->cur_off = 0;
+	f->blk_len = 0;
+	f->blk_end = false;
 }
 
 void frn_free(struct frn *f)
@@ -138,6 +145,8 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 		}
 		f->cur_seq++;
 		f->cur_off = 0;
+		f->blk_len = 0;
+		f->blk_end = false;
 	}
 	return 0;
 }
@@ -262,35 +271,62 @@ static const struct spilled *spill_member(struct frn *f, const struct frn_member
 	return s;
 }
 
-/* A member too big to spill: stream forward from the reader's position. */
+/*
+ * A member too big to spill, decoded forward from the reader's position block
+ * by block: a hole between blocks is passed, not made, so a read far into a
+ * sparse member costs the blocks before it, not its size. What no block holds
+ * reads as zeros, as bsdtar extracts it (a hole, or a sparse member whose map
+ * ends before its size). The rest of the last block read serves the next read.
+ */
 static ssize_t stream_member(struct frn *f, uint32_t seq, unsigned char *buf, size_t len,
 			     uint64_t off, struct err *e)
 {
-	size_t got = 0;
+	uint64_t end = off + len;
 
 	if (f->a && f->cur_seq == (int64_t)seq && f->cur_off > off)
 		close_reader(f);
 	if (!(f->a && f->cur_seq == (int64_t)seq) && seek_member(f, seq, e) < 0)
 		return -1;
-	while (got < len) {
-		unsigned char skip[65536];
-		bool skipping = f->cur_off < off;
-		size_t want = skipping ? (off - f->cur_off < sizeof(skip) ? (size_t)(off - f->cur_off)
-									  : sizeof(skip))
-				       : len - got;
-		la_ssize_t n = AR(archive_read_data)(f->a, skipping ? skip : buf + got, want);
-		if (n < 0) {
+	memset(buf, 0, len);
+	for (;;) {
+		const void *p;
+		size_t n;
+		la_int64_t at;
+		if (f->blk_len) {
+			uint64_t b0 = f->blk_at, b1 = b0 + f->blk_len;
+			uint64_t from = b0 > off ? b0 : off, to = b1 < end ? b1 : end;
+			if (from < to)
+				memcpy(buf + (from - off), f->blk + (from - b0), (size_t)(to - from));
+			if (b1 > end) {
+				if (b0 < end) {
+					f->blk += end - b0;
+					f->blk_len = (size_t)(b1 - end);
+					f->blk_at = end;
+				}
+				f->cur_off = end;
+				return (ssize_t)len;
+			}
+			f->blk_len = 0;
+			f->cur_off = b1;
+		}
+		if (f->blk_end) {
+			f->cur_off = end;
+			return (ssize_t)len;
+		}
+		int r = AR(archive_read_data_block)(f->a, &p, &n, &at);
+		if (r == ARCHIVE_EOF) {
+			f->blk_end = true;
+			continue;
+		}
+		if ((r != ARCHIVE_OK && r != ARCHIVE_WARN) || at < 0 || (uint64_t)at < f->cur_off) {
 			damaged(f, "a member's data", e);
 			close_reader(f);
 			return -1;
 		}
-		if (n == 0)
-			break;
-		f->cur_off += (uint64_t)n;
-		if (!skipping)
-			got += (size_t)n;
+		f->blk = p;
+		f->blk_len = n;
+		f->blk_at = (uint64_t)at;
 	}
-	return (ssize_t)got;
 }
 
 uint32_t frn_starts(struct frn *f)

@@ -56,6 +56,7 @@ struct idx_builder {
 	uint32_t *hash;		/* node index + 1; 0 = empty */
 	size_t hcap;
 	uint32_t members;
+	uint32_t last;		/* the node the last member added filled; IDX_NONE if none */
 	uint32_t refused;	/* members left out: their paths climb out with '..' */
 	char *refused_first;
 	int64_t time;
@@ -139,6 +140,7 @@ struct idx_builder *idx_builder_new(int64_t time, struct err *e)
 		return NULL;
 	}
 	b->time = time;
+	b->last = IDX_NONE;
 	if (new_node(b, "", 0, IDX_NONE) == IDX_NONE) {
 		idx_builder_free(b);
 		err_set(e, ENOMEM, "out of memory");
@@ -342,6 +344,7 @@ int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t
 	uint32_t i = IDX_NONE;
 	int rc = 0;
 
+	b->last = IDX_NONE;
 	if (!norm)
 		return err_set(e, ENOMEM, "out of memory for the index");
 	len = idx_normalise(path ? path : "", norm, size);
@@ -366,8 +369,18 @@ int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t
 		b->nodes[i].mode = S_IFDIR | (b->nodes[i].mode & 07777);
 	if (rc == 0)
 		b->members++;
+	b->last = rc == 0 ? i : IDX_NONE;
 	free(norm);
 	return rc;
+}
+
+void idx_builder_stored(struct idx_builder *b, uint64_t stored)
+{
+	struct bnode *nd = b->last != IDX_NONE ? &b->nodes[b->last] : NULL;
+
+	if (nd && S_ISREG(nd->mode) && !(nd->flags & (IDX_F_HARDLINK | IDX_F_SPARSE)) &&
+	    stored < nd->size)
+		nd->flags |= IDX_F_SPARSE;
 }
 
 /*
@@ -1216,6 +1229,31 @@ static uint32_t mode_of(const struct idx *x, uint32_t i)
 static int name_cmp(const struct idx *x, uint32_t i, const char *name, size_t len);
 
 /*
+ * Whether a file's bytes, as its entry places them, run past its archive's tar
+ * stream (a native archive's tar_size; else past 2^64, wrapping around), or
+ * its sparse regions leave the file, overlap or go backwards: a read would
+ * return other bytes than the file's.
+ */
+static bool data_outside(const struct idx *x, const struct idx_entry *d)
+{
+	uint64_t stored = d->size, end = 0, bound = x->tar_size ? x->tar_size : UINT64_MAX;
+
+	if (d->flags & IDX_F_SPARSE) {
+		stored = 0;
+		for (uint32_t k = 0; k < d->nsparse; k++) {
+			struct idx_sparse s;
+			idx_sparse(x, d, k, &s);
+			if (s.off < end || s.len > d->size || s.off > d->size - s.len ||
+			    s.len > bound - stored)
+				return true;
+			end = s.off + s.len;
+			stored += s.len;
+		}
+	}
+	return stored > bound || d->data_off > bound - stored;
+}
+
+/*
  * What the stored form guaranteed and the compact one relies on, for what
  * put_family() could not check as it went: a target may come later; the
  * root's name is empty, every other name is one path component and sorts
@@ -1228,6 +1266,8 @@ static int check_entry(const struct idx *x, uint32_t i, struct err *e)
 	idx_get(x, i, &d);
 	if (d.target >= x->n || (d.target != i && !S_ISREG(mode_of(x, d.target))))
 		return damaged(x, "hard link target", i, e);
+	if (d.target == i && S_ISREG(d.mode) && data_outside(x, &d))
+		return damaged(x, "file data outside the archive", i, e);
 	if (i == IDX_ROOT)
 		return d.name_len ? damaged(x, "root with a name", i, e) : 0;
 	/* empty, "." and ".." are the prefixes of ".." */
@@ -1496,12 +1536,15 @@ static int scan_foreign(struct idx *x, int64_t mtime, bool salvage, struct err *
 	}
 	while ((r = AR(archive_read_next_header)(a, &entry)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		struct err skip;
-		if (idx_builder_add(b, entry, (uint64_t)AR(archive_filter_bytes)(a, 0), &skip) < 0 &&
-		    skip.code != EINVAL) {
+		uint64_t at = (uint64_t)AR(archive_filter_bytes)(a, 0);
+		if (idx_builder_add(b, entry, at, &skip) < 0 && skip.code != EINVAL) {
 			*e = skip;
 			goto done;
 		}
 		AR(archive_read_data_skip)(a);
+		/* a tar member's data runs to the next header: less than its size is not plain */
+		if ((AR(archive_format)(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR)
+			idx_builder_stored(b, (uint64_t)AR(archive_filter_bytes)(a, 0) - at);
 	}
 	if (r != ARCHIVE_EOF) {
 		const char *why = AR(archive_error_string)(a);

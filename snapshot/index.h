@@ -100,6 +100,14 @@ int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t
  */
 ssize_t idx_normalise(const char *path, char *buf, size_t size);
 
+/*
+ * The member idx_builder_add() just added holds stored bytes in the archive.
+ * A file that is not sparse but holds fewer bytes than its size (a GNU sparse
+ * member whose map lists no region, or one libarchive cannot map) is marked
+ * sparse with no region: it is not read as stored bytes at its data offset.
+ */
+void idx_builder_stored(struct idx_builder *b, uint64_t stored);
+
 /* Members added so far (not counting implied directories). */
 uint32_t idx_builder_members(const struct idx_builder *b);
 /* Members refused for climbing out with '..'; *first is the first one's path, or NULL. */

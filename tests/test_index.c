@@ -783,6 +783,167 @@ START_TEST(foreign_tar_gz_in_order_inflates_once)
 END_TEST
 
 /* Several gzip members one after another (as `cat a.gz b.gz` makes), one with a name in its header. */
+/* A ustar header for a member of len bytes, its checksum made. */
+static void tar_header(unsigned char h[512], const char *name, char type, uint64_t len)
+{
+	unsigned sum = 0;
+
+	memset(h, 0, 512);
+	snprintf((char *)h, 100, "%s", name);
+	snprintf((char *)h + 100, 8, "%07o", 0644);
+	snprintf((char *)h + 108, 8, "%07o", 0);
+	snprintf((char *)h + 116, 8, "%07o", 0);
+	snprintf((char *)h + 124, 12, "%011llo", (unsigned long long)len);
+	snprintf((char *)h + 136, 12, "%011o", 1700000000);
+	h[156] = (unsigned char)type;
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	memset(h + 148, ' ', 8);
+	for (int i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	h[155] = ' ';
+}
+
+/* A member with its data, padded to the block. */
+static void tar_put(FILE *f, const char *name, char type, const void *data, size_t len)
+{
+	static const unsigned char pad[512];
+	unsigned char h[512];
+
+	tar_header(h, name, type, len);
+	ck_assert_uint_eq(fwrite(h, 1, 512, f), 512);
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	ck_assert_uint_eq(fwrite(pad, 1, (512 - len % 512) % 512, f), (512 - len % 512) % 512);
+}
+
+/*
+ * A GNU sparse 1.0 member, as pax writes it: the pax records, then a member
+ * whose data is the map (regions, then offset and length of each), padded to
+ * a block, then the regions' bytes.
+ */
+static void tar_sparse(FILE *f, const char *name, uint64_t realsize, const char *map,
+		       const void *data, size_t len)
+{
+	char pax[1024], rec[256], body[4096];
+	size_t plen = 0, mlen = strlen(map);
+	const char *kv[4];
+	char real[64], sname[300];
+
+	snprintf(real, sizeof(real), "GNU.sparse.realsize=%llu", (unsigned long long)realsize);
+	snprintf(sname, sizeof(sname), "GNU.sparse.name=%s", name);
+	kv[0] = "GNU.sparse.major=1";
+	kv[1] = "GNU.sparse.minor=0";
+	kv[2] = sname;
+	kv[3] = real;
+	for (int i = 0; i < 4; i++) {
+		size_t n = strlen(kv[i]) + 2, d = 1;	/* "LEN kv\n": LEN counts its own digits */
+		while (snprintf(rec, sizeof(rec), "%zu", n + d) != (int)d)
+			d++;
+		plen += (size_t)snprintf(pax + plen, sizeof(pax) - plen, "%zu %s\n", n + d, kv[i]);
+	}
+	tar_put(f, "PaxHeader/s", 'x', pax, plen);
+	ck_assert_uint_le(mlen + len, sizeof(body) - 512);
+	memset(body, 0, sizeof(body));
+	memcpy(body, map, mlen);
+	memcpy(body + 512, data, len);
+	snprintf(rec, sizeof(rec), "GNUSparseFile.0/%s", name);
+	tar_put(f, rec, '0', body, 512 + len);
+}
+
+/* The tar at fixture path name, and the same gzipped beside it (name.gz). */
+static void tar_finish(FILE *f, const char *name)
+{
+	static const unsigned char end[1024];
+	char cmd[8400];
+
+	ck_assert_uint_eq(fwrite(end, 1, sizeof(end), f), sizeof(end));
+	ck_assert_int_eq(fclose(f), 0);
+	snprintf(cmd, sizeof(cmd), "gzip -kn < '%s' > '%s.gz'", fixture_path(name),
+		 fixture_path(name));
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/*
+ * A GNU sparse member whose map lists no region has a size but no bytes: it
+ * reads as zeros (as bsdtar extracts it), never as the bytes that follow its
+ * header, through each path: read through gzip checkpoints as a plain member
+ * would be, decoded into the spill file, or streamed (spill_max small).
+ */
+START_TEST(foreign_sparse_member_with_no_region_reads_as_zeros)
+{
+	static const char *const names[] = { "nomap.tar", "nomap.tar.gz" };
+	unsigned char want[1000], got[3001], zero[3000] = { 0 };
+	FILE *f = fopen(fixture_path("nomap.tar"), "wb");
+
+	ck_assert_ptr_nonnull(f);
+	for (int i = 0; i < 100; i++)
+		memcpy(want + i * 10, "SECRETDATA", 10);
+	tar_sparse(f, "s", 3000, "0\n", NULL, 0);
+	tar_put(f, "b", '0', want, sizeof(want));
+	tar_finish(f, "nomap.tar");
+	for (int k = 0; k < 4; k++) {
+		struct idx_opts o = { .spill_max = k & 1 ? 4096 : 0 };
+		struct idx_reader *r = idx_reader_new();
+		struct idx_entry ent;
+		struct idx *x;
+		struct err e;
+		ck_assert_msg(idx_open_with(fixture_path(names[k / 2]), &o, &x, &e) == 0, "%s", e.msg);
+		idx_get(x, idx_lookup_path(x, "s"), &ent);
+		ck_assert_uint_eq(ent.size, 3000);
+		ck_assert(ent.flags & IDX_F_SPARSE);	/* not plain: no bytes at its data offset */
+		memset(got, 0x55, sizeof(got));
+		ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "s"), got, sizeof(got), 0, r, &e),
+				 3000);
+		ck_assert_msg(memcmp(got, zero, 3000) == 0, "%s, spill_max %llu: not zeros",
+			      names[k / 2], (unsigned long long)o.spill_max);
+		ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "b"), got, sizeof(got), 0, r, &e),
+				 1000);
+		ck_assert(memcmp(got, want, sizeof(want)) == 0);
+		idx_reader_free(r);
+		idx_close(x);
+	}
+}
+END_TEST
+
+/*
+ * A sparse member of 16 TiB whose one byte is its last: a read there passes
+ * the hole instead of making it (which took ~50 s a TiB, past the test's
+ * timeout), and reads back in any order.
+ */
+START_TEST(foreign_read_far_into_a_sparse_member_passes_its_hole)
+{
+	static const char *const names[] = { "far.tar", "far.tar.gz" };
+	const uint64_t size = 1ull << 44;
+	char map[64];
+	FILE *f = fopen(fixture_path("far.tar"), "wb");
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(map, sizeof(map), "1\n%llu\n1\n", (unsigned long long)(size - 1));
+	tar_sparse(f, "far", size, map, "X", 1);
+	tar_finish(f, "far.tar");
+	for (int k = 0; k < 2; k++) {
+		static const uint64_t at[] = { size - 16, 1ull << 39, size - 1, 0, size - 16 };
+		struct idx_reader *r = idx_reader_new();
+		struct idx *x;
+		struct err e;
+		unsigned char got[16];
+		ck_assert_msg(idx_open(fixture_path(names[k]), &x, &e) == 0, "%s", e.msg);
+		uint32_t i = idx_lookup_path(x, "far");
+		for (size_t j = 0; j < sizeof(at) / sizeof(at[0]); j++) {
+			size_t want = at[j] + sizeof(got) > size ? (size_t)(size - at[j]) : sizeof(got);
+			memset(got, 0x55, sizeof(got));
+			ck_assert_msg(idx_pread(x, i, got, sizeof(got), at[j], r, &e) == (ssize_t)want,
+				      "%s at %llu: %s", names[k], (unsigned long long)at[j], e.msg);
+			for (size_t b = 0; b < want; b++)
+				ck_assert_uint_eq(got[b], at[j] + b == size - 1 ? 'X' : 0);
+		}
+		idx_reader_free(r);
+		idx_close(x);
+	}
+}
+END_TEST
+
 START_TEST(foreign_multi_member_tar_gz_reads_back)
 {
 	struct idx *x;
@@ -1051,13 +1212,45 @@ static void poke_ent(unsigned char *blob, uint32_t i, size_t field, uint64_t v)
 }
 
 /*
- * The blob in a native archive (a little tar stream of zeros, then the index
- * frame and the seek table) at fixture path name; returns the path.
+ * The size of a tar stream that holds the data of every file of the blob, as
+ * the entries place it: at least 1024 bytes, in whole 1024-byte blocks.
+ */
+static uint64_t tar_size_for(const void *blob, size_t len)
+{
+	uint64_t end = 1024;
+	struct idx *x;
+	struct err e;
+
+	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "%s", e.msg);
+	for (uint32_t i = 0; i < idx_count(x); i++) {
+		struct idx_entry d;
+		uint64_t stored = 0;
+		idx_get(x, i, &d);
+		if (!S_ISREG(d.mode) || d.target != i)
+			continue;
+		for (uint32_t k = 0; k < d.nsparse; k++) {
+			struct idx_sparse sp;
+			idx_sparse(x, &d, k, &sp);
+			stored += sp.len;
+		}
+		stored = d.flags & IDX_F_SPARSE ? stored : d.size;
+		if (d.data_off + stored > end)
+			end = d.data_off + stored;
+	}
+	idx_close(x);
+	return (end + 1023) / 1024 * 1024;
+}
+
+/*
+ * The blob in a native archive (a tar stream of zeros as long as its files
+ * need, then the index frame and the seek table) at fixture path name;
+ * returns the path.
  */
 static const char *write_as_native(const void *blob, size_t len, const char *name)
 {
-	static const unsigned char zeros[1024];
+	static const unsigned char zeros[1u << 20];
 	const char *path = fixture_path(name);
+	uint64_t tar_size = tar_size_for(blob, len);
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	struct zseek_writer *w;
 	void *frame;
@@ -1066,8 +1259,12 @@ static const char *write_as_native(const void *blob, size_t len, const char *nam
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(zseek_writer_new(fd, path, 1, 1, 1u << 20, &w, &e), 0);
-	ck_assert_int_eq(zseek_write(w, zeros, sizeof(zeros), &e), 0);
+	for (uint64_t at = 0; at < tar_size; at += sizeof(zeros)) {
+		size_t n = tar_size - at < sizeof(zeros) ? (size_t)(tar_size - at) : sizeof(zeros);
+		ck_assert_int_eq(zseek_write(w, zeros, n, &e), 0);
+	}
 	ck_assert_int_eq(zseek_cut(w, &e), 0);
+	ck_assert_uint_eq(zseek_pos(w), tar_size);
 	ck_assert_int_eq(idx_pack_frame(blob, len, zseek_pos(w), &frame, &flen, &e), 0);
 	ck_assert_int_eq(zseek_write_skippable(w, IDX_FRAME_KIND, frame, flen, &e), 0);
 	ck_assert_msg(zseek_finish(w, &e) == 0, "%s", e.msg);
@@ -1089,7 +1286,7 @@ static struct idx *open_as_native(const void *blob, size_t len, const char *name
 
 	ck_assert_msg(idx_open(path, &x, &e) == 0, "%s", e.msg);
 	ck_assert(idx_is_native(x));
-	ck_assert_uint_eq(idx_tar_size(x), 1024);
+	ck_assert_uint_eq(idx_tar_size(x), tar_size_for(blob, len));
 	return x;
 }
 
@@ -1385,7 +1582,7 @@ START_TEST(every_field_reads_back_as_stored)
 		uint64_t v2;
 	} odd[] = {
 		{ IDX_E_DATA_OFF, UINT64_MAX, NOFIELD, 0 },
-		{ IDX_E_SIZE, UINT64_MAX, NOFIELD, 0 },
+		{ IDX_E_SIZE, UINT64_MAX, IDX_E_DATA_OFF, 0 },	/* from 0, or it wraps around */
 		{ IDX_E_MTIME, (uint64_t)INT64_MIN, NOFIELD, 0 },
 		{ IDX_E_MTIME, INT64_MAX, NOFIELD, 0 },
 		{ IDX_E_NSEC, UINT32_MAX, NOFIELD, 0 },
@@ -1580,6 +1777,8 @@ START_TEST(packed_fields_read_back_at_their_bounds)
 	ents[2] = idx_lookup_path(x, "emptydir");	/* and for nlink */
 	ck_assert(ents[0] != IDX_NONE && ents[1] != IDX_NONE && ents[2] != IDX_NONE);
 	idx_close(x);
+	/* a file of 2^64 - 1 bytes can only start at 0 (data_outside() in index.c) */
+	poke_ent(good, ents[0], IDX_E_DATA_OFF, 0);
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
 		for (size_t j = 0; j < 3; j++) {
 			memcpy(bad, good, len);
@@ -1682,6 +1881,7 @@ START_TEST(damaged_compact_fields_are_refused)
 	struct idx_entry d;
 	struct err e;
 	size_t xoff = (size_t)(s.xattrs - good);	/* the xattr table in the blob */
+	size_t soff;	/* sparse/file's regions in the blob */
 	uint32_t n = s.n, leaf, dir, hard, sym, xa, sp, nul, none, xa_dir;
 
 	ck_assert_ptr_nonnull(bad);
@@ -1699,6 +1899,9 @@ START_TEST(damaged_compact_fields_are_refused)
 		  xa != IDX_NONE && sp != IDX_NONE && nul != IDX_NONE && none != IDX_NONE);
 	idx_get(x, dir, &d);
 	ck_assert_uint_eq(d.nchildren, 1);
+	idx_get(x, sp, &d);
+	ck_assert_uint_eq(d.nsparse, 3);
+	soff = (size_t)(s.sparse - good) + (size_t)d.sparse_first * IDX_S_SIZEOF;
 	idx_close(x);
 	ck_assert_uint_lt(dir, n - 2);
 	ck_assert_uint_lt(none, n - 1);
@@ -1772,6 +1975,15 @@ START_TEST(damaged_compact_fields_are_refused)
 	DAMAGE("sparse regions past the table", poke_ent(bad, sp, IDX_E_SPARSE, s.nsparse));
 	DAMAGE("sparse count past the table", poke_ent(bad, sp, IDX_E_SPARSE + 4, s.nsparse + 1));
 	DAMAGE("sparse range wraps around", poke_ent(bad, sp, IDX_E_SPARSE, UINT32_MAX - 1));
+	/* a file's bytes placed past 2^64 would wrap around to the archive's first ones */
+	DAMAGE("file data wraps around", poke_ent(bad, leaf, IDX_E_DATA_OFF, UINT64_MAX - 2));
+	DAMAGE("sparse data wraps around", poke_ent(bad, sp, IDX_E_DATA_OFF, UINT64_MAX - 4096));
+	DAMAGE("sparse region past the file",
+	       le64_put(bad + soff + 2 * IDX_S_SIZEOF + IDX_S_OFF, (10u << 20) - 99));
+	DAMAGE("sparse region wraps around",
+	       le64_put(bad + soff + 2 * IDX_S_SIZEOF + IDX_S_LEN, UINT64_MAX - 50));
+	DAMAGE("sparse regions overlap", le64_put(bad + soff + IDX_S_SIZEOF + IDX_S_OFF, 4095));
+	DAMAGE("sparse regions out of order", le64_put(bad + soff + IDX_S_OFF, 2u << 20));
 	DAMAGE("xattr name past the strings", le32_put(bad + xoff + IDX_X_NAME, s.nstrings));
 	DAMAGE("xattr value past the strings",
 	       le32_put(bad + xoff + IDX_X_SIZEOF + IDX_X_VALUE + 4, s.nstrings + 1));
@@ -2428,6 +2640,8 @@ int main(void)
 	tcase_add_test(tc, foreign_tar_gz_random_reads_restart_from_checkpoints);
 	tcase_add_test(tc, foreign_tar_gz_in_order_inflates_once);
 	tcase_add_test(tc, foreign_multi_member_tar_gz_reads_back);
+	tcase_add_test(tc, foreign_sparse_member_with_no_region_reads_as_zeros);
+	tcase_add_test(tc, foreign_read_far_into_a_sparse_member_passes_its_hole);
 	tcase_add_test(tc, damaged_tar_gz_fails_with_eio_through_checkpoints);
 #endif
 	tcase_add_test(tc, every_field_reads_back_as_stored);
