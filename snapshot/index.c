@@ -48,6 +48,7 @@ struct bnode {
 	size_t nsparse;
 	uint32_t out;		/* index in the blob, assigned by finish */
 	uint32_t nlink;
+	bool linked;		/* a hard link member named this file (holding its data) */
 };
 
 struct idx_builder {
@@ -287,6 +288,7 @@ static int fill_node(struct idx_builder *b, struct bnode *nd, struct archive_ent
 	const char *hl = AR(archive_entry_hardlink)(entry);
 
 	clear_node(nd);
+	nd->linked = false;
 	nd->flags = hl ? IDX_F_HARDLINK : 0;
 	nd->mode = (uint32_t)AR(archive_entry_mode)(entry);
 	if ((nd->mode & S_IFMT) == 0)
@@ -307,6 +309,20 @@ static int fill_node(struct idx_builder *b, struct bnode *nd, struct archive_ent
 	return copy_lists(nd, entry);
 }
 
+/* The node a hard link's path names, or IDX_NONE; -1 (as IDX_NONE - 1) out of memory. */
+static uint32_t link_node(const struct idx_builder *b, const char *link)
+{
+	size_t size = strlen(link) + 2;
+	char *norm = malloc(size);
+	ssize_t len = norm ? idx_normalise(link, norm, size) : -1;
+	uint32_t t = len > 0 ? find_node(b, norm, (size_t)len) : IDX_NONE;
+
+	if (!norm)
+		t = IDX_NONE - 1;
+	free(norm);
+	return t;
+}
+
 /*
  * A hard link member that carries the data (cpio stores it with the last
  * name, tar with the first): it becomes the data holder, and the member it
@@ -315,22 +331,77 @@ static int fill_node(struct idx_builder *b, struct bnode *nd, struct archive_ent
 static int swap_link(struct idx_builder *b, uint32_t i)
 {
 	struct bnode *nd = &b->nodes[i];
-	size_t size = strlen(nd->link) + 2;
-	char *norm = malloc(size), *self;
-	ssize_t len = norm ? idx_normalise(nd->link, norm, size) : -1;
-	uint32_t t = len > 0 ? find_node(b, norm, (size_t)len) : IDX_NONE;
+	char *self;
+	uint32_t t = link_node(b, nd->link);	/* out of memory: no swap */
 
-	free(norm);
 	nd->flags &= ~IDX_F_HARDLINK;
 	free(nd->link);
 	nd->link = NULL;
-	if (t == IDX_NONE || t == i || !S_ISREG(b->nodes[t].mode))
+	if (t >= IDX_NONE - 1 || t == i || !S_ISREG(b->nodes[t].mode))
 		return 0;
 	if (!(self = strdup(nd->path)))
 		return -1;
 	free(b->nodes[t].link);
 	b->nodes[t].link = self;
 	b->nodes[t].flags |= IDX_F_HARDLINK;
+	return 0;
+}
+
+/*
+ * Node i, a file that hard links named, is about to be replaced by a later
+ * member with its path (an archive appended to with tar -r): the links keep
+ * the old file, as tar extracts them. The first link takes its content and
+ * the others are pointed at that link. A scan of the nodes, made only when a
+ * file hard links named is replaced.
+ */
+static int keep_for_links(struct idx_builder *b, uint32_t i)
+{
+	struct bnode *old = &b->nodes[i];
+	uint32_t first = IDX_NONE;
+
+	if (!old->linked || !S_ISREG(old->mode) || (old->flags & IDX_F_HARDLINK))
+		return 0;
+	for (uint32_t k = 1; k < b->n; k++) {
+		struct bnode *nd = &b->nodes[k];
+		uint32_t t;
+		if (k == i || !(nd->flags & IDX_F_HARDLINK) || !nd->link)
+			continue;
+		if ((t = link_node(b, nd->link)) == IDX_NONE - 1)
+			return -1;
+		if (t != i)
+			continue;
+		if (first != IDX_NONE) {
+			char *p = strdup(b->nodes[first].path);
+			if (!p)
+				return -1;
+			free(nd->link);
+			nd->link = p;
+			continue;
+		}
+		first = k;
+		clear_node(nd);
+		nd->flags = old->flags;
+		nd->mode = old->mode;
+		nd->uid = old->uid;
+		nd->gid = old->gid;
+		nd->seq = old->seq;
+		nd->mtime = old->mtime;
+		nd->nsec = old->nsec;
+		nd->size = old->size;
+		nd->rdev = old->rdev;
+		nd->data_off = old->data_off;
+		nd->uname = old->uname;
+		nd->gname = old->gname;
+		nd->xattrs = old->xattrs;
+		nd->nxattrs = old->nxattrs;
+		nd->sparse = old->sparse;
+		nd->nsparse = old->nsparse;
+		nd->linked = true;
+		old->uname = old->gname = NULL;
+		old->xattrs = NULL;
+		old->sparse = NULL;
+		old->nxattrs = old->nsparse = 0;
+	}
 	return 0;
 }
 
@@ -360,11 +431,18 @@ int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t
 		i = node_for(b, norm, (size_t)len);
 	if (rc == 0 && i == IDX_NONE)
 		rc = err_set(e, ENOMEM, "out of memory for the index");
-	if (rc == 0 && fill_node(b, &b->nodes[i], entry, data_off) < 0)
+	if (rc == 0 && (keep_for_links(b, i) < 0 || fill_node(b, &b->nodes[i], entry, data_off) < 0))
 		rc = err_set(e, ENOMEM, "out of memory for the index");
 	if (rc == 0 && (b->nodes[i].flags & IDX_F_HARDLINK) && b->nodes[i].size > 0 &&
 	    swap_link(b, i) < 0)
 		rc = err_set(e, ENOMEM, "out of memory for the index");
+	if (rc == 0 && (b->nodes[i].flags & IDX_F_HARDLINK)) {
+		uint32_t t = link_node(b, b->nodes[i].link);	/* tar names an earlier member */
+		if (t == IDX_NONE - 1)
+			rc = err_set(e, ENOMEM, "out of memory for the index");
+		else if (t != IDX_NONE && t != i)
+			b->nodes[t].linked = true;
+	}
 	if (rc == 0 && i == IDX_ROOT && !S_ISDIR(b->nodes[i].mode))
 		b->nodes[i].mode = S_IFDIR | (b->nodes[i].mode & 07777);
 	if (rc == 0)
@@ -467,12 +545,8 @@ static uint32_t order_nodes(struct idx_builder *b, uint32_t *order)
 static uint32_t link_target(struct idx_builder *b, const struct bnode *nd)
 {
 	for (int hops = 0; hops < 64 && nd->link; hops++) {
-		size_t size = strlen(nd->link) + 2;
-		char *norm = malloc(size);
-		ssize_t len = norm ? idx_normalise(nd->link, norm, size) : -1;
-		uint32_t t = len > 0 ? find_node(b, norm, (size_t)len) : IDX_NONE;
-		free(norm);
-		if (t == IDX_NONE || b->nodes[t].out == IDX_NONE)
+		uint32_t t = link_node(b, nd->link);
+		if (t >= IDX_NONE - 1 || b->nodes[t].out == IDX_NONE)
 			return IDX_NONE;
 		if (!(b->nodes[t].flags & IDX_F_HARDLINK))
 			return S_ISREG(b->nodes[t].mode) ? t : IDX_NONE;

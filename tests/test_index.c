@@ -944,6 +944,49 @@ START_TEST(foreign_read_far_into_a_sparse_member_passes_its_hole)
 }
 END_TEST
 
+/*
+ * A file two hard links name, then replaced by a member appended later
+ * (tar -r): the links keep the old content, as tar extracts them, and stay
+ * one file; the path holds the new one.
+ */
+START_TEST(foreign_links_keep_a_file_replaced_later)
+{
+	static const char *const want[][2] = {
+		{ "a", "VERSION TWO\n" }, { "b", "version one\n" }, { "c", "version one\n" } };
+	struct idx_reader *r = idx_reader_new();
+	struct idx_entry a, b, c;
+	struct idx *x;
+	struct err e;
+	char got[64];
+
+	mkdir(fixture_path("src"), 0755);
+	fixture_write(fixture_path("src/a"), "version one\n", 12);
+	ck_assert_int_eq(link(fixture_path("src/a"), fixture_path("src/b")), 0);
+	ck_assert_int_eq(link(fixture_path("src/a"), fixture_path("src/c")), 0);
+	run_with("tar cf @A -C @S a b c", fixture_path("appended.tar"));
+	ck_assert_int_eq(unlink(fixture_path("src/a")), 0);
+	fixture_write(fixture_path("src/a"), "VERSION TWO\n", 12);
+	run_with("tar rf @A -C @S a", fixture_path("appended.tar"));
+	ck_assert_msg(idx_open(fixture_path("appended.tar"), &x, &e) == 0, "%s", e.msg);
+	for (size_t k = 0; k < 3; k++) {
+		uint32_t i = idx_lookup_path(x, want[k][0]);
+		ck_assert_uint_ne(i, IDX_NONE);
+		memset(got, 0, sizeof(got));
+		ck_assert_int_eq(idx_pread(x, i, got, sizeof(got), 0, r, &e), 12);
+		ck_assert_msg(strcmp(got, want[k][1]) == 0, "%s reads '%s'", want[k][0], got);
+	}
+	idx_get(x, idx_lookup_path(x, "a"), &a);
+	idx_get(x, idx_lookup_path(x, "b"), &b);
+	idx_get(x, idx_lookup_path(x, "c"), &c);
+	ck_assert_uint_eq(a.nlink, 1);
+	ck_assert_uint_eq(b.target, c.target);	/* b and c: one file of two links */
+	ck_assert_uint_eq(b.nlink, 2);
+	ck_assert_uint_ne(a.target, b.target);
+	idx_reader_free(r);
+	idx_close(x);
+}
+END_TEST
+
 START_TEST(foreign_multi_member_tar_gz_reads_back)
 {
 	struct idx *x;
@@ -2640,6 +2683,7 @@ int main(void)
 	tcase_add_test(tc, foreign_tar_gz_random_reads_restart_from_checkpoints);
 	tcase_add_test(tc, foreign_tar_gz_in_order_inflates_once);
 	tcase_add_test(tc, foreign_multi_member_tar_gz_reads_back);
+	tcase_add_test(tc, foreign_links_keep_a_file_replaced_later);
 	tcase_add_test(tc, foreign_sparse_member_with_no_region_reads_as_zeros);
 	tcase_add_test(tc, foreign_read_far_into_a_sparse_member_passes_its_hole);
 	tcase_add_test(tc, damaged_tar_gz_fails_with_eio_through_checkpoints);
