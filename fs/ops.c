@@ -358,8 +358,8 @@ static int dac_capable(fuse_req_t req)
  * (owner, group, other; then CAP_DAC_OVERRIDE or CAP_DAC_READ_SEARCH, or
  * root when its capabilities cannot be read); the kernel is
  * told to forget the first attributes before the reply, and checks by the
- * stored ones from then on. Reading user.* xattrs is checked too, once the
- * root is known. mask: 1 search, 4 read; open: the index may be opened.
+ * stored ones from then on. Reading user.* xattrs is checked too (which opens
+ * the index). mask: 1 search, 4 read; open: the index may be opened.
  */
 static bool root_denies(fuse_req_t req, fuse_ino_t ino, unsigned mask, bool open)
 {
@@ -667,7 +667,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	if (size && !buf)
 		return (void)fuse_reply_err(req, ENOMEM);
 	/* as the kernel: reading user.* asks for read permission, other names none */
-	if (strncmp(name, "user.", 5) == 0 && root_denies(req, ino, 4, false)) {
+	if (strncmp(name, "user.", 5) == 0 && root_denies(req, ino, 4, true)) {
 		free(buf);
 		return (void)fuse_reply_err(req, EACCES);
 	}

@@ -77,6 +77,7 @@ struct child {
 	enum kind kind;
 	struct dir *dir;
 	struct snap *snap;
+	uint64_t serial;	/* its place in listings, kept while its name stays */
 };
 
 /* A store directory. */
@@ -86,6 +87,14 @@ struct dir {
 	struct stat st;
 	struct child *kids;	/* sorted by name */
 	size_t nkids;
+	/*
+	 * Listings go by serial, and a child's offset in them is its serial + 3, so
+	 * a listing read in several requests while archives come and go skips and
+	 * repeats none of the others: order holds the kids' indexes by serial (NULL
+	 * when it could not be made: then by name, offsets by index).
+	 */
+	size_t *order;
+	uint64_t next_serial;	/* the serial of the next new name */
 	char *latest;		/* the newest snapshot's name, or NULL */
 	uint64_t latest_ino;
 	int64_t latest_time;
@@ -390,11 +399,44 @@ fail:
 	return NULL;
 }
 
+static int cmp_child(const void *a, const void *b)
+{
+	return strcmp(((const struct child *)a)->name, ((const struct child *)b)->name);
+}
+
 static void free_kids(struct child *kids, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(kids[i].name);
 	free(kids);
+}
+
+static int cmp_serial(const void *a, const void *b, void *kids)
+{
+	uint64_t x = ((const struct child *)kids)[*(const size_t *)a].serial;
+	uint64_t y = ((const struct child *)kids)[*(const size_t *)b].serial;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Number a new listing l of d (sorted by name) from d's: a name d lists keeps
+ * its serial, a new one takes the next (in name order). *order gets the new
+ * kids' indexes by serial, or NULL.
+ */
+static void number_kids(struct dir *d, struct child *kids, size_t n, size_t **order)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct child key = { .name = kids[i].name };
+		const struct child *o = d->nkids ? bsearch(&key, d->kids, d->nkids, sizeof(key),
+							   cmp_child) : NULL;
+		kids[i].serial = o ? o->serial : d->next_serial++;
+	}
+	if (!(*order = malloc((n ? n : 1) * sizeof(**order))))
+		return;
+	for (size_t i = 0; i < n; i++)
+		(*order)[i] = i;
+	qsort_r(*order, n, sizeof(**order), cmp_serial, kids);
 }
 
 static void unload(struct tree *t, struct snap *s);
@@ -462,10 +504,6 @@ static void drop_snap(struct tree *t, struct snap *s, struct invals *iv)
 	}
 }
 
-static int cmp_child(const void *a, const void *b)
-{
-	return strcmp(((const struct child *)a)->name, ((const struct child *)b)->name);
-}
 
 static bool name_taken(const struct child *kids, size_t n, const char *name)
 {
@@ -850,6 +888,7 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 	const struct found *f = view_find(vw, d->rel);
 	struct listing l = { 0 };
 	char *old_latest;
+	size_t *order;
 
 	if (f && f->have_st)
 		d->st = f->st;
@@ -892,9 +931,12 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 	if (l.n)
 		qsort(l.kids, l.n, sizeof(*l.kids), cmp_child);
 	diff_listing(t, d, &l, old_latest, iv);
+	number_kids(d, l.kids, l.n, &order);
 	free_kids(d->kids, d->nkids);
+	free(d->order);
 	d->kids = l.kids;
 	d->nkids = l.n;
+	d->order = order;
 	free(old_latest);
 	scan_subdirs(t, d, force, iv, vw);
 }
@@ -905,6 +947,7 @@ static void free_dir(struct tree *t, struct dir *d, struct invals *iv)
 		if (d->kids[i].kind == K_SNAP)
 			drop_snap(t, d->kids[i].snap, iv);
 	free_kids(d->kids, d->nkids);
+	free(d->order);
 	free(d->rel);
 	free(d);
 }
@@ -1011,6 +1054,7 @@ void tree_free(struct tree *t)
 			if (t->dirs[i]->kids[k].kind == K_SNAP)
 				atomic_store(&t->dirs[i]->kids[k].snap->gone, true);
 		free_kids(t->dirs[i]->kids, t->dirs[i]->nkids);
+		free(t->dirs[i]->order);
 		free(t->dirs[i]->rel);
 		free(t->dirs[i]);
 	}
@@ -1311,21 +1355,32 @@ bool tree_ino_is_snaproot(uint64_t ino)
 	return ino != TREE_ROOT_INO && !(ino & STORE_BIT) && (ino & 0xFFFFFFFFu) == IDX_ROOT + 1;
 }
 
-int tree_root_stat(struct tree *t, uint64_t ino, bool open, struct stat *st)
+/*
+ * A snapshot's own directory ino into n (node_put() it), its stored root
+ * learnt first if open allows opening the index; -1 if it is gone.
+ */
+static int snaproot(struct tree *t, uint64_t ino, bool open, struct node *n)
 {
-	struct node n;
 	struct err e = { 0 };
 	int rc;
 
-	if (!tree_ino_is_snaproot(ino))
-		return 0;
 	pthread_rwlock_rdlock(&t->lock);
-	rc = resolve(t, ino, &n, &e);
+	rc = resolve(t, ino, n, &e);
 	pthread_rwlock_unlock(&t->lock);
 	if (rc < 0)
+		return -1;
+	if (open && !atomic_load(&n->snap->root_learnt))
+		(void)node_index(t, n, &e);	/* learns the root, if it was stored */
+	return 0;
+}
+
+int tree_root_stat(struct tree *t, uint64_t ino, bool open, struct stat *st)
+{
+	struct node n;
+	int rc;
+
+	if (!tree_ino_is_snaproot(ino) || snaproot(t, ino, open, &n) < 0)
 		return 0;
-	if (open && !atomic_load(&n.snap->root_learnt))
-		(void)node_index(t, &n, &e);	/* learns the root, if it was stored */
 	rc = atomic_load_explicit(&n.snap->root_known, memory_order_acquire);
 	if (rc)
 		*st = n.snap->root_st;
@@ -1608,25 +1663,40 @@ int tree_readlink(struct tree *t, uint64_t ino, char *buf, size_t size, struct e
 	return rc;
 }
 
+/* The offset after the j-th child listed (d->order). */
+static off_t kid_off(const struct dir *d, size_t j)
+{
+	return d->order ? (off_t)d->kids[d->order[j]].serial + 3 : (off_t)j + 3;
+}
+
 /* Under the read lock: a listed snapshot cannot leave meanwhile, so counting cannot fail. */
 static int readdir_store(struct tree *t, const struct dir *d, uint64_t parent, off_t pos,
 			 bool count, tree_dirent_fn fn, void *ctx)
 {
 	struct stat st;
+	size_t lo = 0, hi = d->nkids;
 
-	for (; pos < (off_t)d->nkids + 2; pos++) {
-		const char *name = pos == 0 ? "." : pos == 1 ? ".." : d->kids[pos - 2].name;
-		if (pos < 2) {
-			memset(&st, 0, sizeof(st));
-			st.st_ino = pos == 0 ? d->ino : parent;
-			st.st_mode = S_IFDIR | 0755;
-		} else {
-			child_stat(d, &d->kids[pos - 2], &st);
-		}
-		if (fn(ctx, name, &st, tree_timeout(st.st_ino), pos + 1))
+	for (; pos < 2; pos++) {
+		memset(&st, 0, sizeof(st));
+		st.st_ino = pos == 0 ? d->ino : parent;
+		st.st_mode = S_IFDIR | 0755;
+		if (fn(ctx, pos == 0 ? "." : "..", &st, tree_timeout(st.st_ino), pos + 1))
+			return 0;
+	}
+	while (lo < hi) {	/* the first child not yet listed: offsets grow along the order */
+		size_t mid = lo + (hi - lo) / 2;
+		if (kid_off(d, mid) <= pos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t j = lo; j < d->nkids; j++) {
+		const struct child *c = &d->kids[d->order ? d->order[j] : j];
+		child_stat(d, c, &st);
+		if (fn(ctx, c->name, &st, tree_timeout(st.st_ino), kid_off(d, j)))
 			break;
-		if (count && pos >= 2 && d->kids[pos - 2].kind == K_SNAP)
-			count_ref(t, d->kids[pos - 2].snap, IDX_ROOT);
+		if (count && c->kind == K_SNAP)
+			count_ref(t, c->snap, IDX_ROOT);
 	}
 	return 0;
 }
@@ -1725,26 +1795,29 @@ static void target_of(const struct node *n, struct idx_entry *ent)
 
 /*
  * Whether ino's xattrs are to be read: all but a snapshot's own directory's
- * unless its stored root is known to have some, so that `ls -l` of the store,
- * which asks every name for security.selinux, opens no archive.
+ * unless its stored root has some. open: the index may be opened to learn it;
+ * not for the names `ls -l` of the store asks of every entry (security.selinux,
+ * system.posix_acl_*), so that it opens no archive: those read as absent until
+ * the snapshot is entered.
  */
-static bool root_xattrs(struct tree *t, uint64_t ino)
+static bool root_xattrs(struct tree *t, uint64_t ino, bool open)
 {
 	struct node n;
-	struct err e = { 0 };
 	bool has;
-	int rc;
 
 	if (!tree_ino_is_snaproot(ino))
 		return true;
-	pthread_rwlock_rdlock(&t->lock);
-	rc = resolve(t, ino, &n, &e);
-	pthread_rwlock_unlock(&t->lock);
-	if (rc < 0)
+	if (snaproot(t, ino, open, &n) < 0)
 		return false;
 	has = atomic_load(&n.snap->root_xattrs);
 	node_put(&n);
 	return has;
+}
+
+/* The names `ls -l` asks of every entry it lists. */
+static bool ls_probe(const char *name)
+{
+	return strcmp(name, "security.selinux") == 0 || strncmp(name, "system.posix_acl_", 17) == 0;
 }
 
 ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf, size_t size,
@@ -1755,7 +1828,7 @@ ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf,
 	struct idx_xattr xa;
 	ssize_t rc;
 
-	if (ino == TREE_ROOT_INO || (ino & STORE_BIT) || !root_xattrs(t, ino))
+	if (ino == TREE_ROOT_INO || (ino & STORE_BIT) || !root_xattrs(t, ino, !ls_probe(name)))
 		return err_set(e, ENODATA, "no such attribute");
 	if (get_entry(t, ino, &n, e) < 0)
 		return -1;
@@ -1784,7 +1857,7 @@ ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, str
 	struct idx_xattr xa;
 	size_t need = 0;
 
-	if (ino == TREE_ROOT_INO || (ino & STORE_BIT) || !root_xattrs(t, ino))
+	if (ino == TREE_ROOT_INO || (ino & STORE_BIT) || !root_xattrs(t, ino, true))
 		return 0;
 	if (get_entry(t, ino, &n, e) < 0)
 		return -1;

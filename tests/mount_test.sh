@@ -716,6 +716,68 @@ t_prune_evicted() {
 check "live: a file open in a pruned snapshot whose index was closed still reads right" \
 	t_prune_evicted
 
+# A listing read in several getdents calls while archives come and go, as a
+# cron prune can make it under a long `ls`: the names that stay are each listed
+# once, whether older archives vanish or appear before the reader's position.
+LIST_PY='
+import ctypes, os, subprocess, sys, time
+nr = {"x86_64": 217, "aarch64": 61}.get(os.uname().machine)
+if nr is None:
+    print("SKIP"); sys.exit(0)
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(1024)
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+def chunk():
+    n = libc.syscall(nr, fd, buf, len(buf))
+    if n < 0:
+        raise OSError(ctypes.get_errno(), "getdents64")
+    out, at = [], 0
+    while at < n:
+        reclen = int.from_bytes(buf.raw[at + 16:at + 18], "little")
+        out.append(buf.raw[at + 19:at + reclen].split(b"\0")[0].decode())
+        at += reclen
+    return out
+names = chunk()
+subprocess.run(sys.argv[2], shell=True, check=True)
+time.sleep(3)
+while True:
+    more = chunk()
+    if not more:
+        break
+    names += more
+print("\n".join(names))
+'
+t_listing_stable() {
+	local st=$W/store5l m=$W/m5l bad=0 out want
+	mkdir -p "$st"
+	for i in $(seq 0 299); do
+		: >"$st/$(printf 'l-202601%02d_%02d0000.tar.zst' $((1 + i / 24)) $((i % 24)))"
+	done
+	need_mount "$st" "$m" || return 1
+	want=$(ls "$m" | grep -v latest)
+	out=$(python3 -c "$LIST_PY" "$m" \
+		"rm -- '$st/l-20260101_000000.tar.zst' '$st/l-20260101_010000.tar.zst'") ||
+		{ why "listing while pruning failed"; bad=1; }
+	if [ "$out" = SKIP ]; then
+		note "SKIP stable listings: no getdents64 number for $(uname -m)"
+		unmount "$m"
+		return 0
+	fi
+	[ "$(printf '%s\n' "$out" | grep -v '^\.\.\?$' | grep -v latest | sort)" = "$want" ] ||
+		{ why "pruning the oldest mid-listing: $(diff <(printf '%s\n' "$want") \
+			<(printf '%s\n' "$out" | grep -v '^\.\.\?$' | grep -v latest | sort) | head -5)"; bad=1; }
+	want=$(ls "$m" | grep -v latest)
+	out=$(python3 -c "$LIST_PY" "$m" \
+		": >'$st/l-20251231_000000.tar.zst'; : >'$st/l-20251231_010000.tar.zst'")
+	[ "$(printf '%s\n' "$out" | grep -v '^\.\.\?$' | grep -v latest |
+		grep -v '^20251231_0[01]0000$' | sort)" = "$want" ] ||
+		{ why "adding older archives mid-listing: $(printf '%s\n' "$out" | sort | uniq -d | head -3)"; bad=1; }
+	unmount "$m"
+	return $bad
+}
+check "live: a listing read while archives come and go lists each other name once" \
+	t_listing_stable
+
 #####################################################################################
 # 6. Foreign archives.
 #####################################################################################
@@ -1022,6 +1084,19 @@ t_root_perms() {
 	fi
 	[ "$(stat -c %Y "$M/latest/")" = "$(stat -c %Y "$S")" ] ||
 		why "the snapshot's directory has mtime $(stat -c %Y "$M/latest/"), want the stored one"
+	unmount "$M"
+	getfattr -n user.rootx "$S" >/dev/null 2>&1 || return 0
+	# on a fresh mount, before anyone entered: the stored xattrs show, by name and
+	# listed, and reading a user.* one needs the stored mode's read permission
+	need_mount "$W/store8r" "$M" -o allow_other || return 1
+	errs 'Permission denied' "${as[@]}" getfattr -n user.rootx "$M/20260101_000000/"
+	out=$(getfattr --absolute-names --only-values -n user.rootx "$M/20260101_000000/" 2>&1)
+	[ "$out" = rv ] || why "a snapshot not yet entered lacks its stored xattr: $out"
+	out=$(getfattr --absolute-names -d "$M/20260102_000000/" 2>&1)
+	case $out in
+	*'user.rootx="rv"'*) ;;
+	*) why "a snapshot not yet entered lists no stored xattr: $out" ;;
+	esac
 	unmount "$M"
 }
 # Capabilities, not uid 0, pass the stored mode, as in the kernel's own check:
