@@ -450,8 +450,8 @@ static time_t monotonic_sec(void)
 }
 
 /*
- * Pruned snapshots the kernel still holds: names looked up in them after the
- * prune (a shell inside) stay cached, unused, and keep them. Their names are
+ * Pruned snapshots the kernel still holds: names it looked up inside them (a
+ * shell that listed one) stay cached, unused, and keep them. Their names are
  * invalidated again, every 1, 2, 4 ... 64 s, until the kernel lets go.
  */
 static void reinval_gone(struct tree *t, struct invals *iv)

@@ -15,8 +15,10 @@
  * are kept open (least recently used closed first). Files are read by inode
  * number, with no open handle (the kernel need not ask to open them): the
  * caller reports the kernel's lookup counts (tree_ref/tree_forget), and an
- * archive stays readable after a prune while the kernel still knows any inode
- * in it, as it does while a file in it is open.
+ * archive stays readable after a prune while the kernel still knows an inode
+ * inside it, as it does while a file in it is open (the snapshot's own
+ * directory alone, a shell's working directory, does not keep it: names looked
+ * up there after the prune are not found).
  *
  *	tree_new() -> { tree_lookup/getattr/readdir/open/read... | tree_rescan() } -> tree_free()
  * Every function is thread-safe. tree_rescan() calls the invalidation hooks

@@ -1539,7 +1539,10 @@ static int unpack_frame(struct idx *x, const unsigned char *p, size_t len, struc
 			       IDX_VERSION);
 	body = le64_get(p + IDX_HDR_BODY_SIZE);
 	x->tar_size = le64_get(p + IDX_HDR_TAR_SIZE);
-	/* the body is at most a few hundred bytes per entry; refuse absurd sizes */
+	/*
+	 * Refuse absurd sizes: a body decompresses to at most 1024 times its frame
+	 * (zeroed tables compress about that well), plus 64 KiB.
+	 */
 	if (body > (uint64_t)(len - IDX_HDR_SIZE) * 1024 + 65536 || body > SIZE_MAX / 2 ||
 	    ZSTD_getFrameContentSize(p + IDX_HDR_SIZE, len - IDX_HDR_SIZE) != body)
 		return err_set(e, EIO, "'%s' is damaged: index size is wrong", x->name);
