@@ -1795,10 +1795,11 @@ static void target_of(const struct node *n, struct idx_entry *ent)
 
 /*
  * Whether ino's xattrs are to be read: all but a snapshot's own directory's
- * unless its stored root has some. open: the index may be opened to learn it;
- * not for the names `ls -l` of the store asks of every entry (security.selinux,
- * system.posix_acl_*), so that it opens no archive: those read as absent until
- * the snapshot is entered.
+ * unless its stored root has some. open: the index may be opened to learn it.
+ * `ls -l` of a store must open no archive, and it asks every entry for its
+ * list (coreutils 9.6 on) or for security.selinux and system.* names (ACLs):
+ * those, and the list, show once the snapshot is entered; a user.* or other
+ * name asked for by name opens the index at once.
  */
 static bool root_xattrs(struct tree *t, uint64_t ino, bool open)
 {
@@ -1817,7 +1818,7 @@ static bool root_xattrs(struct tree *t, uint64_t ino, bool open)
 /* The names `ls -l` asks of every entry it lists. */
 static bool ls_probe(const char *name)
 {
-	return strcmp(name, "security.selinux") == 0 || strncmp(name, "system.posix_acl_", 17) == 0;
+	return strcmp(name, "security.selinux") == 0 || strncmp(name, "system.", 7) == 0;
 }
 
 ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf, size_t size,
@@ -1857,7 +1858,7 @@ ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, str
 	struct idx_xattr xa;
 	size_t need = 0;
 
-	if (ino == TREE_ROOT_INO || (ino & STORE_BIT) || !root_xattrs(t, ino, true))
+	if (ino == TREE_ROOT_INO || (ino & STORE_BIT) || !root_xattrs(t, ino, false))
 		return 0;
 	if (get_entry(t, ino, &n, e) < 0)
 		return -1;

@@ -297,8 +297,10 @@ static ssize_t stream_member(struct frn *f, uint32_t seq, unsigned char *buf, si
 			uint64_t from = b0 > off ? b0 : off, to = b1 < end ? b1 : end;
 			if (from < to)
 				memcpy(buf + (from - off), f->blk + (from - b0), (size_t)(to - from));
-			if (b1 > end) {
-				if (b0 < end) {
+			if (b1 >= end) {	/* done, with no block read past the window */
+				if (b1 == end) {
+					f->blk_len = 0;
+				} else if (b0 < end) {
 					f->blk += end - b0;
 					f->blk_len = (size_t)(b1 - end);
 					f->blk_at = end;

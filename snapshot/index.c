@@ -312,12 +312,12 @@ static int fill_node(struct idx_builder *b, struct bnode *nd, struct archive_ent
 /* The node a hard link's path names, or IDX_NONE; -1 (as IDX_NONE - 1) out of memory. */
 static uint32_t link_node(const struct idx_builder *b, const char *link)
 {
-	size_t size = strlen(link) + 2;
-	char *norm = malloc(size);
+	size_t size = link ? strlen(link) + 2 : 0;
+	char *norm = link ? malloc(size) : NULL;
 	ssize_t len = norm ? idx_normalise(link, norm, size) : -1;
 	uint32_t t = len > 0 ? find_node(b, norm, (size_t)len) : IDX_NONE;
 
-	if (!norm)
+	if (link && !norm)
 		t = IDX_NONE - 1;
 	free(norm);
 	return t;
@@ -452,13 +452,20 @@ int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t
 	return rc;
 }
 
-void idx_builder_stored(struct idx_builder *b, uint64_t stored)
+int idx_builder_stored(struct idx_builder *b, uint64_t stored, struct err *e)
 {
 	struct bnode *nd = b->last != IDX_NONE ? &b->nodes[b->last] : NULL;
 
-	if (nd && S_ISREG(nd->mode) && !(nd->flags & (IDX_F_HARDLINK | IDX_F_SPARSE)) &&
-	    stored < nd->size)
-		nd->flags |= IDX_F_SPARSE;
+	if (!nd || !S_ISREG(nd->mode) || (nd->flags & (IDX_F_HARDLINK | IDX_F_SPARSE)) ||
+	    stored >= nd->size)
+		return 0;
+	/* where its bytes are is unknown: one region of all of it, so none reads as a hole */
+	if (!(nd->sparse = malloc(sizeof(*nd->sparse))))
+		return err_set(e, ENOMEM, "out of memory for the index");
+	nd->sparse[0] = (struct idx_sparse){ 0, nd->size };
+	nd->nsparse = 1;
+	nd->flags |= IDX_F_SPARSE;
+	return 0;
 }
 
 /*
@@ -1620,8 +1627,9 @@ static int scan_foreign(struct idx *x, int64_t mtime, bool salvage, struct err *
 		}
 		AR(archive_read_data_skip)(a);
 		/* a tar member's data runs to the next header: less than its size is not plain */
-		if ((AR(archive_format)(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR)
-			idx_builder_stored(b, (uint64_t)AR(archive_filter_bytes)(a, 0) - at);
+		if ((AR(archive_format)(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR &&
+		    idx_builder_stored(b, (uint64_t)AR(archive_filter_bytes)(a, 0) - at, e) < 0)
+			goto done;
 	}
 	if (r != ARCHIVE_EOF) {
 		const char *why = AR(archive_error_string)(a);
@@ -1705,6 +1713,7 @@ int idx_open_fd(int fd, const char *name, const struct idx_opts *o, struct idx *
 			/* a seekable zstd file from another tool: no snapfs index, so scan it */
 			zseek_close(x->z);
 			x->z = NULL;
+			x->tar_size = 0;	/* a damaged header's, if it was read */
 			rc = scan_foreign(x, st.st_mtime, o && o->salvage, e);
 		}
 	} else {

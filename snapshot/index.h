@@ -103,10 +103,12 @@ ssize_t idx_normalise(const char *path, char *buf, size_t size);
 /*
  * The member idx_builder_add() just added holds stored bytes in the archive.
  * A file that is not sparse but holds fewer bytes than its size (a GNU sparse
- * member whose map lists no region, or one libarchive cannot map) is marked
- * sparse with no region: it is not read as stored bytes at its data offset.
+ * member whose map lists no region, or one libarchive cannot map) is not read
+ * as stored bytes at its data offset: it is marked sparse, with one region of
+ * all of it (where its bytes are is unknown; none is said to be a hole).
+ * -1 (ENOMEM) if that cannot be noted.
  */
-void idx_builder_stored(struct idx_builder *b, uint64_t stored);
+int idx_builder_stored(struct idx_builder *b, uint64_t stored, struct err *e);
 
 /* Members added so far (not counting implied directories). */
 uint32_t idx_builder_members(const struct idx_builder *b);

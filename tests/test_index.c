@@ -891,7 +891,9 @@ START_TEST(foreign_sparse_member_with_no_region_reads_as_zeros)
 		ck_assert_msg(idx_open_with(fixture_path(names[k / 2]), &o, &x, &e) == 0, "%s", e.msg);
 		idx_get(x, idx_lookup_path(x, "s"), &ent);
 		ck_assert_uint_eq(ent.size, 3000);
-		ck_assert(ent.flags & IDX_F_SPARSE);	/* not plain: no bytes at its data offset */
+		/* not plain (no bytes at its data offset), and no part of it claimed a hole */
+		ck_assert(ent.flags & IDX_F_SPARSE);
+		ck_assert_uint_eq(ent.nsparse, 1);
 		memset(got, 0x55, sizeof(got));
 		ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "s"), got, sizeof(got), 0, r, &e),
 				 3000);
