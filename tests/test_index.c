@@ -846,7 +846,8 @@ static void tar_sparse(FILE *f, const char *name, uint64_t realsize, const char 
 	ck_assert_uint_le(mlen + len, sizeof(body) - 512);
 	memset(body, 0, sizeof(body));
 	memcpy(body, map, mlen);
-	memcpy(body + 512, data, len);
+	if (len)
+		memcpy(body + 512, data, len);
 	snprintf(rec, sizeof(rec), "GNUSparseFile.0/%s", name);
 	tar_put(f, rec, '0', body, 512 + len);
 }
