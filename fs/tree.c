@@ -504,7 +504,6 @@ static void drop_snap(struct tree *t, struct snap *s, struct invals *iv)
 	}
 }
 
-
 static bool name_taken(const struct child *kids, size_t n, const char *name)
 {
 	if (strcmp(name, LATEST) == 0)
