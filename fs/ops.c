@@ -284,7 +284,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * "auto" downgrade to plain READDIR when nobody stats): `find | xargs cat`,
 	 * cp -a, grep -r then open each file with no LOOKUP round trip. The price:
 	 * the kernel makes an inode for every name listed, which makes a bare cold
-	 * `find` over 20,000 files ~4x slower; -o readdirplus=auto keeps it.
+	 * `find` over 20,000 files ~1.6x slower (bench/floor.sh, session 12);
+	 * -o readdirplus=auto keeps it.
 	 */
 	if (!o->readdirplus_auto)
 		conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;

@@ -721,9 +721,7 @@ check "live: a file open in a pruned snapshot whose index was closed still reads
 # once, whether older archives vanish or appear before the reader's position.
 LIST_PY='
 import ctypes, os, subprocess, sys, time
-nr = {"x86_64": 217, "aarch64": 61}.get(os.uname().machine)
-if nr is None:
-    print("SKIP"); sys.exit(0)
+nr = {"x86_64": 217, "aarch64": 61}[os.uname().machine]
 libc = ctypes.CDLL(None, use_errno=True)
 buf = ctypes.create_string_buffer(1024)
 fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
@@ -758,11 +756,6 @@ t_listing_stable() {
 	out=$(python3 -c "$LIST_PY" "$m" \
 		"rm -- '$st/l-20260101_000000.tar.zst' '$st/l-20260101_010000.tar.zst'") ||
 		{ why "listing while pruning failed"; bad=1; }
-	if [ "$out" = SKIP ]; then
-		note "SKIP stable listings: no getdents64 number for $(uname -m)"
-		unmount "$m"
-		return 0
-	fi
 	[ "$(printf '%s\n' "$out" | grep -v '^\.\.\?$' | grep -v latest | sort)" = "$want" ] ||
 		{ why "pruning the oldest mid-listing: $(diff <(printf '%s\n' "$want") \
 			<(printf '%s\n' "$out" | grep -v '^\.\.\?$' | grep -v latest | sort) | head -5)"; bad=1; }
@@ -775,8 +768,12 @@ t_listing_stable() {
 	unmount "$m"
 	return $bad
 }
-check "live: a listing read while archives come and go lists each other name once" \
-	t_listing_stable
+case $(uname -m) in
+x86_64 | aarch64)
+	check "live: a listing read while archives come and go lists each other name once" \
+		t_listing_stable ;;
+*) note "SKIP stable listings: the test knows no getdents64 number for $(uname -m)" ;;
+esac
 
 #####################################################################################
 # 6. Foreign archives.
