@@ -1262,7 +1262,7 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 		if (atomic_load(&s->root_inval) && t->o.inval_attr && !atomic_load(&t->quit))
 			t->o.inval_attr(t->o.ctx, entry_ino(s->aid, IDX_ROOT));
 		uint32_t n = idx_refused(a->x, &first);
-		/* logged once, as a damaged read would be; reads the damage reaches give EIO */
+		/* logged once, as a damaged read would be; reads the damage reaches (if any) give EIO */
 		if (lost && t->o.damaged && !atomic_exchange(&s->reported, true))
 			t->o.damaged(t->o.ctx, lost);
 		if (n && t->o.damaged && !atomic_exchange(&s->refusals, true)) {
@@ -1449,20 +1449,6 @@ static void snaproot_stat(const struct snap *s, struct stat *st)
 		set_time(st, s->st.st_mtim.tv_sec, s->st.st_mtim.tv_nsec);
 }
 
-static uint64_t stored_bytes(const struct idx *x, const struct idx_entry *ent)
-{
-	uint64_t sum = 0;
-
-	if (!(ent->flags & IDX_F_SPARSE))
-		return ent->size;
-	for (uint32_t k = 0; k < ent->nsparse; k++) {
-		struct idx_sparse sp;
-		idx_sparse(x, ent, k, &sp);
-		sum += sp.len;
-	}
-	return sum;
-}
-
 /* Entry i (ent) as stored, in snapshot aid. */
 static void stored_stat(const struct idx *x, uint32_t aid, uint32_t i, const struct idx_entry *e,
 			struct stat *st)
@@ -1483,7 +1469,7 @@ static void stored_stat(const struct idx *x, uint32_t aid, uint32_t i, const str
 	st->st_rdev = (dev_t)ent.rdev;
 	st->st_size = S_ISDIR(ent.mode) ? 4096 : (off_t)ent.size;
 	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)((stored_bytes(x, &ent) + 511) / 512);
+	st->st_blocks = (blkcnt_t)((idx_stored_bytes(x, &ent) + 511) / 512);
 	set_time(st, ent.mtime_sec, ent.mtime_nsec);
 }
 

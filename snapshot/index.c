@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -935,6 +936,7 @@ struct idx {
 	char *strings;
 	uint32_t nstrings;
 	bool loading;		/* a body was found: a failure is damage, not a foreign archive */
+	bool marked;		/* the last frame began as a snapfs index does */
 	uint64_t tar_size;
 	uint64_t serial;	/* identifies this index in a reader's frame cache */
 	struct zseek *z;	/* native archives */
@@ -1544,6 +1546,7 @@ static int unpack_frame(struct idx *x, const unsigned char *p, size_t len, struc
 		return err_set(e, ENOTSUP, "'%s' has index version %u; this snapfs reads version %u: "
 					   "upgrade snapfs", x->name, le32_get(p + IDX_HDR_VERSION),
 			       IDX_VERSION);
+	x->marked = true;
 	body = le64_get(p + IDX_HDR_BODY_SIZE);
 	x->tar_size = le64_get(p + IDX_HDR_TAR_SIZE);
 	/*
@@ -1710,11 +1713,22 @@ int idx_open_fd(int fd, const char *name, const struct idx_opts *o, struct idx *
 	} else if (has_seek_footer(x->fd, (uint64_t)st.st_size)) {
 		rc = open_native(x, (uint64_t)st.st_size, e);
 		if (rc < 0 && e && e->code == EIO && x->z && !x->loading) {
-			/* a seekable zstd file from another tool: no snapfs index, so scan it */
+			/*
+			 * A seekable zstd file from another tool, or a snapfs index whose
+			 * header is damaged: either way the tar stream is whole, so scan it.
+			 */
+			char why[sizeof(e->msg)];
 			zseek_close(x->z);
 			x->z = NULL;
 			x->tar_size = 0;	/* a damaged header's, if it was read */
+			snprintf(why, sizeof(why), "%s", e->msg);
 			rc = scan_foreign(x, st.st_mtime, o && o->salvage, e);
+			if (rc == 0 && x->marked && !x->damage &&
+			    asprintf(&x->damage, "%s; its files are read by scanning the tar stream "
+						 "instead: run 'snapkeep verify' on it", why) < 0) {
+				x->damage = NULL;
+				rc = err_set(e, ENOMEM, "out of memory");
+			}
 		}
 	} else {
 		rc = scan_foreign(x, st.st_mtime, o && o->salvage, e);
@@ -1905,6 +1919,20 @@ void idx_sparse(const struct idx *x, const struct idx_entry *ent, uint32_t k,
 
 	out->off = le64_get(p + IDX_S_OFF);
 	out->len = le64_get(p + IDX_S_LEN);
+}
+
+uint64_t idx_stored_bytes(const struct idx *x, const struct idx_entry *ent)
+{
+	uint64_t sum = 0;
+
+	if (!(ent->flags & IDX_F_SPARSE))
+		return ent->size;
+	for (uint32_t k = 0; k < ent->nsparse; k++) {
+		struct idx_sparse sp;
+		idx_sparse(x, ent, k, &sp);
+		sum += sp.len;	/* no wrap: check_entry() bounded the sum */
+	}
+	return sum;
 }
 
 int idx_path(const struct idx *x, uint32_t i, char *buf, size_t size, struct err *e)

@@ -181,7 +181,11 @@ uint32_t idx_members(const struct idx *x);
  * They still count among the members.
  */
 uint32_t idx_refused(const struct idx *x, const char **first);
-/* What an archive opened with idx_opts.salvage lost, as a message; NULL when whole. */
+/*
+ * The damage an archive was opened past, as a message; NULL when whole. With
+ * idx_opts.salvage, what a cut or damaged archive lost; and a native archive
+ * whose index header is damaged, read by a scan of its (whole) tar stream.
+ */
 const char *idx_damage(const struct idx *x);
 /* The size of the decompressed tar stream, for a native archive. */
 uint64_t idx_tar_size(const struct idx *x);
@@ -199,6 +203,8 @@ void idx_xattr(const struct idx *x, const struct idx_entry *ent, uint32_t k,
 	       struct idx_xattr *out);
 void idx_sparse(const struct idx *x, const struct idx_entry *ent, uint32_t k,
 		struct idx_sparse *out);
+/* The bytes of file ent that its archive stores: its size, or the sum of its regions' lengths. */
+uint64_t idx_stored_bytes(const struct idx *x, const struct idx_entry *ent);
 
 /* The path of entry i, written to buf (NUL-terminated); -1 with ENAMETOOLONG if it does not fit. */
 int idx_path(const struct idx *x, uint32_t i, char *buf, size_t size, struct err *e);

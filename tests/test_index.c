@@ -372,7 +372,49 @@ START_TEST(a_last_frame_of_another_kind_scans_as_foreign)
 	ck_assert_msg(idx_open(fixture_path("kind.tar.zst"), &x, &e) == 0, "%s", e.msg);
 	ck_assert(!idx_is_native(x));
 	ck_assert_uint_eq(idx_members(x), 3);
+	ck_assert_ptr_null(idx_damage(x));	/* another tool's frame is no damage */
 	idx_close(x);
+	free(file);
+}
+END_TEST
+
+/*
+ * A snapfs index whose header is damaged (an absurd body size) leaves the tar
+ * stream whole: the archive is scanned as a foreign one, its files read back,
+ * and idx_damage() says so, for the daemon to log.
+ */
+START_TEST(a_damaged_index_header_scans_the_tar_and_says_so)
+{
+	const char *path = native_archive();
+	size_t len;
+	unsigned char *file = fixture_read(path, &len);
+	struct idx *x;
+	struct err e = { 0 };
+	uint64_t at = index_frame_offset(path) + 8;	/* the skippable frame's header */
+
+	struct idx_reader *r = idx_reader_new();
+	unsigned char want[3000], got[3001];
+
+	fixture_fill(want, sizeof(want), 1, 1);	/* a.yaml's bytes, as native_archive() wrote them */
+	ck_assert_int_eq(memcmp(file + at + IDX_HDR_MAGIC, IDX_MAGIC, 8), 0);
+	le64_put(file + at + IDX_HDR_BODY_SIZE, UINT64_MAX / 4);
+	fixture_write(fixture_path("header.tar.zst"), file, len);
+	for (int salvage = 0; salvage < 2; salvage++) {
+		struct idx_opts o = { .salvage = salvage };
+		ck_assert_msg(idx_open_with(fixture_path("header.tar.zst"), &o, &x, &e) == 0, "%s",
+			      e.msg);
+		ck_assert(!idx_is_native(x));
+		ck_assert_uint_eq(idx_members(x), 3);
+		ck_assert_ptr_nonnull(idx_damage(x));
+		ck_assert_msg(strstr(idx_damage(x), "header.tar.zst' is damaged: index size is wrong; "
+						   "its files are read by scanning the tar stream"),
+			      "%s", idx_damage(x));
+		ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "a.yaml"), got, sizeof(got), 0, r, &e),
+				 sizeof(want));
+		ck_assert_int_eq(memcmp(got, want, sizeof(want)), 0);
+		idx_close(x);
+	}
+	idx_reader_free(r);
 	free(file);
 }
 END_TEST
@@ -1267,16 +1309,10 @@ static uint64_t tar_size_for(const void *blob, size_t len)
 	ck_assert_msg(idx_open_blob(blob, len, "t", &x, &e) == 0, "%s", e.msg);
 	for (uint32_t i = 0; i < idx_count(x); i++) {
 		struct idx_entry d;
-		uint64_t stored = 0;
 		idx_get(x, i, &d);
 		if (!S_ISREG(d.mode) || d.target != i)
 			continue;
-		for (uint32_t k = 0; k < d.nsparse; k++) {
-			struct idx_sparse sp;
-			idx_sparse(x, &d, k, &sp);
-			stored += sp.len;
-		}
-		stored = d.flags & IDX_F_SPARSE ? stored : d.size;
+		uint64_t stored = idx_stored_bytes(x, &d);
 		if (d.data_off + stored > end)
 			end = d.data_off + stored;
 	}
@@ -2671,6 +2707,7 @@ int main(void)
 	tcase_add_test(tc, absurd_counts_are_refused);
 	tcase_add_test(tc, damaged_trailer_gives_eio_naming_the_archive);
 	tcase_add_test(tc, a_last_frame_of_another_kind_scans_as_foreign);
+	tcase_add_test(tc, a_damaged_index_header_scans_the_tar_and_says_so);
 	tcase_add_test(tc, truncated_archive_is_refused);
 	tcase_add_test(tc, foreign_tar_gz_is_indexed_by_a_scan);
 	tcase_add_test(tc, foreign_tar_gz_reads_in_order_with_one_decoder_start);
