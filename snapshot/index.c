@@ -406,6 +406,20 @@ static int keep_for_links(struct idx_builder *b, uint32_t i)
 	return 0;
 }
 
+/*
+ * A hard link member naming its own path, after a member of that path (GNU tar
+ * writes one when it is given a file twice, as with `tar czf x.tgz dir dir/sub`):
+ * tar and bsdtar extract the earlier member's file and leave it.
+ */
+static bool self_link(const struct idx_builder *b, struct archive_entry *entry, const char *norm,
+		      size_t len)
+{
+	const char *hl = AR(archive_entry_hardlink)(entry);
+	uint32_t i = hl ? find_node(b, norm, len) : IDX_NONE;
+
+	return i != IDX_NONE && link_node(b, hl) == i;
+}
+
 int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t data_off,
 		    struct err *e)
 {
@@ -426,10 +440,15 @@ int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t
 		if (b->refused++ == 0)
 			b->refused_first = strdup(path);
 		rc = err_set(e, EINVAL, "member '%s' climbs out of the archive with '..'", path);
-	} else if (len == 0)
+	} else if (len == 0) {
 		i = IDX_ROOT;	/* "./" itself: its metadata becomes the root's */
-	else
+	} else if (self_link(b, entry, norm, (size_t)len)) {
+		b->members++;	/* the same file given twice to tar: nothing changes */
+		free(norm);
+		return 0;
+	} else {
 		i = node_for(b, norm, (size_t)len);
+	}
 	if (rc == 0 && i == IDX_NONE)
 		rc = err_set(e, ENOMEM, "out of memory for the index");
 	if (rc == 0 && (keep_for_links(b, i) < 0 || fill_node(b, &b->nodes[i], entry, data_off) < 0))

@@ -1029,6 +1029,41 @@ START_TEST(foreign_links_keep_a_file_replaced_later)
 }
 END_TEST
 
+/*
+ * GNU tar given a file twice (`tar czf x.tgz d d/sub`) stores it the second
+ * time as a hard link to itself: the file keeps its content, one link.
+ */
+START_TEST(foreign_file_given_twice_keeps_its_content)
+{
+	struct idx_reader *r = idx_reader_new();
+	struct idx_entry ent;
+	struct idx *x;
+	struct err e;
+	char got[64];
+
+	mkdir(fixture_path("src"), 0755);
+	mkdir(fixture_path("src/d"), 0755);
+	mkdir(fixture_path("src/d/sub"), 0755);
+	fixture_write(fixture_path("src/d/sub/f.txt"), "personality one\n", 16);
+	run_with("tar czf @A -C @S d d/sub", fixture_path("twice.tar.gz"));
+	run_with("tar tvzf @A | grep -q 'd/sub/f.txt link to d/sub/f.txt'",
+		 fixture_path("twice.tar.gz"));	/* what this test is about */
+	ck_assert_msg(idx_open(fixture_path("twice.tar.gz"), &x, &e) == 0, "%s", e.msg);
+	uint32_t i = idx_lookup_path(x, "d/sub/f.txt");
+	ck_assert_uint_ne(i, IDX_NONE);
+	idx_get(x, i, &ent);
+	ck_assert_uint_eq(ent.size, 16);
+	ck_assert_uint_eq(ent.nlink, 1);
+	ck_assert_uint_eq(ent.target, i);
+	memset(got, 0, sizeof(got));
+	ck_assert_int_eq(idx_pread(x, i, got, sizeof(got), 0, r, &e), 16);
+	ck_assert_str_eq(got, "personality one\n");
+	ck_assert_uint_eq(idx_members(x), 5);	/* d/ d/sub/ f.txt d/sub/ f.txt */
+	idx_reader_free(r);
+	idx_close(x);
+}
+END_TEST
+
 START_TEST(foreign_multi_member_tar_gz_reads_back)
 {
 	struct idx *x;
@@ -2721,6 +2756,7 @@ int main(void)
 	tcase_add_test(tc, foreign_tar_gz_in_order_inflates_once);
 	tcase_add_test(tc, foreign_multi_member_tar_gz_reads_back);
 	tcase_add_test(tc, foreign_links_keep_a_file_replaced_later);
+	tcase_add_test(tc, foreign_file_given_twice_keeps_its_content);
 	tcase_add_test(tc, foreign_sparse_member_with_no_region_reads_as_zeros);
 	tcase_add_test(tc, foreign_read_far_into_a_sparse_member_passes_its_hole);
 	tcase_add_test(tc, damaged_tar_gz_fails_with_eio_through_checkpoints);
