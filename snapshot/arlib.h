@@ -14,6 +14,7 @@
  *
  * Modules that only snapkeep uses (writer, extract, verify) call libarchive
  * directly; the pointers then lead to the same, already loaded, library.
+ * decode, which the scan uses too, calls it through the pointers.
  */
 #ifndef SNAPFS_ARLIB_H
 #define SNAPFS_ARLIB_H
@@ -51,9 +52,11 @@
 	X(archive_read_free)                                                                   \
 	X(archive_read_new)                                                                    \
 	X(archive_read_next_header)                                                            \
+	X(archive_read_open)                                                                   \
 	X(archive_read_open_fd)                                                                \
 	X(archive_read_support_filter_all)                                                     \
-	X(archive_read_support_format_all)
+	X(archive_read_support_format_all)                                                     \
+	X(archive_set_error)
 
 struct arlib {
 #define ARLIB_FIELD(f) __typeof__(f) *f;

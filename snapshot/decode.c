@@ -15,6 +15,7 @@
 #include <zlib.h>
 #endif
 
+#include "arlib.h"
 #include "bytes.h"
 #include "fdio.h"
 #include "index.h"
@@ -87,7 +88,10 @@ struct dec {
 	uint64_t size;
 	struct dec_opts o;
 	bool failed;
+	bool cut;		/* the failure: the file ends inside a member or frame */
 	struct err e;		/* why the decoder failed */
+	uint64_t out;		/* decoded bytes handed out */
+	uint64_t unit_out;	/* of them, those before the present gzip member or zstd frame */
 	int64_t index_at;
 	bool ring_started;
 	struct ring ring;
@@ -283,17 +287,22 @@ static ssize_t zsf_next_frame(struct dec *d)
 		uint64_t cur = z->in_off + z->in_pos;
 		if (cur == d->size)
 			return 0;
-		if (cur + 8 > d->size || fd_pread_all(d->fd, hdr, 8, cur) < 0)
+		if (cur + 8 > d->size || fd_pread_all(d->fd, hdr, 8, cur) < 0) {
+			d->cut = cur + 8 > d->size;
 			return zsf_damaged(d, cur, "the file ends inside a frame header");
+		}
 		if (le32_get(hdr) == ZSTD_MAGIC) {
 			z->boundary = false;
 			z->frame_start = cur;
+			d->unit_out = d->out;
 			return 1;
 		}
 		if ((le32_get(hdr) & ZSTD_SKIP_MASK) != ZSEEK_SKIPPABLE_MAGIC_BASE)
 			return zsf_damaged(d, cur, "not a zstd frame");
-		if (cur + 8 + le32_get(hdr + 4) > d->size)
+		if (cur + 8 + le32_get(hdr + 4) > d->size) {
+			d->cut = true;
 			return zsf_damaged(d, cur, "the file ends inside a skippable frame");
+		}
 		if ((le32_get(hdr) & 0xF) == IDX_FRAME_KIND && d->index_at < 0)
 			d->index_at = (int64_t)cur;
 		z->in_off = cur + 8 + le32_get(hdr + 4);
@@ -313,8 +322,10 @@ static int zsf_fill(struct dec *d)
 	z->in_len = z->in_pos = 0;
 	left = d->size - z->in_off;
 	want = left < STREAM_CHUNK ? (size_t)left : STREAM_CHUNK;
-	if (want == 0)
+	if (want == 0) {
+		d->cut = true;
 		return zsf_damaged(d, z->frame_start, "the file ends inside the zstd frame");
+	}
 	if (fd_pread_all(d->fd, z->in, want, z->in_off) < 0) {
 		err_set(&d->e, errno ? errno : EIO, "cannot read '%s': %s", d->name,
 			errno ? strerror(errno) : "short file");
@@ -412,6 +423,7 @@ static ssize_t gz_next_member(struct dec *d)
 		g->zs.avail_in--;
 	}
 	g->member_end = false;
+	d->unit_out = d->out;
 	return inflateReset(&g->zs) == Z_OK ? 1 : gz_damaged(d, "cannot restart");
 }
 
@@ -425,8 +437,10 @@ static ssize_t gz_next(struct dec *d, const void **buf)
 			return r;
 		if (gz_fill(d) < 0)
 			return -1;
-		if (g->eof && !g->zs.avail_in)
+		if (g->eof && !g->zs.avail_in) {
+			d->cut = true;
 			return gz_damaged(d, "data ends early");
+		}
 		g->zs.next_out = g->out;
 		g->zs.avail_out = sizeof(g->out);
 		int rc = inflate(&g->zs, Z_NO_FLUSH);
@@ -458,10 +472,8 @@ static int gz_start(struct dec *d, struct err *e)
 
 /* ---- the decoder ---- */
 
-static ssize_t dec_next(struct dec *d, const void **buf)
+static ssize_t dec_step(struct dec *d, const void **buf)
 {
-	if (d->failed)
-		return -1;
 	switch (d->kind) {
 	case DEC_FRAMES:
 		return ring_next(d, buf);
@@ -476,13 +488,23 @@ static ssize_t dec_next(struct dec *d, const void **buf)
 	return 0;
 }
 
+static ssize_t dec_next(struct dec *d, const void **buf)
+{
+	ssize_t len = d->failed ? -1 : dec_step(d, buf);
+
+	if (len > 0)
+		d->out += (uint64_t)len;
+	return len;
+}
+
+/* Through arlib's pointers: the daemon scans with this and does not link libarchive. */
 static la_ssize_t dec_read(struct archive *a, void *ctx, const void **buf)
 {
 	struct dec *d = ctx;
 	ssize_t len = dec_next(d, buf);
 
 	if (len < 0)
-		archive_set_error(a, d->e.code ? d->e.code : EIO, "%s", d->e.msg);
+		AR(archive_set_error)(a, d->e.code ? d->e.code : EIO, "%s", d->e.msg);
 	return len;
 }
 
@@ -557,7 +579,9 @@ int dec_open_stream(int fd, const char *name, uint64_t size, const struct dec_op
 
 int dec_attach(struct dec *d, struct archive *a)
 {
-	return archive_read_open(a, d, NULL, dec_read, NULL);
+	if (arlib_load(NULL) < 0)	/* loaded already: a came from it */
+		return ARCHIVE_FATAL;
+	return AR(archive_read_open)(a, d, NULL, dec_read, NULL);
 }
 
 const struct err *dec_error(const struct dec *d)
@@ -577,6 +601,16 @@ int dec_finish(struct dec *d, struct err *e)
 		return -1;
 	}
 	return 0;
+}
+
+bool dec_is_gzip(const struct dec *d)
+{
+	return d->kind == DEC_GZIP;
+}
+
+uint64_t dec_sound(const struct dec *d)
+{
+	return d->cut || d->kind == DEC_FRAMES ? d->out : d->unit_out;
 }
 
 int64_t dec_index_at(const struct dec *d)

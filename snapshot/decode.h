@@ -1,6 +1,6 @@
 /*
  * decode: checked decompression in front of libarchive, for reading a whole
- * archive in order (verify, restore).
+ * archive in order (verify, restore, and the scan that indexes a foreign one).
  *
  * libarchive decompresses by itself, but 3.6 ignores gzip's CRC-32, and reads
  * one zstd frame after another on one core. A decoder here decompresses
@@ -29,6 +29,7 @@
 #ifndef SNAPFS_DECODE_H
 #define SNAPFS_DECODE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -72,6 +73,19 @@ const struct err *dec_error(const struct dec *d);
 
 /* Decode to the end, checking what libarchive left unread. 0, or -1 with e. */
 int dec_finish(struct dec *d, struct err *e);
+
+/*
+ * After a failure: how many decoded bytes, from the start, the checks vouch
+ * for. A cut file (it ends inside a gzip member or zstd frame): all handed out,
+ * since the output of a cut stream is the start of the whole one's. Other
+ * damage: those before the gzip member or zstd frame that holds it, which
+ * handed out bytes before its check failed. The frames of a seekable file
+ * are checked before they are handed out: all.
+ */
+uint64_t dec_sound(const struct dec *d);
+
+/* A gzip file's decoder. */
+bool dec_is_gzip(const struct dec *d);
 
 /* The file offset of a snapfs index frame a zstd decoder passed over; -1 when none. */
 int64_t dec_index_at(const struct dec *d);

@@ -16,6 +16,7 @@
 
 #include "arlib.h"
 #include "bytes.h"
+#include "decode.h"
 #include "fdio.h"
 #include "fillmem.h"
 #include "foreign.h"
@@ -961,6 +962,7 @@ struct idx {
 	struct zseek *z;	/* native archives */
 	struct frn *frn;	/* foreign archives */
 	bool gzip_tar;		/* foreign: a tar over one gzip filter (foreign.h) */
+	uint64_t sound_end;	/* foreign: data past this offset of the decoded stream is not read */
 };
 
 static atomic_uint_fast64_t idx_serials;
@@ -1469,6 +1471,7 @@ static struct idx *idx_alloc(const char *name)
 	if (!x)
 		return NULL;
 	x->fd = -1;
+	x->sound_end = UINT64_MAX;
 	x->serial = atomic_fetch_add(&idx_serials, 1) + 1;
 	if (!(x->name = strdup(name))) {
 		free(x);
@@ -1617,12 +1620,18 @@ static bool has_seek_footer(int fd, uint64_t size)
 	       le32_get(foot) == ZSEEK_FOOTER_MAGIC;
 }
 
-/* Scan a foreign archive once with libarchive and build its index in memory. */
-static int scan_foreign(struct idx *x, int64_t mtime, bool salvage, struct err *e)
+/*
+ * Scan a foreign archive once with libarchive and build its index in memory.
+ * A gzip or zstd file is decompressed by decode.c, which checks what
+ * libarchive would not (decode.h); a scan that stops early still decodes to
+ * the end, so that every check is made before a byte is read.
+ */
+static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvage, struct err *e)
 {
 	struct idx_builder *b = idx_builder_new(mtime, e);	/* loads libarchive */
 	struct archive *a = NULL;
 	struct archive_entry *entry;
+	struct dec *d = NULL;
 	void *blob = NULL;
 	size_t len = 0;
 	int r, rc = -1;
@@ -1635,9 +1644,14 @@ static int scan_foreign(struct idx *x, int64_t mtime, bool salvage, struct err *
 	}
 	AR(archive_read_support_filter_all)(a);
 	AR(archive_read_support_format_all)(a);
-	if (lseek(x->fd, 0, SEEK_SET) < 0 || AR(archive_read_open_fd)(a, x->fd, 65536) != ARCHIVE_OK) {
-		err_set(e, ENOTSUP, "'%s' is not an archive snapfs reads: %s", x->name,
-			AR(archive_error_string)(a));
+	if (lseek(x->fd, 0, SEEK_SET) < 0 || dec_open_stream(x->fd, x->name, size, NULL, &d, e) < 0)
+		goto done;
+	if ((d ? dec_attach(d, a) : AR(archive_read_open_fd)(a, x->fd, 65536)) != ARCHIVE_OK) {
+		if (d && dec_error(d))
+			*e = *dec_error(d);	/* damaged in its first block */
+		else
+			err_set(e, ENOTSUP, "'%s' is not an archive snapfs reads: %s", x->name,
+				AR(archive_error_string)(a));
 		goto done;
 	}
 	while ((r = AR(archive_read_next_header)(a, &entry)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
@@ -1653,35 +1667,60 @@ static int scan_foreign(struct idx *x, int64_t mtime, bool salvage, struct err *
 		    idx_builder_stored(b, (uint64_t)AR(archive_filter_bytes)(a, 0) - at, e) < 0)
 			goto done;
 	}
-	if (r != ARCHIVE_EOF) {
-		const char *why = AR(archive_error_string)(a);
-		if (!idx_builder_members(b)) {
-			err_set(e, ENOTSUP, "'%s' is not an archive snapfs reads: %s", x->name,
-				why ? why : "no member could be read");
+	struct err checked;
+	const struct err *bad = NULL;
+	if (d && dec_finish(d, &checked) < 0) {
+		if (checked.code != EIO) {
+			*e = checked;	/* a read error or no memory, not damage */
 			goto done;
 		}
+		bad = dec_error(d);
+	}
+	if (r != ARCHIVE_EOF || bad) {
+		const char *why = AR(archive_error_string)(a);
 		struct err lost = { 0 };
-		err_set(&lost, EIO, "'%s' is damaged at byte %lld: %s; run 'snapkeep verify' on "
-				    "it, or restore it from a copy of the store", x->name,
-			(long long)AR(archive_filter_bytes)(a, -1), why ? why : "it ends early");
+		if (bad)
+			err_set(&lost, EIO, "%s; run 'snapkeep verify' on it, or restore it from a copy "
+					    "of the store", bad->msg);
+		else
+			err_set(&lost, EIO, "'%s' is damaged at byte %lld%s: %s; run 'snapkeep verify' "
+					    "on it, or restore it from a copy of the store", x->name,
+				(long long)AR(archive_filter_bytes)(a, -1),
+				d ? " of its decompressed stream" : "", why ? why : "it ends early");
+		if (!idx_builder_members(b)) {
+			if (bad)
+				*e = lost;
+			else
+				err_set(e, ENOTSUP, "'%s' is not an archive snapfs reads: %s", x->name,
+					why ? why : "no member could be read");
+			goto done;
+		}
 		if (!salvage) {
 			if (e)
 				*e = lost;
 			goto done;
 		}
-		/* the members before the damage stay readable */
+		/* the members before the damage stay readable, as far as the checks vouch */
 		if (!(x->damage = strdup(lost.msg))) {
 			err_set(e, ENOMEM, "out of memory");
 			goto done;
 		}
+		if (bad)
+			x->sound_end = dec_sound(d);
+		else if (!d && AR(archive_filter_count)(a) > 1)
+			/*
+			 * libarchive's own decoders (xz, bzip2, lz4 ...) hand out data
+			 * before the check of its block or frame, and call a failed check
+			 * a truncation: nothing is vouched for.
+			 */
+			x->sound_end = 0;
 	}
 	/*
-	 * A tar (of any flavour) over one gzip filter: each member that is not
-	 * sparse lies whole at its data offset in the decoded stream, so
-	 * foreign.c may read it there through gzip checkpoints.
+	 * A tar (of any flavour) in a gzip file: each member that is not sparse
+	 * lies whole at its data offset in the decoded stream, so foreign.c may
+	 * read it there through gzip checkpoints.
 	 */
-	x->gzip_tar = AR(archive_filter_count)(a) == 2 &&
-		      AR(archive_filter_code)(a, 0) == ARCHIVE_FILTER_GZIP &&
+	x->gzip_tar = d && dec_is_gzip(d) && AR(archive_filter_count)(a) == 1 &&
 		      (AR(archive_format)(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR;
 	if (idx_builder_finish(b, &blob, &len, e) < 0)
 		goto done;
@@ -1696,6 +1735,7 @@ done:
 	free(blob);
 	if (a)
 		AR(archive_read_free)(a);
+	dec_close(d);
 	idx_builder_free(b);
 	return rc;
 }
@@ -1741,7 +1781,7 @@ int idx_open_fd(int fd, const char *name, const struct idx_opts *o, struct idx *
 			x->z = NULL;
 			x->tar_size = 0;	/* a damaged header's, if it was read */
 			snprintf(why, sizeof(why), "%s", e->msg);
-			rc = scan_foreign(x, st.st_mtime, o && o->salvage, e);
+			rc = scan_foreign(x, (uint64_t)st.st_size, st.st_mtime, o && o->salvage, e);
 			if (rc == 0 && x->marked && !x->damage &&
 			    asprintf(&x->damage, "%s; its files are read by scanning the tar stream "
 						 "instead: run 'snapkeep verify' on it", why) < 0) {
@@ -1750,7 +1790,7 @@ int idx_open_fd(int fd, const char *name, const struct idx_opts *o, struct idx *
 			}
 		}
 	} else {
-		rc = scan_foreign(x, st.st_mtime, o && o->salvage, e);
+		rc = scan_foreign(x, (uint64_t)st.st_size, st.st_mtime, o && o->salvage, e);
 	}
 	if (rc == 0 && !x->z) {
 		struct frn_opts fo = { o ? o->spill_dir : NULL, o ? o->spill_max : 0, x->gzip_tar };
@@ -2221,6 +2261,9 @@ ssize_t idx_pread(struct idx *x, uint32_t i, void *buf, size_t len, uint64_t off
 		return err_set(e, ENOTSUP, "'%s': an index with no archive has no data", x->name);
 	if (!x->z) {
 		struct frn_member m = { t.seq, t.size, t.data_off, !(t.flags & IDX_F_SPARSE) };
+		/* a member of a damaged archive that the checks did not vouch for (its size bounds it) */
+		if (t.data_off > x->sound_end || t.size > x->sound_end - t.data_off)
+			return err_set(e, EIO, "%s", x->damage ? x->damage : "damaged");
 		return frn_pread(x->frn, &m, buf, len, off, e);
 	}
 	int rc = t.flags & IDX_F_SPARSE ? read_sparse(x, &t, r, buf, len, off, e)

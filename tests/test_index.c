@@ -614,7 +614,8 @@ START_TEST(cut_tar_gz_is_refused_or_salvaged)
 	ck_assert_msg(strstr(e.msg, "cut.tar.gz") && strstr(e.msg, "damaged"), "%s", e.msg);
 	ck_assert_msg(idx_open_with(fixture_path("cut.tar.gz"), &salvage, &x, &e) == 0, "%s", e.msg);
 	ck_assert_ptr_nonnull(idx_damage(x));
-	ck_assert_msg(strstr(idx_damage(x), "damaged at byte"), "%s", idx_damage(x));
+	ck_assert_msg(strstr(idx_damage(x), "is damaged: gzip data ends early at byte"), "%s",
+		      idx_damage(x));
 	ck_assert_uint_eq(idx_lookup_path(x, "c.bin"), IDX_NONE);
 	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "a.bin"), got, 1u << 20, 0, r, &e),
 			 1 << 20);
@@ -623,6 +624,84 @@ START_TEST(cut_tar_gz_is_refused_or_salvaged)
 	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "b.bin"), got, 1u << 20, 0, r, &e), -1);
 	ck_assert_int_eq(e.code, EIO);
 	idx_close(x);
+	idx_reader_free(r);
+	free(a);
+	free(got);
+}
+END_TEST
+
+/*
+ * Damage that the decompressor meets only at a check (a gzip member's CRC-32, a
+ * zstd frame's checksum) after it has decoded the damaged bytes: stored
+ * blocks of incompressible data, one byte flipped. Salvaged, no member whose
+ * data the failed check covered reads: not a wrong byte. A cut file keeps
+ * what lies before the cut, and a gzip file of two members the first's.
+ */
+START_TEST(foreign_damage_seen_only_by_a_check_reads_no_wrong_byte)
+{
+	static const struct {
+		const char *name, *make;
+		bool flip, a_reads;	/* a byte flipped in the middle, else cut there */
+	} cases[] = {
+		{ "one.tar.gz", "tar czf @A -C @S a.bin b.bin c.bin", true, false },
+		{ "two.tar.gz", "tar cf - -C @S a.bin b.bin c.bin > @A.tar && "
+				"head -c 1049600 @A.tar | gzip -1 > @A && "
+				"tail -c +1049601 @A.tar | gzip -1 >> @A && rm @A.tar", true, true },
+		{ "one.tar.zst", "tar cf - -C @S a.bin b.bin c.bin | zstd -q --check > @A", true, false },
+		{ "cut.tar.zst", "tar cf - -C @S a.bin b.bin c.bin | zstd -q --check > @A", false, true },
+	};
+	const struct idx_opts salvage = { .salvage = true };
+	struct idx_reader *r = idx_reader_new();
+	unsigned char *a = malloc(1u << 20), *got = malloc(1u << 20);
+	struct idx *x;
+	struct err e;
+	struct stat st;
+
+	mkdir(fixture_path("src"), 0755);
+	/* incompressible, and each unlike the others: stored blocks, no structure to break */
+	fixture_fill(got, 1u << 20, 6, 0);
+	fixture_write(fixture_path("src/b.bin"), got, 1u << 20);
+	fixture_fill(got, 1u << 20, 7, 0);
+	fixture_write(fixture_path("src/c.bin"), got, 1u << 20);
+	fixture_fill(a, 1u << 20, 5, 0);
+	fixture_write(fixture_path("src/a.bin"), a, 1u << 20);
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		const char *path = fixture_path(cases[k].name);
+		run_with(cases[k].make, path);
+		ck_assert_msg(idx_open(path, &x, &e) == 0, "%s", e.msg);	/* whole: fine */
+		idx_close(x);
+		ck_assert_int_eq(stat(path, &st), 0);
+		if (cases[k].flip) {
+			/* in b.bin's bytes, two thirds of the way for the two-member gzip */
+			off_t at = cases[k].a_reads ? st.st_size * 2 / 3 : st.st_size / 2;
+			unsigned char c;
+			int fd = open(path, O_RDWR);
+			ck_assert_int_eq(pread(fd, &c, 1, at), 1);
+			c ^= 0x40;
+			ck_assert_int_eq(pwrite(fd, &c, 1, at), 1);
+			close(fd);
+		} else {
+			ck_assert_int_eq(truncate(path, st.st_size / 2), 0);
+		}
+		ck_assert_int_eq(idx_open(path, &x, &e), -1);
+		ck_assert_msg(e.code == EIO && strstr(e.msg, "is damaged"), "%s: %s", cases[k].name,
+			      e.msg);
+		ck_assert_msg(idx_open_with(path, &salvage, &x, &e) == 0, "%s", e.msg);
+		ck_assert_ptr_nonnull(idx_damage(x));
+		ck_assert_msg(idx_lookup_path(x, "b.bin") != IDX_NONE, "%s: %s", cases[k].name,
+			      idx_damage(x));
+		ssize_t n = idx_pread(x, idx_lookup_path(x, "a.bin"), got, 1u << 20, 0, r, &e);
+		if (cases[k].a_reads) {
+			ck_assert_msg(n == 1 << 20, "%s: %s", cases[k].name, e.msg);
+			ck_assert_int_eq(memcmp(got, a, 1u << 20), 0);
+		} else {
+			ck_assert_msg(n == -1 && e.code == EIO, "%s: a.bin read %zd", cases[k].name, n);
+		}
+		n = idx_pread(x, idx_lookup_path(x, "b.bin"), got, 1u << 20, 0, r, &e);
+		ck_assert_msg(n == -1 && e.code == EIO, "%s: b.bin read %zd", cases[k].name, n);
+		ck_assert_msg(strstr(e.msg, cases[k].name) && strstr(e.msg, "damaged"), "%s", e.msg);
+		idx_close(x);
+	}
 	idx_reader_free(r);
 	free(a);
 	free(got);
@@ -2748,6 +2827,7 @@ int main(void)
 	tcase_add_test(tc, foreign_tar_gz_reads_in_order_with_one_decoder_start);
 	tcase_add_test(tc, foreign_members_after_a_refused_one_read_their_own_bytes);
 	tcase_add_test(tc, cut_tar_gz_is_refused_or_salvaged);
+	tcase_add_test(tc, foreign_damage_seen_only_by_a_check_reads_no_wrong_byte);
 	tcase_add_test(tc, foreign_random_reads_decode_a_member_once);
 	tcase_add_test(tc, foreign_zip_and_cpio_read_back);
 	tcase_add_test(tc, damaged_tar_xz_fails_with_eio_not_wrong_bytes);
