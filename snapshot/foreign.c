@@ -218,7 +218,11 @@ static int spill_from_gz(struct frn *f, const struct frn_member *m, const struct
 }
 #endif
 
-/* Decode member m whole into the spill file. Holes stay holes, and read as zeros. */
+/*
+ * Decode member m whole into the spill file. Holes stay holes, and read as
+ * zeros: a member that fails takes back what it wrote, so the next one spilled
+ * in its place finds no bytes in its holes.
+ */
 static const struct spilled *spill_member(struct frn *f, const struct frn_member *m,
 					  struct err *e)
 {
@@ -238,37 +242,46 @@ static const struct spilled *spill_member(struct frn *f, const struct frn_member
 	s->size = size;
 	if (ftruncate(f->spill_fd, (off_t)(s->off + size)) < 0) {
 		err_set(e, errno, "cannot grow the spill file: %s", strerror(errno));
-		return NULL;
+		goto fail;
 	}
 #ifdef SNAPFS_HAVE_ZLIB
 	if (f->gz && m->plain) {
 		if (spill_from_gz(f, m, s, e) < 0)
-			return NULL;
+			goto fail;
 		f->spill_used += size;
 		f->nsp++;
 		return s;
 	}
 #endif
 	if (seek_member(f, seq, e) < 0)
-		return NULL;
+		goto fail;
 	while ((r = AR(archive_read_data_block)(f->a, &buf, &len, &at)) == ARCHIVE_OK) {
 		if ((uint64_t)at + len > size)
 			len = at < 0 || (uint64_t)at >= size ? 0 : (size_t)(size - (uint64_t)at);
 		if (len && pwrite(f->spill_fd, buf, len, (off_t)(s->off + (uint64_t)at)) != (ssize_t)len) {
 			err_set(e, errno ? errno : EIO, "cannot write the spill file: %s",
 				strerror(errno));
-			return NULL;
+			goto fail;
 		}
 	}
 	if (r != ARCHIVE_EOF) {
 		damaged(f, "a member's data", e);
 		close_reader(f);
-		return NULL;
+		goto fail;
 	}
 	f->cur_off = size ? size : 1;	/* consumed: a read of this member restarts */
 	f->spill_used += size;
 	f->nsp++;
 	return s;
+fail:
+	/* the file ends where the spilled members do again; failing that, it starts over */
+	if (f->spill_fd >= 0 && ftruncate(f->spill_fd, (off_t)f->spill_used) < 0) {
+		close(f->spill_fd);
+		f->spill_fd = -1;
+		f->spill_used = 0;
+		f->nsp = 0;
+	}
+	return NULL;
 }
 
 /*

@@ -708,6 +708,44 @@ START_TEST(foreign_damage_seen_only_by_a_check_reads_no_wrong_byte)
 }
 END_TEST
 
+/*
+ * A member whose spill fails part way (the archive is cut inside it) takes
+ * back what it wrote: a sparse member spilled next in its place reads zeros in
+ * its holes, not the failed member's bytes.
+ */
+START_TEST(failed_spill_leaves_no_bytes_in_the_next_members_holes)
+{
+	const struct idx_opts salvage = { .salvage = true };
+	struct idx_reader *r = idx_reader_new();
+	unsigned char *big = malloc(3u << 20), *got = malloc(4u << 20);
+	struct idx *x;
+	struct err e;
+	struct stat st;
+
+	mkdir(fixture_path("src"), 0755);
+	fixture_write(fixture_path("src/sparse"), "mid", 3);
+	ck_assert_int_eq(truncate(fixture_path("src/sparse"), 4u << 20), 0);
+	fixture_fill(big, 3u << 20, 9, 0);
+	fixture_write(fixture_path("src/big"), big, 3u << 20);
+	run_with("tar --sparse -cf @A -C @S sparse big", fixture_path("spill.tar"));
+	ck_assert_int_eq(stat(fixture_path("spill.tar"), &st), 0);
+	ck_assert_int_eq(truncate(fixture_path("spill.tar"), st.st_size - (1 << 20)), 0);
+	ck_assert_msg(idx_open_with(fixture_path("spill.tar"), &salvage, &x, &e) == 0, "%s", e.msg);
+	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "big"), got, 3u << 20, 0, r, &e), -1);
+	ck_assert_int_eq(e.code, EIO);
+	memset(got, 0x55, 4u << 20);
+	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "sparse"), got, 4u << 20, 0, r, &e),
+			 4 << 20);
+	ck_assert_int_eq(memcmp(got, "mid", 3), 0);
+	for (size_t k = 3; k < 4u << 20; k++)
+		ck_assert_msg(got[k] == 0, "byte %zu of the sparse file is %d", k, got[k]);
+	idx_close(x);
+	idx_reader_free(r);
+	free(big);
+	free(got);
+}
+END_TEST
+
 START_TEST(foreign_random_reads_decode_a_member_once)
 {
 	struct idx *x;
@@ -2828,6 +2866,7 @@ int main(void)
 	tcase_add_test(tc, foreign_members_after_a_refused_one_read_their_own_bytes);
 	tcase_add_test(tc, cut_tar_gz_is_refused_or_salvaged);
 	tcase_add_test(tc, foreign_damage_seen_only_by_a_check_reads_no_wrong_byte);
+	tcase_add_test(tc, failed_spill_leaves_no_bytes_in_the_next_members_holes);
 	tcase_add_test(tc, foreign_random_reads_decode_a_member_once);
 	tcase_add_test(tc, foreign_zip_and_cpio_read_back);
 	tcase_add_test(tc, damaged_tar_xz_fails_with_eio_not_wrong_bytes);
