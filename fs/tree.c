@@ -1640,6 +1640,8 @@ int tree_readlink(struct tree *t, uint64_t ino, char *buf, size_t size, struct e
 		return n.kind != N_ENTRY ? err_set(e, EINVAL, "not a symlink") : -1;
 	}
 	idx_get(n.ar->x, n.entry, &ent);
+	if (ent.target != n.entry)	/* a hard link to a symlink: the symlink's text */
+		idx_get(n.ar->x, ent.target, &ent);
 	if (!S_ISLNK(ent.mode) || ent.link_len >= size)
 		rc = err_set(e, S_ISLNK(ent.mode) ? ENAMETOOLONG : EINVAL, "not a symlink");
 	else

@@ -306,7 +306,7 @@ static int fill_node(struct idx_builder *b, struct bnode *nd, struct archive_ent
 	nd->uname = dup_or_null(AR(archive_entry_uname)(entry));
 	nd->gname = dup_or_null(AR(archive_entry_gname)(entry));
 	nd->link = dup_or_null(hl ? hl : AR(archive_entry_symlink)(entry));
-	if (S_ISLNK(nd->mode))
+	if (S_ISLNK(nd->mode) && !hl)	/* a hard link to a symlink holds a path, not its text */
 		nd->size = nd->link ? strlen(nd->link) : 0;
 	return copy_lists(nd, entry);
 }
@@ -576,8 +576,9 @@ static uint32_t link_target(struct idx_builder *b, const struct bnode *nd)
 		uint32_t t = link_node(b, nd->link);
 		if (t >= IDX_NONE - 1 || b->nodes[t].out == IDX_NONE)
 			return IDX_NONE;
+		/* a file, symlink, FIFO or device: what hard links may name (not a directory) */
 		if (!(b->nodes[t].flags & IDX_F_HARDLINK))
-			return S_ISREG(b->nodes[t].mode) ? t : IDX_NONE;
+			return S_ISDIR(b->nodes[t].mode) ? IDX_NONE : t;
 		nd = &b->nodes[t];
 	}
 	return IDX_NONE;
@@ -1368,7 +1369,7 @@ static int check_entry(const struct idx *x, uint32_t i, struct err *e)
 	struct idx_entry d;
 
 	idx_get(x, i, &d);
-	if (d.target >= x->n || (d.target != i && !S_ISREG(mode_of(x, d.target))))
+	if (d.target >= x->n || (d.target != i && S_ISDIR(mode_of(x, d.target))))
 		return damaged(x, "hard link target", i, e);
 	if (d.target == i && S_ISREG(d.mode) && data_outside(x, &d))
 		return damaged(x, "file data outside the archive", i, e);

@@ -229,6 +229,7 @@ LONG=$(printf 'L%.0s' {1..220})
 	head -c 3000000 /dev/urandom >nested/random.bin
 	ln -s nested/deeper/numbers symlink
 	ln -s /nonexistent/dangling dangling
+	ln -P symlink symlink_hl	# hard links to a symlink and to a FIFO (cp -al, rsnapshot)
 	echo 'linked twice' >hard1
 	ln hard1 hard2
 	truncate -s 9G sparse
@@ -243,6 +244,7 @@ LONG=$(printf 'L%.0s' {1..220})
 	setfattr -n user.on_dir -v yes nested
 	setfattr -n user.on_link -v same hard1
 	mkfifo fifo
+	ln fifo fifo_hl
 	echo 'newline in the name' >"$NL"
 	echo 'not utf-8' >"$BAD"
 	echo 'a long name' >"$LONG"
@@ -439,17 +441,23 @@ t_seek() {
 check "round trip: SEEK_DATA and SEEK_HOLE in a file of two data regions match the source" t_seek
 
 t_hardlinks() {
-	local a b dup
-	a=$(stat -c '%i %h' "$R1/hard1")
-	b=$(stat -c '%i %h' "$R1/hard2")
-	[ "$a" = "$b" ] || why "hard1 '$a', hard2 '$b'"
-	[ "${a#* }" = 2 ] || why "link count '${a#* }', want 2"
+	local a b pair dup
+	for pair in "hard1 hard2" "symlink symlink_hl" "fifo fifo_hl"; do
+		a=$(stat -c '%i %h %F' "$R1/${pair% *}")
+		b=$(stat -c '%i %h %F' "$R1/${pair#* }")
+		[ "$a" = "$b" ] || why "${pair% *} '$a', ${pair#* } '$b'"
+		[ "$(echo "$a" | cut -d' ' -f2)" = 2 ] || why "${pair% *}: link count in '$a', want 2"
+	done
 	[ "$(cat "$R1/hard2")" = 'linked twice' ] || why "hard2 reads '$(cat "$R1/hard2")'"
+	[ "$(readlink "$R1/symlink_hl")" = nested/deeper/numbers ] ||
+		why "symlink_hl -> '$(readlink "$R1/symlink_hl")'"
 	# every other entry has its own number
 	dup=$(cd "$R1" && find . -print0 | xargs -0 stat -c %i | sort | uniq -d)
-	[ "$dup" = "${a% *}" ] || why "shared inode numbers: '$dup', want only ${a% *}"
+	[ "$dup" = "$(stat -c %i "$R1/hard1" "$R1/symlink" "$R1/fifo" | sort)" ] ||
+		why "shared inode numbers: '$dup', want those of hard1, symlink and fifo only"
 }
-check "round trip: two hard links: one inode number, link count 2" t_hardlinks
+check "round trip: hard links to a file, a symlink and a FIFO: one inode each, link count 2" \
+	t_hardlinks
 
 #####################################################################################
 # 2. Layout of the mount.

@@ -1147,6 +1147,48 @@ START_TEST(foreign_links_keep_a_file_replaced_later)
 END_TEST
 
 /*
+ * Hard links to a symlink and to a FIFO (trees made by cp -al, rsnapshot):
+ * one entry each, of its type, with two links; the symlink keeps its text.
+ * GNU tar stores each name of a FIFO as a FIFO of its own: two, as it extracts.
+ */
+START_TEST(foreign_hard_links_to_a_symlink_and_a_fifo)
+{
+	static const char *const makers[] = { "tar cf @A -C @S .", "bsdtar cf @A -C @S ." };
+	struct idx_entry a, b;
+	struct idx *x;
+	struct err e;
+
+	mkdir(fixture_path("src"), 0755);
+	ck_assert_int_eq(symlink("some/target", fixture_path("src/sym")), 0);
+	ck_assert_int_eq(linkat(AT_FDCWD, fixture_path("src/sym"), AT_FDCWD,
+				fixture_path("src/sym_hl"), 0), 0);
+	ck_assert_int_eq(mkfifo(fixture_path("src/fifo"), 0640), 0);
+	ck_assert_int_eq(link(fixture_path("src/fifo"), fixture_path("src/fifo_hl")), 0);
+	for (size_t k = 0; k < sizeof(makers) / sizeof(makers[0]); k++) {
+		run_with(makers[k], fixture_path("links.tar"));
+		ck_assert_msg(idx_open(fixture_path("links.tar"), &x, &e) == 0, "%s", e.msg);
+		idx_get(x, idx_lookup_path(x, "sym"), &a);
+		idx_get(x, idx_lookup_path(x, "sym_hl"), &b);
+		ck_assert_uint_eq(a.target, b.target);
+		idx_get(x, a.target, &a);
+		ck_assert_msg(S_ISLNK(a.mode), "%s: mode %o", makers[k], a.mode);
+		ck_assert_uint_eq(a.nlink, 2);
+		ck_assert_uint_eq(a.size, 11);
+		ck_assert_int_eq(a.link_len, 11);
+		ck_assert_int_eq(memcmp(a.link, "some/target", 11), 0);
+		idx_get(x, idx_lookup_path(x, "fifo"), &a);
+		idx_get(x, idx_lookup_path(x, "fifo_hl"), &b);
+		ck_assert_uint_eq(a.target == b.target, k == 1);
+		idx_get(x, a.target, &a);
+		ck_assert_msg(S_ISFIFO(a.mode), "%s: mode %o", makers[k], a.mode);
+		ck_assert_uint_eq(a.nlink, k == 1 ? 2 : 1);
+		idx_close(x);
+		unlink(fixture_path("links.tar"));
+	}
+}
+END_TEST
+
+/*
  * GNU tar given a file twice (`tar czf x.tgz d d/sub`) stores it the second
  * time as a hard link to itself: the file keeps its content, one link.
  */
@@ -2180,8 +2222,7 @@ START_TEST(damaged_compact_fields_are_refused)
 	/* hard link targets */
 	DAMAGE("hard link to the root", poke_ent(bad, hard, IDX_E_TARGET, IDX_ROOT));
 	DAMAGE("hard link to a directory", poke_ent(bad, hard, IDX_E_TARGET, dir));
-	DAMAGE("hard link to a symlink", poke_ent(bad, hard, IDX_E_TARGET, sym));
-	DAMAGE("hard link to a device", poke_ent(bad, hard, IDX_E_TARGET, nul));
+	/* (to a symlink or a device is fine: foreign_hard_links_to_a_symlink_and_a_fifo) */
 	DAMAGE("hard link past the end", poke_ent(bad, hard, IDX_E_TARGET, n));
 	DAMAGE("hard link UINT32_MAX", poke_ent(bad, hard, IDX_E_TARGET, UINT32_MAX));
 	DAMAGE("plain file's target a directory", poke_ent(bad, none, IDX_E_TARGET, dir));
@@ -2876,6 +2917,7 @@ int main(void)
 	tcase_add_test(tc, foreign_multi_member_tar_gz_reads_back);
 	tcase_add_test(tc, foreign_links_keep_a_file_replaced_later);
 	tcase_add_test(tc, foreign_file_given_twice_keeps_its_content);
+	tcase_add_test(tc, foreign_hard_links_to_a_symlink_and_a_fifo);
 	tcase_add_test(tc, foreign_sparse_member_with_no_region_reads_as_zeros);
 	tcase_add_test(tc, foreign_read_far_into_a_sparse_member_passes_its_hole);
 	tcase_add_test(tc, damaged_tar_gz_fails_with_eio_through_checkpoints);
