@@ -242,6 +242,50 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+static int cmp_xattr_at(const void *a, const void *b, void *arg)
+{
+	const struct bxattr *v = arg;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	int c = strcmp(v[i].name, v[j].name);
+
+	return c ? c : (i > j) - (i < j);
+}
+
+/*
+ * A name given twice (bsdtar's pax writes both a LIBARCHIVE.xattr and a
+ * SCHILY.xattr record) is one attribute with the later value, as extraction
+ * leaves it; the others keep their order.
+ */
+static int unique_xattrs(struct bnode *nd)
+{
+	size_t n = nd->nxattrs, k = 0, *at = malloc(n * sizeof(*at));
+
+	if (!at)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		at[i] = i;
+	qsort_r(at, n, sizeof(*at), cmp_xattr_at, nd->xattrs);
+	for (size_t i = 0; i + 1 < n; i++) {
+		struct bxattr *x = &nd->xattrs[at[i]], *later = &nd->xattrs[at[i + 1]];
+		if (strcmp(x->name, later->name) != 0)
+			continue;
+		/* the later takes the earlier's place; the earlier's slot is emptied */
+		free(x->value);
+		free(later->name);
+		x->value = later->value;
+		x->len = later->len;
+		later->name = NULL;
+		later->value = NULL;
+		at[i + 1] = at[i];
+	}
+	free(at);
+	for (size_t i = 0; i < n; i++)
+		if (nd->xattrs[i].name)
+			nd->xattrs[k++] = nd->xattrs[i];
+	nd->nxattrs = k;
+	return 0;
+}
+
 static int copy_lists(struct bnode *nd, struct archive_entry *entry)
 {
 	const char *name;
@@ -260,12 +304,14 @@ static int copy_lists(struct bnode *nd, struct archive_entry *entry)
 				break;
 			x->name = strdup(name);
 			x->value = malloc(size ? size : 1);
+			nd->nxattrs++;
 			if (!x->name || !x->value)
 				return -1;
 			memcpy(x->value, value, size);
 			x->len = size;
-			nd->nxattrs++;
 		}
+		if (nd->nxattrs > 1 && unique_xattrs(nd) < 0)
+			return -1;
 	}
 	if ((n = AR(archive_entry_sparse_reset)(entry)) > 0) {
 		nd->flags |= IDX_F_SPARSE;	/* even if every region is empty: all hole */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -1185,6 +1186,40 @@ START_TEST(foreign_hard_links_to_a_symlink_and_a_fifo)
 		idx_close(x);
 		unlink(fixture_path("links.tar"));
 	}
+}
+END_TEST
+
+/*
+ * bsdtar's pax writes each xattr twice (LIBARCHIVE.xattr and SCHILY.xattr):
+ * one attribute each, as extraction leaves them.
+ */
+START_TEST(foreign_xattr_given_twice_is_one)
+{
+	struct idx_entry ent;
+	struct idx_xattr xa;
+	struct idx *x;
+	struct err e;
+
+	mkdir(fixture_path("src"), 0755);
+	fixture_write(fixture_path("src/f"), "x", 1);
+	if (setxattr(fixture_path("src/f"), "user.a", "one", 3, 0) < 0 ||
+	    setxattr(fixture_path("src/f"), "user.b", "two", 3, 0) < 0) {
+		fixture_skip("foreign_xattr_given_twice_is_one: no user xattrs on the test's file system");
+		return;
+	}
+	run_with("bsdtar --format pax -cf @A -C @S f", fixture_path("pax.tar"));
+	ck_assert_msg(idx_open(fixture_path("pax.tar"), &x, &e) == 0, "%s", e.msg);
+	idx_get(x, idx_lookup_path(x, "f"), &ent);
+	ck_assert_uint_eq(ent.nxattrs, 2);
+	idx_xattr(x, &ent, 0, &xa);
+	ck_assert_int_eq(xa.name_len, 6);
+	ck_assert_int_eq(memcmp(xa.name, "user.a", 6), 0);
+	ck_assert_int_eq(xa.value_len, 3);
+	ck_assert_int_eq(memcmp(xa.value, "one", 3), 0);
+	idx_xattr(x, &ent, 1, &xa);
+	ck_assert_int_eq(memcmp(xa.name, "user.b", 6), 0);
+	ck_assert_int_eq(memcmp(xa.value, "two", 3), 0);
+	idx_close(x);
 }
 END_TEST
 
@@ -2917,6 +2952,7 @@ int main(void)
 	tcase_add_test(tc, foreign_multi_member_tar_gz_reads_back);
 	tcase_add_test(tc, foreign_links_keep_a_file_replaced_later);
 	tcase_add_test(tc, foreign_file_given_twice_keeps_its_content);
+	tcase_add_test(tc, foreign_xattr_given_twice_is_one);
 	tcase_add_test(tc, foreign_hard_links_to_a_symlink_and_a_fifo);
 	tcase_add_test(tc, foreign_sparse_member_with_no_region_reads_as_zeros);
 	tcase_add_test(tc, foreign_read_far_into_a_sparse_member_passes_its_hole);
