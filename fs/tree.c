@@ -1021,9 +1021,9 @@ int tree_new(const struct tree_opts *o, struct tree **out, struct err *e)
 	pthread_mutex_init(&t->rescan, NULL);
 	pthread_rwlock_init(&t->lock, NULL);
 	pthread_mutex_init(&t->lru, NULL);
-	if (stat(o->store, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		err_set(e, errno ? errno : ENOTDIR, "cannot use '%s' as a store: %s", o->store,
-			strerror(errno ? errno : ENOTDIR));
+	int code = stat(o->store, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+	if (code) {
+		err_set(e, code, "cannot use '%s' as a store: %s", o->store, strerror(code));
 		tree_free(t);
 		return -1;
 	}

@@ -1169,8 +1169,14 @@ t_missing_store() {
 	[ $rc = 1 ] || why "exit $rc, want 1"
 	[[ $out == *"$W/no-such-store"* ]] || why "message does not name the store: $out"
 	! mounted "$M9" || why "mounted anyway"
+	: >"$W/a-file"
+	out=$("$SNAPFS" "$W/a-file" "$M9" 2>&1)
+	rc=$?
+	[ $rc = 1 ] || why "a file as the store: exit $rc, want 1"
+	[[ $out == *"$W/a-file"*"Not a directory"* ]] || why "a file as the store: '$out'"
+	! mounted "$M9" || why "mounted on a file"
 }
-check "program: a missing store: exit 1, message names it" t_missing_store
+check "program: a missing store, or a file: exit 1, message names it and says why" t_missing_store
 
 t_missing_mnt() {
 	local out rc
