@@ -914,8 +914,8 @@ static void scan_dir(struct tree *t, struct dir *d, bool force, struct invals *i
 			    (strcmp(f->names[i], LATEST) == 0) == (pass == 1) &&
 			    !climbs_back(vw, d->rel, st))
 				add_subdir(t, &l, d, f->names[i], st);
-			else if (pass == 2 && S_ISREG(st->st_mode) &&
-				 store_parse_name(f->names[i], &p))
+			else if (pass == 2 && S_ISREG(st->st_mode) && st->st_size > 0 &&
+				 store_parse_name(f->names[i], &p))	/* empty: no archive */
 				add_archive(t, &l, d, f->path, f->names[i], st, &p);
 		}
 	if (d->latest) {

@@ -477,6 +477,7 @@ mkarchive "$ST2/p-20260101_000000.tar.zst" "$W/src2/A" which &&
 	fatal "cannot build the archives"
 tar czf "$ST2/old-backup.tar.gz" -C "$W/src2/X" which
 echo 'not an archive' >"$ST2/notes.txt"
+: >"$ST2/e-20260401_000000.tar.zst"	# empty: no archive (a copy only begun, say)
 ln -s . "$ST2/loop"		# links back to the store: not followed round
 ln -s .. "$ST2/hourly/up"
 ln -s self "$ST2/self"		# a link that cannot be followed: skipped, the rest listed
@@ -492,7 +493,8 @@ t_top() {
 	want+='latest_2 old-backup '
 	[ "$got" = "$want" ] || why "ls: '$got', want '$want'"
 }
-check "layout: timestamp names, collision _2, no-timestamp name; notes.txt, dot files hidden" t_top
+check "layout: timestamp names, collision _2, no-timestamp name; notes.txt, empty and dot files hidden" \
+	t_top
 
 t_collision() {
 	[ "$(cat "$M2/20260204_020000/which")" = A ] || why "20260204_020000 is not a-*"
@@ -757,7 +759,7 @@ t_listing_stable() {
 	local st=$W/store5l m=$W/m5l bad=0 out want
 	mkdir -p "$st"
 	for i in $(seq 0 299); do
-		: >"$st/$(printf 'l-202601%02d_%02d0000.tar.zst' $((1 + i / 24)) $((i % 24)))"
+		echo >"$st/$(printf 'l-202601%02d_%02d0000.tar.zst' $((1 + i / 24)) $((i % 24)))"
 	done
 	need_mount "$st" "$m" || return 1
 	want=$(ls "$m" | grep -v latest)
@@ -769,7 +771,7 @@ t_listing_stable() {
 			<(printf '%s\n' "$out" | grep -v '^\.\.\?$' | grep -v latest | sort) | head -5)"; bad=1; }
 	want=$(ls "$m" | grep -v latest)
 	out=$(python3 -c "$LIST_PY" "$m" \
-		": >'$st/l-20251231_000000.tar.zst'; : >'$st/l-20251231_010000.tar.zst'")
+		"echo >'$st/l-20251231_000000.tar.zst'; echo >'$st/l-20251231_010000.tar.zst'")
 	[ "$(printf '%s\n' "$out" | grep -v '^\.\.\?$' | grep -v latest |
 		grep -v '^20251231_0[01]0000$' | sort)" = "$want" ] ||
 		{ why "adding older archives mid-listing: $(printf '%s\n' "$out" | sort | uniq -d | head -3)"; bad=1; }
