@@ -1838,7 +1838,8 @@ ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf,
 	return rc;
 }
 
-ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, struct err *e)
+ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, bool trusted,
+		       struct err *e)
 {
 	struct node n;
 	struct idx_entry ent;
@@ -1852,6 +1853,8 @@ ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, str
 	target_of(&n, &ent);
 	for (uint32_t k = 0; k < ent.nxattrs; k++) {
 		idx_xattr(n.ar->x, &ent, k, &xa);
+		if (!trusted && xa.name_len >= 8 && memcmp(xa.name, "trusted.", 8) == 0)
+			continue;
 		if (size && need + xa.name_len + 1 <= size) {
 			memcpy((char *)buf + need, xa.name, xa.name_len);
 			((char *)buf)[need + xa.name_len] = '\0';

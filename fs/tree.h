@@ -100,7 +100,12 @@ int tree_readdir(struct tree *t, uint64_t ino, off_t pos, bool count, tree_diren
 /* Extended attributes of ino. A value or the name list goes to buf; returns its size. */
 ssize_t tree_getxattr(struct tree *t, uint64_t ino, const char *name, void *buf, size_t size,
 		      struct err *e);
-ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, struct err *e);
+/*
+ * The list leaves out trusted.* names unless trusted: as on a local file system,
+ * only a caller with CAP_SYS_ADMIN sees them (and only it may read them).
+ */
+ssize_t tree_listxattr(struct tree *t, uint64_t ino, void *buf, size_t size, bool trusted,
+		       struct err *e);
 
 /* Whether ino is a regular file that can be read (EISDIR, EINVAL if not). */
 int tree_open(struct tree *t, uint64_t ino, struct err *e);

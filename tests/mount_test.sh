@@ -1047,6 +1047,9 @@ t_perms() {
 	chown -R 0:0 "$S8"
 	chmod 600 "$S8/d/secret"
 	chmod 644 "$S8/d/public"
+	local trusted=1
+	setfattr -n user.shown -v 1 "$S8/d/public" && setfattr -n trusted.hidden -v 2 "$S8/d/public" ||
+		trusted=0
 	mkarchive "$W/store8/p-20260101_000000.tar.zst" "$S8" d || return 1
 	need_mount "$W/store8" "$M8" -o allow_other || return 1
 	local as=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
@@ -1054,6 +1057,15 @@ t_perms() {
 	[ "$out" = 'for everyone' ] || why "nobody cannot read the 0644 file: $out"
 	errs 'Permission denied' "${as[@]}" cat "$M8/latest/d/secret"
 	[ "$(cat "$M8/latest/d/secret")" = 'top secret' ] || why "root cannot read the 0600 file"
+	# trusted.* names, as on a local file system, are listed to root alone
+	if [ $trusted = 1 ]; then
+		out=$(getfattr --absolute-names -d -m- "$M8/latest/d/public" 2>&1)
+		[[ $out == *trusted.hidden* && $out == *user.shown* ]] || why "root's list: $out"
+		out=$("${as[@]}" getfattr --absolute-names -d -m- "$M8/latest/d/public" 2>&1)
+		[[ $out != *trusted.* && $out == *user.shown* ]] || why "nobody's list: $out"
+	else
+		note "SKIP trusted.* names: the test's file system takes no trusted xattr"
+	fi
 	unmount "$M8"
 }
 # A take of "." stores the directory itself: a 0700 one keeps nobody out of the
@@ -1139,7 +1151,8 @@ t_root_caps() {
 	unmount "$M"
 }
 if [ "$ROOT" = 1 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
-	check "permissions: under allow_other nobody reads a 0644 file, not a 0600 one" t_perms
+	check "permissions: under allow_other nobody reads a 0644 file, not a 0600 one, nor trusted.*" \
+		t_perms
 	check "permissions: a snapshot of a 0700 directory (take of .) keeps nobody out" \
 		t_root_perms
 	check "permissions: capabilities pass a snapshot's stored mode, not uid 0 alone" t_root_caps
