@@ -372,9 +372,9 @@ static uint32_t link_node(const struct idx_builder *b, const char *link)
 }
 
 /*
- * A hard link member that carries the data (cpio stores it with the last
- * name, tar with the first): it becomes the data holder, and the member it
- * names becomes a link to it.
+ * A hard link member that carries the data (newc cpio stores it with the last
+ * name, tar with the first): it becomes the data holder, and the file that
+ * held none becomes a link to it.
  */
 static int swap_link(struct idx_builder *b, uint32_t i)
 {
@@ -382,6 +382,14 @@ static int swap_link(struct idx_builder *b, uint32_t i)
 	char *self;
 	uint32_t t = link_node(b, nd->link);	/* out of memory: no swap */
 
+	/* the file that holds the data now: the member named may be a link already */
+	for (int hops = 0; hops < 64 && t < IDX_NONE - 1 && (b->nodes[t].flags & IDX_F_HARDLINK);
+	     hops++)
+		t = link_node(b, b->nodes[t].link);
+	/* odc cpio stores the data with every name: the first keeps it, the others link */
+	if (t < IDX_NONE - 1 && t != i && S_ISREG(b->nodes[t].mode) && b->nodes[t].size > 0 &&
+	    !(b->nodes[t].flags & IDX_F_HARDLINK))
+		return 0;
 	nd->flags &= ~IDX_F_HARDLINK;
 	free(nd->link);
 	nd->link = NULL;

@@ -1224,6 +1224,51 @@ START_TEST(foreign_xattr_given_twice_is_one)
 END_TEST
 
 /*
+ * cpio stores a file of three names with its data on the last name (newc) or
+ * on every name (odc): one file of three links, its content whole.
+ */
+START_TEST(foreign_cpio_hard_links_are_one_file)
+{
+	static const char *const fmts[] = { "newc", "odc" };
+	struct idx_reader *r = idx_reader_new();
+	struct idx_entry ent;
+	struct idx *x;
+	struct err e;
+	char cmd[256], got[64];
+
+	mkdir(fixture_path("src"), 0755);
+	mkdir(fixture_path("src/sub"), 0755);
+	fixture_write(fixture_path("src/f1"), "hello links\n", 12);
+	ck_assert_int_eq(link(fixture_path("src/f1"), fixture_path("src/f1link")), 0);
+	ck_assert_int_eq(link(fixture_path("src/f1"), fixture_path("src/sub/f1link2")), 0);
+	for (size_t k = 0; k < 2; k++) {
+		snprintf(cmd, sizeof(cmd), "cd @S && printf 'f1\\0f1link\\0sub\\0sub/f1link2\\0' | "
+			 "bsdtar -cf @A --format %s -n --null -T -", fmts[k]);
+		run_with(cmd, fixture_path("links.cpio"));
+		ck_assert_msg(idx_open(fixture_path("links.cpio"), &x, &e) == 0, "%s", e.msg);
+		uint32_t target = IDX_NONE;
+		static const char *const names[] = { "f1", "f1link", "sub/f1link2" };
+		for (size_t n = 0; n < 3; n++) {
+			uint32_t i = idx_lookup_path(x, names[n]);
+			ck_assert_uint_ne(i, IDX_NONE);
+			idx_get(x, i, &ent);
+			if (target == IDX_NONE)
+				target = ent.target;
+			ck_assert_msg(ent.target == target, "%s: %s is a file of its own", fmts[k],
+				      names[n]);
+			ck_assert_uint_eq(ent.nlink, 3);
+			memset(got, 0, sizeof(got));
+			ck_assert_int_eq(idx_pread(x, i, got, sizeof(got), 0, r, &e), 12);
+			ck_assert_str_eq(got, "hello links\n");
+		}
+		idx_close(x);
+		unlink(fixture_path("links.cpio"));
+	}
+	idx_reader_free(r);
+}
+END_TEST
+
+/*
  * GNU tar given a file twice (`tar czf x.tgz d d/sub`) stores it the second
  * time as a hard link to itself: the file keeps its content, one link.
  */
@@ -2952,6 +2997,7 @@ int main(void)
 	tcase_add_test(tc, foreign_multi_member_tar_gz_reads_back);
 	tcase_add_test(tc, foreign_links_keep_a_file_replaced_later);
 	tcase_add_test(tc, foreign_file_given_twice_keeps_its_content);
+	tcase_add_test(tc, foreign_cpio_hard_links_are_one_file);
 	tcase_add_test(tc, foreign_xattr_given_twice_is_one);
 	tcase_add_test(tc, foreign_hard_links_to_a_symlink_and_a_fifo);
 	tcase_add_test(tc, foreign_sparse_member_with_no_region_reads_as_zeros);
