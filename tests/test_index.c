@@ -1264,6 +1264,15 @@ START_TEST(foreign_cpio_hard_links_are_one_file)
 		idx_close(x);
 		unlink(fixture_path("links.cpio"));
 	}
+	/* a directory given twice, after its child: the second is a "link" to itself */
+	run_with("cd @S && printf 'sub\\0sub/f1link2\\0sub\\0' | bsdtar -cf @A --format newc -n "
+		 "--null -T -", fixture_path("dup.cpio"));
+	ck_assert_msg(idx_open(fixture_path("dup.cpio"), &x, &e) == 0, "%s", e.msg);
+	idx_get(x, idx_lookup_path(x, "sub"), &ent);
+	ck_assert(S_ISDIR(ent.mode));
+	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "sub/f1link2"), got, sizeof(got), 0, r, &e),
+			 12);
+	idx_close(x);
 	idx_reader_free(r);
 }
 END_TEST
