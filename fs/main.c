@@ -265,10 +265,32 @@ static int check_mountpoint(const char *mnt, char real[PATH_MAX])
 	return 0;
 }
 
+__attribute__((format(printf, 2, 3)))
+static void log_line(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * libfuse writes some messages in pieces ("unknown option(s): `", "-o ",
+ * "x'\n"): they are gathered, per thread, into one line up to its newline.
+ */
 __attribute__((format(printf, 2, 0)))
 static void fuse_log_to_ours(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	log_vmsg((int)level, fmt, ap);
+	static _Thread_local char line[1024];
+	static _Thread_local size_t len;
+	int n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+
+	len = n < 0 ? len : len + (size_t)n < sizeof(line) ? len + (size_t)n : sizeof(line) - 1;
+	if (len && (line[len - 1] == '\n' || len == sizeof(line) - 1)) {
+		log_line((int)level, "%s", line);
+		len = 0;
+	}
 }
 
 /* The kernel's caches, told from the watch thread (never from inside a request). */

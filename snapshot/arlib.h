@@ -25,6 +25,8 @@
 #include "err.h"
 
 #define ARLIB_FUNCS(X)                                                                         \
+	X(archive_entry_acl_next)                                                              \
+	X(archive_entry_acl_reset)                                                             \
 	X(archive_entry_gid)                                                                   \
 	X(archive_entry_gname)                                                                 \
 	X(archive_entry_hardlink)                                                              \

@@ -286,32 +286,123 @@ static int unique_xattrs(struct bnode *nd)
 	return 0;
 }
 
+/* A POSIX ACL entry as Linux keeps it in system.posix_acl_* (uapi/linux/posix_acl_xattr.h). */
+struct acl_ent {
+	uint16_t tag, perm;
+	uint32_t id;
+};
+
+static int cmp_acl_ent(const void *a, const void *b)
+{
+	const struct acl_ent *x = a, *y = b;
+
+	return x->tag != y->tag ? (x->tag > y->tag) - (x->tag < y->tag)
+				: (x->id > y->id) - (x->id < y->id);
+}
+
+/*
+ * An ACL libarchive read (tar's SCHILY.acl records, which snapkeep's archives
+ * and GNU tar --acls hold) as the xattr Linux shows it by, into x: version 2,
+ * then the entries sorted by tag and id, as the kernel wants them. 0 with no
+ * ACL of that type, 1 with one, -1 out of memory. *mask: the mask entry's
+ * permissions, if there is one.
+ */
+static int acl_xattr(struct archive_entry *entry, int type, struct bxattr *x, int *mask)
+{
+	static const struct { int ar; uint16_t tag; } tags[] = {
+		{ ARCHIVE_ENTRY_ACL_USER_OBJ, 0x01 }, { ARCHIVE_ENTRY_ACL_USER, 0x02 },
+		{ ARCHIVE_ENTRY_ACL_GROUP_OBJ, 0x04 }, { ARCHIVE_ENTRY_ACL_GROUP, 0x08 },
+		{ ARCHIVE_ENTRY_ACL_MASK, 0x10 }, { ARCHIVE_ENTRY_ACL_OTHER, 0x20 },
+	};
+	int n = AR(archive_entry_acl_reset)(entry, type), got, perm, tag, id;
+	const char *who;
+	struct acl_ent *v;
+	size_t k = 0;
+
+	if (n <= 0 || n > 65536)
+		return 0;
+	if (!(v = calloc((size_t)n, sizeof(*v))))
+		return -1;
+	while ((size_t)k < (size_t)n &&
+	       AR(archive_entry_acl_next)(entry, type, &got, &perm, &tag, &id, &who) == ARCHIVE_OK) {
+		size_t t = 0;
+		while (t < sizeof(tags) / sizeof(tags[0]) && tags[t].ar != tag)
+			t++;
+		if (got != type || t == sizeof(tags) / sizeof(tags[0]))
+			continue;
+		v[k].tag = tags[t].tag;
+		v[k].perm = (uint16_t)(perm & 7);	/* libarchive's bits are Linux's: r 4, w 2, x 1 */
+		v[k].id = tags[t].tag == 0x02 || tags[t].tag == 0x08 ? (uint32_t)id : UINT32_MAX;
+		if (v[k].tag == 0x10)
+			*mask = v[k].perm;
+		k++;
+	}
+	if (k == 0) {
+		free(v);
+		return 0;
+	}
+	qsort(v, k, sizeof(*v), cmp_acl_ent);
+	x->len = 4 + 8 * k;
+	x->name = strdup(type == ARCHIVE_ENTRY_ACL_TYPE_ACCESS ? "system.posix_acl_access"
+							     : "system.posix_acl_default");
+	x->value = malloc(x->len);
+	if (!x->name || !x->value) {
+		free(v);
+		return -1;
+	}
+	unsigned char *p = x->value;
+	le32_put(p, 2);
+	for (size_t i = 0; i < k; i++) {
+		p[4 + 8 * i] = (unsigned char)v[i].tag;
+		p[5 + 8 * i] = (unsigned char)(v[i].tag >> 8);
+		p[6 + 8 * i] = (unsigned char)v[i].perm;
+		p[7 + 8 * i] = 0;
+		le32_put(p + 8 + 8 * i, v[i].id);
+	}
+	free(v);
+	return 1;
+}
+
 static int copy_lists(struct bnode *nd, struct archive_entry *entry)
 {
 	const char *name;
 	const void *value;
 	size_t size;
 	la_int64_t off, len;
-	int n;
+	int n = AR(archive_entry_xattr_reset)(entry);
 
-	if ((n = AR(archive_entry_xattr_reset)(entry)) > 0) {
-		nd->xattrs = calloc((size_t)n, sizeof(*nd->xattrs));
-		if (!nd->xattrs)
+	/* the xattrs, and an access and a default ACL */
+	if (!(nd->xattrs = calloc((size_t)(n > 0 ? n : 0) + 2, sizeof(*nd->xattrs))))
+		return -1;
+	while (n > 0 && AR(archive_entry_xattr_next)(entry, &name, &value, &size) == ARCHIVE_OK) {
+		struct bxattr *x = &nd->xattrs[nd->nxattrs];
+		if (nd->nxattrs == (size_t)n)
+			break;
+		x->name = strdup(name);
+		x->value = malloc(size ? size : 1);
+		nd->nxattrs++;
+		if (!x->name || !x->value)
 			return -1;
-		while (AR(archive_entry_xattr_next)(entry, &name, &value, &size) == ARCHIVE_OK) {
-			struct bxattr *x = &nd->xattrs[nd->nxattrs];
-			if (nd->nxattrs == (size_t)n)
-				break;
-			x->name = strdup(name);
-			x->value = malloc(size ? size : 1);
-			nd->nxattrs++;
-			if (!x->name || !x->value)
-				return -1;
-			memcpy(x->value, value, size);
-			x->len = size;
-		}
-		if (nd->nxattrs > 1 && unique_xattrs(nd) < 0)
+		memcpy(x->value, value, size);
+		x->len = size;
+	}
+	for (int k = 0; k < 2; k++) {
+		int mask = -1;
+		int r = acl_xattr(entry, k ? ARCHIVE_ENTRY_ACL_TYPE_DEFAULT : ARCHIVE_ENTRY_ACL_TYPE_ACCESS,
+				  &nd->xattrs[nd->nxattrs], &mask);
+		if (r != 0)
+			nd->nxattrs++;	/* freed with the node, even half made */
+		if (r < 0)
 			return -1;
+		/* with an access ACL's mask, the mode's group bits are the mask (libarchive gives group::) */
+		if (!k && mask >= 0)
+			nd->mode = (nd->mode & ~(uint32_t)070) | (uint32_t)mask << 3;
+	}
+	if (nd->nxattrs > 1 && unique_xattrs(nd) < 0)
+		return -1;
+	if (!nd->nxattrs) {
+		free(nd->xattrs);
+		nd->xattrs = NULL;
 	}
 	if ((n = AR(archive_entry_sparse_reset)(entry)) > 0) {
 		nd->flags |= IDX_F_SPARSE;	/* even if every region is empty: all hole */

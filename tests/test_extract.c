@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,11 +293,24 @@ START_TEST(round_trip_equals_the_source)
 	struct err e;
 	char value[16] = "";
 
+	/* an access ACL: user::rw- user:1234:rw- group::r-- mask::rw- other::r-- */
+	static const unsigned char acl[] = {
+		2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 6, 0, 0xd2, 4, 0, 0,
+		4, 0, 4, 0, 255, 255, 255, 255, 0x10, 0, 6, 0, 255, 255, 255, 255,
+		0x20, 0, 4, 0, 255, 255, 255, 255 };
+	unsigned char got[64];
+	const char *acl_path = fixture_path("src/config/personalities/grand_boss.txt");
+
 	make_tree();
+	bool acls = setxattr(acl_path, "system.posix_acl_access", acl, sizeof(acl), 0) == 0;
 	ck_assert_msg(restore(take("a.tar.zst"), fixture_path("out"), NULL, 0, &st, &e) == 0, "%s",
 		      e.msg);
 	ck_assert_msg(st.warnings == 0, "%s", warnings);
 	ck_assert_uint_eq(st.restored, 14);	/* "." and the 13 entries */
+	if (acls)	/* restored with its ACL (and the mode's group bits, the mask's) */
+		ck_assert_int_eq(getxattr(fixture_path("out/config/personalities/grand_boss.txt"),
+					  "system.posix_acl_access", got, sizeof(got)), sizeof(acl));
+	ck_assert_int_eq(memcmp(got, acl, acls ? sizeof(acl) : 0), 0);
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		compare_entry(all[i]);
 	ck_assert_int_eq(stat(fixture_path("out/hard"), &s1), 0);
