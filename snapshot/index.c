@@ -1803,6 +1803,12 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 	while ((r = AR(archive_read_next_header)(a, &entry)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		struct err skip;
 		uint64_t at = (uint64_t)AR(archive_filter_bytes)(a, 0);
+		/* libarchive takes any text for an mtree manifest, which holds no file's bytes */
+		if ((AR(archive_format)(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_MTREE) {
+			err_set(e, ENOTSUP, "'%s' is not an archive snapfs reads: it reads as an mtree "
+					    "manifest, which holds no file data", x->name);
+			goto done;
+		}
 		if (idx_builder_add(b, entry, at, &skip) < 0 && skip.code != EINVAL) {
 			*e = skip;
 			goto done;

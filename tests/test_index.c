@@ -379,6 +379,21 @@ START_TEST(a_last_frame_of_another_kind_scans_as_foreign)
 }
 END_TEST
 
+/* Text named like an archive: libarchive would read it as an mtree manifest. */
+START_TEST(text_under_an_archive_name_is_no_archive)
+{
+	const struct idx_opts salvage = { .salvage = true };
+	struct idx *x;
+	struct err e;
+
+	fixture_write(fixture_path("junk-20260101_000000.tar.gz"), "garbage\n", 8);
+	ck_assert_int_eq(idx_open_with(fixture_path("junk-20260101_000000.tar.gz"), &salvage, &x, &e),
+			 -1);
+	ck_assert_int_eq(e.code, ENOTSUP);
+	ck_assert_msg(strstr(e.msg, "is not an archive snapfs reads"), "%s", e.msg);
+}
+END_TEST
+
 /*
  * A snapfs index whose header is damaged (an absurd body size) leaves the tar
  * stream whole: the archive is scanned as a foreign one, its files read back,
@@ -2990,6 +3005,7 @@ int main(void)
 	tcase_add_test(tc, damaged_trailer_gives_eio_naming_the_archive);
 	tcase_add_test(tc, a_last_frame_of_another_kind_scans_as_foreign);
 	tcase_add_test(tc, a_damaged_index_header_scans_the_tar_and_says_so);
+	tcase_add_test(tc, text_under_an_archive_name_is_no_archive);
 	tcase_add_test(tc, truncated_archive_is_refused);
 	tcase_add_test(tc, foreign_tar_gz_is_indexed_by_a_scan);
 	tcase_add_test(tc, foreign_tar_gz_reads_in_order_with_one_decoder_start);
