@@ -283,6 +283,7 @@ static ssize_t zsf_next_frame(struct dec *d)
 	struct zsf *z = &d->zs;
 	unsigned char hdr[8];
 
+	d->unit_out = d->out;	/* every byte out is of frames whose checks passed */
 	for (;;) {
 		uint64_t cur = z->in_off + z->in_pos;
 		if (cur == d->size)
@@ -294,7 +295,6 @@ static ssize_t zsf_next_frame(struct dec *d)
 		if (le32_get(hdr) == ZSTD_MAGIC) {
 			z->boundary = false;
 			z->frame_start = cur;
-			d->unit_out = d->out;
 			return 1;
 		}
 		if ((le32_get(hdr) & ZSTD_SKIP_MASK) != ZSEEK_SKIPPABLE_MAGIC_BASE)

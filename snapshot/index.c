@@ -1766,6 +1766,13 @@ static bool has_seek_footer(int fd, uint64_t size)
 	       le32_get(foot) == ZSEEK_FOOTER_MAGIC;
 }
 
+/* *e = *src, where the caller wants it (e may be NULL). */
+static void put_err(struct err *e, const struct err *src)
+{
+	if (e)
+		*e = *src;
+}
+
 /*
  * Scan a foreign archive once with libarchive and build its index in memory.
  * A gzip or zstd file is decompressed by decode.c, which checks what
@@ -1794,7 +1801,7 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 		goto done;
 	if ((d ? dec_attach(d, a) : AR(archive_read_open_fd)(a, x->fd, 65536)) != ARCHIVE_OK) {
 		if (d && dec_error(d))
-			*e = *dec_error(d);	/* damaged in its first block */
+			put_err(e, dec_error(d));	/* damaged in its first block */
 		else
 			err_set(e, ENOTSUP, "'%s' is not an archive snapfs reads: %s", x->name,
 				AR(archive_error_string)(a));
@@ -1810,7 +1817,7 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 			goto done;
 		}
 		if (idx_builder_add(b, entry, at, &skip) < 0 && skip.code != EINVAL) {
-			*e = skip;
+			put_err(e, &skip);
 			goto done;
 		}
 		AR(archive_read_data_skip)(a);
@@ -1823,7 +1830,7 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 	const struct err *bad = NULL;
 	if (d && dec_finish(d, &checked) < 0) {
 		if (checked.code != EIO) {
-			*e = checked;	/* a read error or no memory, not damage */
+			put_err(e, &checked);	/* a read error or no memory, not damage */
 			goto done;
 		}
 		bad = dec_error(d);
@@ -1841,15 +1848,14 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 				d ? " of its decompressed stream" : "", why ? why : "it ends early");
 		if (!idx_builder_members(b)) {
 			if (bad)
-				*e = lost;
+				put_err(e, &lost);
 			else
 				err_set(e, ENOTSUP, "'%s' is not an archive snapfs reads: %s", x->name,
 					why ? why : "no member could be read");
 			goto done;
 		}
 		if (!salvage) {
-			if (e)
-				*e = lost;
+			put_err(e, &lost);
 			goto done;
 		}
 		/* the members before the damage stay readable, as far as the checks vouch */

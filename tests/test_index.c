@@ -702,6 +702,7 @@ START_TEST(foreign_damage_seen_only_by_a_check_reads_no_wrong_byte)
 		ck_assert_int_eq(idx_open(path, &x, &e), -1);
 		ck_assert_msg(e.code == EIO && strstr(e.msg, "is damaged"), "%s: %s", cases[k].name,
 			      e.msg);
+		ck_assert_int_eq(idx_open(path, &x, NULL), -1);	/* as a partial restore asks */
 		ck_assert_msg(idx_open_with(path, &salvage, &x, &e) == 0, "%s", e.msg);
 		ck_assert_ptr_nonnull(idx_damage(x));
 		ck_assert_msg(idx_lookup_path(x, "b.bin") != IDX_NONE, "%s: %s", cases[k].name,
@@ -718,6 +719,21 @@ START_TEST(foreign_damage_seen_only_by_a_check_reads_no_wrong_byte)
 		ck_assert_msg(strstr(e.msg, cases[k].name) && strstr(e.msg, "damaged"), "%s", e.msg);
 		idx_close(x);
 	}
+	/* damaged in the first block: no member at all, and no crash where no error is wanted */
+	fixture_write(fixture_path("first.tar.gz"), "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
+		      "\xff\xff\xff\xff\xff\xff\xff\xff", 18);
+	ck_assert_int_eq(idx_open(fixture_path("first.tar.gz"), &x, NULL), -1);
+	ck_assert_int_eq(idx_open_with(fixture_path("first.tar.gz"), &salvage, &x, &e), -1);
+	ck_assert_msg(e.code == EIO && strstr(e.msg, "is damaged"), "%s", e.msg);
+	/* bytes after a whole zstd frame: the frame's checks passed, its members read */
+	run_with("tar cf - -C @S a.bin b.bin | zstd -q --check > @A && printf 'not zstd, no' >> @A",
+		 fixture_path("tail.tar.zst"));
+	ck_assert_msg(idx_open_with(fixture_path("tail.tar.zst"), &salvage, &x, &e) == 0, "%s",
+		      e.msg);
+	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "a.bin"), got, 1u << 20, 0, r, &e),
+			 1 << 20);
+	ck_assert_int_eq(memcmp(got, a, 1u << 20), 0);
+	idx_close(x);
 	idx_reader_free(r);
 	free(a);
 	free(got);
