@@ -291,6 +291,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/*
+	 * The kernel enforces the stored POSIX ACLs (system.posix_acl_*, asked for
+	 * once an inode) with the mode, whose group bits are then the mask: as a
+	 * local file system does. Without it the kernel would check the mode alone
+	 * and give the owning group the mask's rights.
+	 */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	conn->time_gran = 1;
 }

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,6 +288,22 @@ static int unique_xattrs(struct bnode *nd)
 	return 0;
 }
 
+/* The id of user (or group) name on this system: false when it has none. */
+static bool name_id(const char *name, bool user, uint32_t *id)
+{
+	char buf[4096];
+	struct passwd pw, *p = NULL;
+	struct group gr, *g = NULL;
+
+	if (!name || !*name)
+		return false;
+	if (user && getpwnam_r(name, &pw, buf, sizeof(buf), &p) == 0 && p)
+		*id = (uint32_t)p->pw_uid;
+	else if (!user && getgrnam_r(name, &gr, buf, sizeof(buf), &g) == 0 && g)
+		*id = (uint32_t)g->gr_gid;
+	return p || g;
+}
+
 /* A POSIX ACL entry as Linux keeps it in system.posix_acl_* (uapi/linux/posix_acl_xattr.h). */
 struct acl_ent {
 	uint16_t tag, perm;
@@ -332,7 +350,14 @@ static int acl_xattr(struct archive_entry *entry, int type, struct bxattr *x, in
 			continue;
 		v[k].tag = tags[t].tag;
 		v[k].perm = (uint16_t)(perm & 7);	/* libarchive's bits are Linux's: r 4, w 2, x 1 */
-		v[k].id = tags[t].tag == 0x02 || tags[t].tag == 0x08 ? (uint32_t)id : UINT32_MAX;
+		v[k].id = UINT32_MAX;
+		if (v[k].tag == 0x02 || v[k].tag == 0x08) {
+			/* a named entry by name alone (GNU tar --acls): this system's id, or left out */
+			if (id >= 0)
+				v[k].id = (uint32_t)id;
+			else if (!name_id(who, v[k].tag == 0x02, &v[k].id))
+				continue;
+		}
 		if (v[k].tag == 0x10)
 			*mask = v[k].perm;
 		k++;

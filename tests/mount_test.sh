@@ -1060,9 +1060,18 @@ t_perms() {
 	chown -R 0:0 "$S8"
 	chmod 600 "$S8/d/secret"
 	chmod 644 "$S8/d/public"
-	local trusted=1
+	local trusted=1 acl=1
 	setfattr -n user.shown -v 1 "$S8/d/public" && setfattr -n trusted.hidden -v 2 "$S8/d/public" ||
 		trusted=0
+	# an ACL lets nobody read, and not the owning group: user::rw- user:nobody:r--
+	# group::--- mask::r-- other::--- (mode 0640: the group bits are the mask)
+	echo 'by acl' >"$S8/d/acl"
+	python3 -c 'import os, struct, sys
+N = 2**32 - 1
+e = ((1, 6, N), (2, 4, int(sys.argv[2])), (4, 0, N), (0x10, 4, N), (0x20, 0, N))
+os.setxattr(sys.argv[1], "system.posix_acl_access",
+	    struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *x) for x in e))' \
+		"$S8/d/acl" "$(id -u nobody)" || acl=0
 	mkarchive "$W/store8/p-20260101_000000.tar.zst" "$S8" d || return 1
 	need_mount "$W/store8" "$M8" -o allow_other || return 1
 	local as=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
@@ -1078,6 +1087,17 @@ t_perms() {
 		[[ $out != *trusted.* && $out == *user.shown* ]] || why "nobody's list: $out"
 	else
 		note "SKIP trusted.* names: the test's file system takes no trusted xattr"
+	fi
+	# the kernel enforces the stored ACL, not the mode's group bits alone
+	if [ $acl = 1 ]; then
+		[ "$(stat -c %a "$M8/latest/d/acl")" = 640 ] ||
+			why "the ACL file shows mode $(stat -c %a "$M8/latest/d/acl"), want 640"
+		out=$("${as[@]}" cat "$M8/latest/d/acl" 2>&1)
+		[ "$out" = 'by acl' ] || why "nobody, granted by the ACL, cannot read: $out"
+		errs 'Permission denied' setpriv --reuid=4242 --regid=0 --clear-groups \
+			cat "$M8/latest/d/acl"
+	else
+		note "SKIP POSIX ACL enforcement: the test's file system takes no ACL"
 	fi
 	unmount "$M8"
 }
@@ -1164,7 +1184,7 @@ t_root_caps() {
 	unmount "$M"
 }
 if [ "$ROOT" = 1 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
-	check "permissions: under allow_other nobody reads a 0644 file, not a 0600 one, nor trusted.*" \
+	check "permissions: under allow_other nobody reads a 0644 file, not a 0600 one, nor trusted.*; ACLs hold" \
 		t_perms
 	check "permissions: a snapshot of a 0700 directory (take of .) keeps nobody out" \
 		t_root_perms
