@@ -12,7 +12,14 @@
 #include "index.h"
 
 #define IDX_MAGIC "SNAPFSIX"		/* 8 bytes, no NUL */
-#define IDX_VERSION 1u
+/*
+ * 2: a hard link may name a symlink, FIFO or device (1: a regular file only;
+ * 1's writer made such links plain entries); ACLs are system.posix_acl_*
+ * xattrs, and an access ACL's mask the mode's group bits (1: neither).
+ * A reader reads every version from IDX_VERSION_OLDEST on.
+ */
+#define IDX_VERSION 2u
+#define IDX_VERSION_OLDEST 1u
 
 /* Frame header */
 #define IDX_HDR_MAGIC 0		/* 8 bytes IDX_MAGIC */

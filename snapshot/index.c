@@ -65,6 +65,7 @@ struct idx_builder {
 	uint32_t refused;	/* members left out: their paths climb out with '..' */
 	char *refused_first;
 	int64_t time;
+	uint32_t version;	/* the index version whose writer this builds as (idx_builder_compat()) */
 };
 
 static uint32_t find_node(const struct idx_builder *b, const char *path, size_t len)
@@ -145,6 +146,7 @@ struct idx_builder *idx_builder_new(int64_t time, struct err *e)
 		return NULL;
 	}
 	b->time = time;
+	b->version = IDX_VERSION;
 	b->last = IDX_NONE;
 	if (new_node(b, "", 0, IDX_NONE) == IDX_NONE) {
 		idx_builder_free(b);
@@ -388,7 +390,7 @@ static int acl_xattr(struct archive_entry *entry, int type, struct bxattr *x, in
 	return 1;
 }
 
-static int copy_lists(struct bnode *nd, struct archive_entry *entry)
+static int copy_lists(struct bnode *nd, struct archive_entry *entry, bool acls)
 {
 	const char *name;
 	const void *value;
@@ -411,7 +413,7 @@ static int copy_lists(struct bnode *nd, struct archive_entry *entry)
 		memcpy(x->value, value, size);
 		x->len = size;
 	}
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; acls && k < 2; k++) {
 		int mask = -1;
 		int r = acl_xattr(entry, k ? ARCHIVE_ENTRY_ACL_TYPE_DEFAULT : ARCHIVE_ENTRY_ACL_TYPE_ACCESS,
 				  &nd->xattrs[nd->nxattrs], &mask);
@@ -468,9 +470,10 @@ static int fill_node(struct idx_builder *b, struct bnode *nd, struct archive_ent
 	nd->uname = dup_or_null(AR(archive_entry_uname)(entry));
 	nd->gname = dup_or_null(AR(archive_entry_gname)(entry));
 	nd->link = dup_or_null(hl ? hl : AR(archive_entry_symlink)(entry));
-	if (S_ISLNK(nd->mode) && !hl)	/* a hard link to a symlink holds a path, not its text */
+	/* a hard link to a symlink holds a path, not its text (version 1 took the path's length) */
+	if (S_ISLNK(nd->mode) && (!hl || b->version < 2))
 		nd->size = nd->link ? strlen(nd->link) : 0;
-	return copy_lists(nd, entry);
+	return copy_lists(nd, entry, b->version >= 2);
 }
 
 /* The node a hard link's path names, or IDX_NONE; -1 (as IDX_NONE - 1) out of memory. */
@@ -748,7 +751,8 @@ static uint32_t link_target(struct idx_builder *b, const struct bnode *nd)
 			return IDX_NONE;
 		/* a file, symlink, FIFO or device: what hard links may name (not a directory) */
 		if (!(b->nodes[t].flags & IDX_F_HARDLINK))
-			return S_ISDIR(b->nodes[t].mode) ? IDX_NONE : t;
+			return S_ISDIR(b->nodes[t].mode) ||
+			       (b->version < 2 && !S_ISREG(b->nodes[t].mode)) ? IDX_NONE : t;
 		nd = &b->nodes[t];
 	}
 	return IDX_NONE;
@@ -1128,6 +1132,7 @@ struct idx {
 	uint32_t nstrings;
 	bool loading;		/* a body was found: a failure is damage, not a foreign archive */
 	bool marked;		/* the last frame began as a snapfs index does */
+	uint32_t version;	/* a native index's (idx_version()) */
 	uint64_t tar_size;
 	uint64_t serial;	/* identifies this index in a reader's frame cache */
 	struct zseek *z;	/* native archives */
@@ -1735,10 +1740,12 @@ static int unpack_frame(struct idx *x, const unsigned char *p, size_t len, struc
 	if (len < IDX_HDR_SIZE || memcmp(p + IDX_HDR_MAGIC, IDX_MAGIC, 8) != 0)
 		return err_set(e, EIO, "'%s' is damaged: no snapfs index before the seek table; "
 				       "run 'snapkeep verify' on it", x->name);
-	if (le32_get(p + IDX_HDR_VERSION) != IDX_VERSION || le32_get(p + IDX_HDR_FLAGS) != 0)
-		return err_set(e, ENOTSUP, "'%s' has index version %u; this snapfs reads version %u: "
-					   "upgrade snapfs", x->name, le32_get(p + IDX_HDR_VERSION),
-			       IDX_VERSION);
+	x->version = le32_get(p + IDX_HDR_VERSION);
+	if (x->version < IDX_VERSION_OLDEST || x->version > IDX_VERSION ||
+	    le32_get(p + IDX_HDR_FLAGS) != 0)
+		return err_set(e, ENOTSUP, "'%s' has index version %u; this snapfs reads versions "
+					   "%u to %u: upgrade snapfs", x->name,
+			       le32_get(p + IDX_HDR_VERSION), IDX_VERSION_OLDEST, IDX_VERSION);
 	x->marked = true;
 	body = le64_get(p + IDX_HDR_BODY_SIZE);
 	x->tar_size = le64_get(p + IDX_HDR_TAR_SIZE);
@@ -1963,6 +1970,7 @@ int idx_open_fd(int fd, const char *name, const struct idx_opts *o, struct idx *
 			zseek_close(x->z);
 			x->z = NULL;
 			x->tar_size = 0;	/* a damaged header's, if it was read */
+			x->version = 0;
 			snprintf(why, sizeof(why), "%s", e->msg);
 			rc = scan_foreign(x, (uint64_t)st.st_size, st.st_mtime, o && o->salvage, e);
 			if (rc == 0 && x->marked && !x->damage &&
@@ -2005,6 +2013,16 @@ const char *idx_name(const struct idx *x)
 uint32_t idx_count(const struct idx *x)
 {
 	return x->n;
+}
+
+uint32_t idx_version(const struct idx *x)
+{
+	return x->version;
+}
+
+void idx_builder_compat(struct idx_builder *b, uint32_t version)
+{
+	b->version = version;
 }
 
 const char *idx_damage(const struct idx *x)

@@ -82,6 +82,12 @@ struct idx_builder;
 /* time stamps the implied directories. NULL with e filled on failure. */
 struct idx_builder *idx_builder_new(int64_t time, struct err *e);
 void idx_builder_free(struct idx_builder *b);
+/*
+ * Build as the writer of index version `version` did (idxfmt.h), so that
+ * verify can compare an archive's stored index with one built from its tar
+ * stream. New builders build IDX_VERSION.
+ */
+void idx_builder_compat(struct idx_builder *b, uint32_t version);
 
 /*
  * Add the member described by entry (as libarchive wrote or read it), whose data
@@ -189,6 +195,8 @@ uint32_t idx_refused(const struct idx *x, const char **first);
 const char *idx_damage(const struct idx *x);
 /* The size of the decompressed tar stream, for a native archive. */
 uint64_t idx_tar_size(const struct idx *x);
+/* A native archive's index version (idxfmt.h); 0 for a foreign one. */
+uint32_t idx_version(const struct idx *x);
 
 /* Decode entry i (< idx_count()) into *out: its parent by a binary search among the directories. */
 void idx_get(const struct idx *x, uint32_t i, struct idx_entry *out);

@@ -321,6 +321,7 @@ static int verify_native(struct vfy *v, const struct zseek *z, struct err *e)
 	if (open_stored_index(v, z, &stored, e) < 0)
 		return -1;
 	v->native = true;
+	idx_builder_compat(v->b, idx_version(stored));	/* an older snapkeep's archive */
 	if (dec_open_frames(v->fd, v->path, z, &d, &v->dec, e) == 0 && parse_frames(v, e) == 0 &&
 	    built_index(v, &built, e) == 0 && compare_index(v, stored, built, e) == 0)
 		rc = check_required(v, stored, e);

@@ -379,6 +379,27 @@ START_TEST(a_last_frame_of_another_kind_scans_as_foreign)
 }
 END_TEST
 
+/* An archive of index version 1 (tests/data/README.md) opens and reads. */
+START_TEST(an_index_of_version_1_reads)
+{
+	const char *dir = getenv("SNAPFS_TESTDATA");
+	struct idx_reader *r = idx_reader_new();
+	char path[4200], got[16] = "";
+	struct idx *x;
+	struct err e;
+
+	ck_assert_ptr_nonnull(dir);
+	snprintf(path, sizeof(path), "%s/v1-acl-fifo-link.tar.zst", dir);
+	ck_assert_msg(idx_open(path, &x, &e) == 0, "%s", e.msg);
+	ck_assert(idx_is_native(x));
+	ck_assert_uint_eq(idx_version(x), 1);
+	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "plain"), got, sizeof(got), 0, r, &e), 6);
+	ck_assert_str_eq(got, "plain\n");
+	idx_close(x);
+	idx_reader_free(r);
+}
+END_TEST
+
 /* Text named like an archive: libarchive would read it as an mtree manifest. */
 START_TEST(text_under_an_archive_name_is_no_archive)
 {
@@ -3022,6 +3043,7 @@ int main(void)
 	tcase_add_test(tc, a_last_frame_of_another_kind_scans_as_foreign);
 	tcase_add_test(tc, a_damaged_index_header_scans_the_tar_and_says_so);
 	tcase_add_test(tc, text_under_an_archive_name_is_no_archive);
+	tcase_add_test(tc, an_index_of_version_1_reads);
 	tcase_add_test(tc, truncated_archive_is_refused);
 	tcase_add_test(tc, foreign_tar_gz_is_indexed_by_a_scan);
 	tcase_add_test(tc, foreign_tar_gz_reads_in_order_with_one_decoder_start);

@@ -152,6 +152,48 @@ START_TEST(good_native_archive_passes)
 }
 END_TEST
 
+/*
+ * Hard links to a symlink and a FIFO, and ACLs (where the test's file system
+ * takes them): what the writer's index says is what the tar stream rebuilds.
+ */
+START_TEST(links_to_symlinks_and_fifos_and_acls_pass)
+{
+	static const unsigned char acl[] = {
+		2, 0, 0, 0, 1, 0, 6, 0, 255, 255, 255, 255, 2, 0, 6, 0, 0xd2, 4, 0, 0,
+		4, 0, 4, 0, 255, 255, 255, 255, 0x10, 0, 6, 0, 255, 255, 255, 255,
+		0x20, 0, 4, 0, 255, 255, 255, 255 };
+	static const char *const req[] = { "link", "fifo" };
+	struct vfy_opts o = { .require = req, .nrequire = 2 };
+	struct err e;
+
+	make_tree();
+	/* the paths take() stores: "link" and "fifo" get a second name each */
+	ck_assert_int_eq(linkat(AT_FDCWD, fixture_path("src/link"), AT_FDCWD,
+				fixture_path("src/config/link2"), 0), 0);
+	ck_assert_int_eq(link(fixture_path("src/fifo"), fixture_path("src/queue/fifo2")), 0);
+	if (setxattr(fixture_path("src/config/personalities/grand_boss.txt"),
+		     "system.posix_acl_access", acl, sizeof(acl), 0) < 0)
+		fixture_skip("links_to_symlinks_and_fifos_and_acls_pass: no ACL on this file system");
+	ck_assert_msg(vfy_archive(take("links.tar.zst"), &o, NULL, &e) == 0, "%s", e.msg);
+}
+END_TEST
+
+/* An archive of index version 1 (tests/data/README.md) still verifies. */
+START_TEST(an_older_snapkeeps_archive_passes)
+{
+	const char *dir = getenv("SNAPFS_TESTDATA");
+	char path[4200];
+	struct vfy_result r;
+	struct err e;
+
+	ck_assert_ptr_nonnull(dir);
+	snprintf(path, sizeof(path), "%s/v1-acl-fifo-link.tar.zst", dir);
+	struct vfy_opts o = { 0 };
+	ck_assert_msg(vfy_archive(path, &o, &r, &e) == 0, "%s", e.msg);
+	ck_assert(r.native);
+}
+END_TEST
+
 START_TEST(one_decoding_thread_or_many_agree)
 {
 	struct vfy_opts o = { .threads = 1 };
@@ -511,6 +553,8 @@ int main(void)
 	tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, good_native_archive_passes);
+	tcase_add_test(tc, links_to_symlinks_and_fifos_and_acls_pass);
+	tcase_add_test(tc, an_older_snapkeeps_archive_passes);
 	tcase_add_test(tc, one_decoding_thread_or_many_agree);
 	tcase_add_test(tc, flipped_byte_in_a_data_frame_fails_naming_the_frame);
 	tcase_add_test(tc, flipped_byte_in_the_index_fails_naming_the_index);
