@@ -1881,6 +1881,10 @@ static int get_file(struct tree *t, uint64_t ino, struct node *n, struct idx_ent
 	if (ent->target != n->entry) {
 		n->entry = ent->target;
 		idx_get(n->ar->x, n->entry, ent);
+		if (!S_ISREG(ent->mode)) {	/* a hard link to a symlink, FIFO or device */
+			node_put(n);
+			return err_set(e, EINVAL, "not a regular file");
+		}
 	}
 	return 0;
 }

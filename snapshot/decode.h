@@ -77,7 +77,8 @@ int dec_finish(struct dec *d, struct err *e);
 /*
  * After a failure: how many decoded bytes, from the start, the checks vouch
  * for. A cut file (it ends inside a gzip member or zstd frame): all handed out,
- * since the output of a cut stream is the start of the whole one's. Other
+ * since the output of a cut stream is the start of the whole one's (damage
+ * that ends the stream early without failing a check looks the same). Other
  * damage: those before the gzip member or zstd frame that holds it, which
  * handed out bytes before its check failed. The frames of a seekable file
  * are checked before they are handed out: all.

@@ -1865,7 +1865,14 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 			put_err(e, &checked);	/* a read error or no memory, not damage */
 			goto done;
 		}
-		bad = dec_error(d);
+		/*
+		 * Damage past the whole archive's end (bytes after the last gzip
+		 * member or zstd frame, which gzip -d and tar ignore), with every
+		 * byte the archive used vouched for: no damage to its members.
+		 */
+		if (r != ARCHIVE_EOF ||
+		    dec_sound(d) < (uint64_t)AR(archive_filter_bytes)(a, 0))
+			bad = dec_error(d);
 	}
 	if (r != ARCHIVE_EOF || bad) {
 		const char *why = AR(archive_error_string)(a);

@@ -746,6 +746,15 @@ START_TEST(foreign_damage_seen_only_by_a_check_reads_no_wrong_byte)
 	ck_assert_int_eq(idx_open(fixture_path("first.tar.gz"), &x, NULL), -1);
 	ck_assert_int_eq(idx_open_with(fixture_path("first.tar.gz"), &salvage, &x, &e), -1);
 	ck_assert_msg(e.code == EIO && strstr(e.msg, "is damaged"), "%s", e.msg);
+	/* bytes after the last gzip member: ignored, as gzip -d and tar do */
+	run_with("tar czf @A -C @S a.bin && printf 'garbage after the end' >> @A",
+		 fixture_path("tail.tar.gz"));
+	ck_assert_msg(idx_open(fixture_path("tail.tar.gz"), &x, &e) == 0, "%s", e.msg);
+	ck_assert_ptr_null(idx_damage(x));
+	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "a.bin"), got, 1u << 20, 0, r, &e),
+			 1 << 20);
+	ck_assert_int_eq(memcmp(got, a, 1u << 20), 0);
+	idx_close(x);
 	/* bytes after a whole zstd frame: the frame's checks passed, its members read */
 	run_with("tar cf - -C @S a.bin b.bin | zstd -q --check > @A && printf 'not zstd, no' >> @A",
 		 fixture_path("tail.tar.zst"));
