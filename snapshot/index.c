@@ -2469,8 +2469,15 @@ ssize_t idx_pread(struct idx *x, uint32_t i, void *buf, size_t len, uint64_t off
 		return err_set(e, ENOTSUP, "'%s': an index with no archive has no data", x->name);
 	if (!x->z) {
 		struct frn_member m = { t.seq, t.size, t.data_off, !(t.flags & IDX_F_SPARSE) };
-		/* a member of a damaged archive that the checks did not vouch for (its size bounds it) */
-		if (t.data_off > x->sound_end || t.size > x->sound_end - t.data_off)
+		/*
+		 * A member of a damaged archive that the checks did not vouch for. A
+		 * sparse one's stored bytes follow its map (GNU 1.0: up to 21 digits
+		 * a number, in 512-byte blocks).
+		 */
+		uint64_t span = t.flags & IDX_F_SPARSE
+					? idx_stored_bytes(x, &t) + ((uint64_t)t.nsparse * 2 + 1) * 21 + 1024
+					: t.size;
+		if (t.data_off > x->sound_end || span > x->sound_end - t.data_off)
 			return err_set(e, EIO, "%s", x->damage ? x->damage : "damaged");
 		return frn_pread(x->frn, &m, buf, len, off, e);
 	}

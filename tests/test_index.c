@@ -802,6 +802,20 @@ START_TEST(failed_spill_leaves_no_bytes_in_the_next_members_holes)
 	for (size_t k = 3; k < 4u << 20; k++)
 		ck_assert_msg(got[k] == 0, "byte %zu of the sparse file is %d", k, got[k]);
 	idx_close(x);
+	/* gzipped and cut in big: the sparse file's few stored bytes lie before the cut */
+	run_with("tar --sparse -czf @A -C @S sparse big", fixture_path("spill.tar.gz"));
+	ck_assert_int_eq(stat(fixture_path("spill.tar.gz"), &st), 0);
+	ck_assert_int_eq(truncate(fixture_path("spill.tar.gz"), st.st_size / 2), 0);
+	ck_assert_msg(idx_open_with(fixture_path("spill.tar.gz"), &salvage, &x, &e) == 0, "%s",
+		      e.msg);
+	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "big"), got, 3u << 20, 0, r, &e), -1);
+	memset(got, 0x55, 4u << 20);
+	ck_assert_msg(idx_pread(x, idx_lookup_path(x, "sparse"), got, 4u << 20, 0, r, &e) == 4 << 20,
+		      "%s", e.msg);
+	ck_assert_int_eq(memcmp(got, "mid", 3), 0);
+	for (size_t k = 3; k < 4u << 20; k++)
+		ck_assert_msg(got[k] == 0, "byte %zu of the sparse file is %d", k, got[k]);
+	idx_close(x);
 	idx_reader_free(r);
 	free(big);
 	free(got);
