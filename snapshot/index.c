@@ -397,9 +397,11 @@ static int copy_lists(struct bnode *nd, struct archive_entry *entry, bool acls)
 	size_t size;
 	la_int64_t off, len;
 	int n = AR(archive_entry_xattr_reset)(entry);
+	bool has_acl = acls && AR(archive_entry_acl_reset)(entry, ARCHIVE_ENTRY_ACL_TYPE_POSIX1E) > 0;
+	size_t cap = (size_t)(n > 0 ? n : 0) + (has_acl ? 2 : 0);
 
-	/* the xattrs, and an access and a default ACL */
-	if (!(nd->xattrs = calloc((size_t)(n > 0 ? n : 0) + 2, sizeof(*nd->xattrs))))
+	/* the xattrs, and an access and a default ACL: no allocation for a member with none */
+	if (cap && !(nd->xattrs = calloc(cap, sizeof(*nd->xattrs))))
 		return -1;
 	while (n > 0 && AR(archive_entry_xattr_next)(entry, &name, &value, &size) == ARCHIVE_OK) {
 		struct bxattr *x = &nd->xattrs[nd->nxattrs];
@@ -413,7 +415,7 @@ static int copy_lists(struct bnode *nd, struct archive_entry *entry, bool acls)
 		memcpy(x->value, value, size);
 		x->len = size;
 	}
-	for (int k = 0; acls && k < 2; k++) {
+	for (int k = 0; has_acl && k < 2; k++) {
 		int mask = -1;
 		int r = acl_xattr(entry, k ? ARCHIVE_ENTRY_ACL_TYPE_DEFAULT : ARCHIVE_ENTRY_ACL_TYPE_ACCESS,
 				  &nd->xattrs[nd->nxattrs], &mask);
@@ -2451,6 +2453,23 @@ static int read_sparse(struct idx *x, const struct idx_entry *t, struct idx_read
 	return 0;
 }
 
+/*
+ * Whether the checks of a damaged foreign archive vouched for file t's data (an
+ * undamaged one's always are). A sparse member's stored bytes follow its map
+ * (GNU 1.0: up to 21 digits a number, in 512-byte blocks).
+ */
+static bool vouched(const struct idx *x, const struct idx_entry *t)
+{
+	uint64_t span;
+
+	if (x->sound_end == UINT64_MAX)
+		return true;
+	span = t->flags & IDX_F_SPARSE
+		       ? idx_stored_bytes(x, t) + ((uint64_t)t->nsparse * 2 + 1) * 21 + 1024
+		       : t->size;
+	return t->data_off <= x->sound_end && span <= x->sound_end - t->data_off;
+}
+
 ssize_t idx_pread(struct idx *x, uint32_t i, void *buf, size_t len, uint64_t off,
 		  struct idx_reader *r, struct err *e)
 {
@@ -2469,15 +2488,7 @@ ssize_t idx_pread(struct idx *x, uint32_t i, void *buf, size_t len, uint64_t off
 		return err_set(e, ENOTSUP, "'%s': an index with no archive has no data", x->name);
 	if (!x->z) {
 		struct frn_member m = { t.seq, t.size, t.data_off, !(t.flags & IDX_F_SPARSE) };
-		/*
-		 * A member of a damaged archive that the checks did not vouch for. A
-		 * sparse one's stored bytes follow its map (GNU 1.0: up to 21 digits
-		 * a number, in 512-byte blocks).
-		 */
-		uint64_t span = t.flags & IDX_F_SPARSE
-					? idx_stored_bytes(x, &t) + ((uint64_t)t.nsparse * 2 + 1) * 21 + 1024
-					: t.size;
-		if (t.data_off > x->sound_end || span > x->sound_end - t.data_off)
+		if (!vouched(x, &t))
 			return err_set(e, EIO, "%s", x->damage ? x->damage : "damaged");
 		return frn_pread(x->frn, &m, buf, len, off, e);
 	}

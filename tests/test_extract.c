@@ -307,10 +307,13 @@ START_TEST(round_trip_equals_the_source)
 		      e.msg);
 	ck_assert_msg(st.warnings == 0, "%s", warnings);
 	ck_assert_uint_eq(st.restored, 14);	/* "." and the 13 entries */
-	if (acls)	/* restored with its ACL (and the mode's group bits, the mask's) */
+	if (acls) {	/* restored with its ACL (and the mode's group bits, the mask's) */
 		ck_assert_int_eq(getxattr(fixture_path("out/config/personalities/grand_boss.txt"),
 					  "system.posix_acl_access", got, sizeof(got)), sizeof(acl));
-	ck_assert_int_eq(memcmp(got, acl, acls ? sizeof(acl) : 0), 0);
+		ck_assert_int_eq(memcmp(got, acl, sizeof(acl)), 0);
+	} else {
+		fixture_skip("round_trip_equals_the_source: its ACL, since this file system takes none");
+	}
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		compare_entry(all[i]);
 	ck_assert_int_eq(stat(fixture_path("out/hard"), &s1), 0);
