@@ -115,6 +115,8 @@ struct tree {
 	size_t ndirs, capdirs;
 	struct snap **aids;		/* open addressing on aid */
 	size_t capaids, naids;
+	struct snap **fresh;		/* found by this rescan, numbered at its end */
+	size_t nfresh, capfresh;
 	pthread_mutex_t lru;		/* loaded indexes */
 	struct snap **loaded;
 	size_t nloaded;
@@ -243,12 +245,10 @@ static int aid_grow(struct tree *t)
 }
 
 /* Give s an archive id from the hash of rel, the next free one on a collision. */
-static int aid_add(struct tree *t, struct snap *s, const char *rel)
+static void aid_add(struct tree *t, struct snap *s, const char *rel)
 {
 	uint32_t aid = (uint32_t)(hash64(rel, strlen(rel)) & AID_MAX);
 
-	if ((t->naids + 1) * 2 > t->capaids && aid_grow(t) < 0)
-		return -1;
 	for (aid = aid ? aid : 1; aid_find(t, aid); aid = aid % AID_MAX + 1)
 		;
 	s->aid = aid;
@@ -257,7 +257,45 @@ static int aid_add(struct tree *t, struct snap *s, const char *rel)
 		k = (k + 1) & (t->capaids - 1);
 	t->aids[k] = s;
 	t->naids++;
-	return 0;
+}
+
+/* Room for one more snapshot to number at the end of this rescan. */
+static int fresh_reserve(struct tree *t)
+{
+	if (t->nfresh == t->capfresh) {
+		size_t cap = t->capfresh ? t->capfresh * 2 : 64;
+		struct snap **v = realloc(t->fresh, cap * sizeof(*v));
+		if (!v)
+			return -1;
+		t->fresh = v;
+		t->capfresh = cap;
+	}
+	return (t->naids + t->nfresh + 1) * 2 > t->capaids ? aid_grow(t) : 0;
+}
+
+/* The older first (the time its name gives, else its mtime), then by path. */
+static int cmp_age(const void *a, const void *b)
+{
+	const struct snap *x = *(struct snap *const *)a, *y = *(struct snap *const *)b;
+	int64_t tx = x->time ? x->time : x->st.st_mtim.tv_sec;
+	int64_t ty = y->time ? y->time : y->st.st_mtim.tv_sec;
+
+	return tx != ty ? (tx > ty) - (tx < ty) : strcmp(x->path, y->path);
+}
+
+/*
+ * Number the snapshots this rescan found, the oldest first: on a collision the
+ * older keeps the hash of its path, as a fresh mount gives it (tree.h).
+ */
+static void number_fresh(struct tree *t)
+{
+	size_t skip = strlen(t->store) + 1;	/* a snapshot's path is the store's, "/", rel */
+
+	if (t->nfresh > 1)
+		qsort(t->fresh, t->nfresh, sizeof(*t->fresh), cmp_age);
+	for (size_t i = 0; i < t->nfresh; i++)
+		aid_add(t, t->fresh[i], t->fresh[i]->path + skip);
+	t->nfresh = 0;
 }
 
 /* Remove s from the aid table, keeping the probe chains whole. */
@@ -736,31 +774,34 @@ static void add_archive(struct tree *t, struct listing *l, struct dir *d, const 
 {
 	struct snap *s = old_snap(d, file, st);
 	char *name = display_name(l->kids, l->n, file, p);
-	char *rel = child_rel(d->rel, file);
 	struct child *c;
 
-	if (!s && name && rel)	/* the file's time tells a name in the repeated autumn hour */
+	if (!s && name)	/* the file's time tells a name in the repeated autumn hour */
 		s = snap_new(path, file, st, p->has_time ? store_name_time(p, st->st_mtime) : 0);
-	if (!name || !rel || !s) {
+	if (!name || !s) {
 		free(name);
-		free(rel);
 		return;
 	}
-	if (!s->aid && aid_add(t, s, rel) < 0) {
+	if (!s->aid && fresh_reserve(t) < 0) {
 		snap_put(s);
 		free(name);
-		free(rel);
 		return;
 	}
-	free(rel);
 	free(s->name);
 	s->name = name;
 	s->parent = d->ino;
 	if ((c = push_child(l)) && (c->name = strdup(name))) {
 		c->kind = K_SNAP;
 		c->snap = s;
-	} else if (c) {
-		l->n--;
+		if (!s->aid)
+			t->fresh[t->nfresh++] = s;	/* the table's reference, from number_fresh() */
+	} else {
+		if (c)
+			l->n--;
+		if (!s->aid) {
+			snap_put(s);
+			return;
+		}
 	}
 	/* latest: the newest time; on a tie the later in file-name order */
 	if (p->has_time && (!d->latest || s->time >= d->latest_time)) {
@@ -969,6 +1010,7 @@ static void rescan_locked(struct tree *t, bool force, struct invals *iv, const s
 			free_dir(t, t->dirs[i], iv);
 	}
 	t->ndirs = k;
+	number_fresh(t);
 }
 
 void tree_stop(struct tree *t)
@@ -1063,6 +1105,7 @@ void tree_free(struct tree *t)
 		if (t->aids[i])
 			snap_put(t->aids[i]);	/* the table's; the last closes the index */
 	free(t->aids);
+	free(t->fresh);
 	free(t->dirs);
 	free(t->loaded);
 	free(t->store);

@@ -8,9 +8,13 @@
  *	- 1 is the store's root;
  *	- a store directory or a `latest` link: bit 63 set, a hash of its path;
  *	- entry k of an archive: (archive id << 32) | (k + 1), where the archive id
- *	  is a 31-bit hash of the archive's path in the store (probing on a
- *	  collision), and a hard link has its target's number. Entry 0 is the
- *	  snapshot directory itself.
+ *	  is a 31-bit hash of the archive's path in the store, and a hard link has
+ *	  its target's number. Entry 0 is the snapshot directory itself. When two
+ *	  paths' hashes collide, the older archive keeps it and the newer takes the
+ *	  next free id, as a fresh mount would give them, so a new snapshot moves
+ *	  no one's numbers. Numbers move at the next mount only when the older was
+ *	  pruned meanwhile (the newer's), or copied in while the newer was mounted
+ *	  (both).
  * An archive's index is opened on first use inside it, and at most max_open
  * are kept open (least recently used closed first). Files are read by inode
  * number, with no open handle (the kernel need not ask to open them): the

@@ -628,6 +628,32 @@ t_inodes() {
 }
 check "inode numbers are the same after unmount and mount" t_inodes
 
+# Two archive paths whose 31-bit ids collide (found by search over the hash):
+# the newer sorts first by name, so it was numbered first when a mount met
+# both; taken while mounted, it must leave the older one's numbers as they were.
+ST4=$W/store4
+M4=$W/m4
+OLDER=o3498-20250101_000000.tar.zst NEWER=n46716-20260101_000000.tar.zst
+t_inodes_collide() {
+	local before after
+	mkarchive "$ST4/$OLDER" "$W/src2/A" which || return 1
+	need_mount "$ST4" "$M4" || return 1
+	before=$(stat -c %i "$M4/20250101_000000" "$M4/20250101_000000/which") || return 1
+	mkarchive "$ST4/$NEWER" "$W/src2/B" which || return 1
+	wait_for 2000 0 test -e "$M4/20260101_000000/which" ||
+		{ why "the newer archive did not appear"; return 1; }
+	before+=" $(stat -c %i "$M4/20260101_000000" "$M4/20260101_000000/which")"
+	unmount "$M4" || return 1
+	need_mount "$ST4" "$M4" || return 1
+	after=$(stat -c %i "$M4/20250101_000000" "$M4/20250101_000000/which" \
+		"$M4/20260101_000000" "$M4/20260101_000000/which")
+	[ "$(echo $before)" = "$(echo $after)" ] || why "live: $(echo $before); remounted: $(echo $after)"
+	[ "$(echo "$after" | sort -u | wc -l)" = 4 ] || why "inode numbers not distinct: $(echo $after)"
+}
+check "inode numbers of colliding archive ids are the same after a live take and a remount" \
+	t_inodes_collide
+unmount "$M4"
+
 #####################################################################################
 # 5. Live updates.
 #####################################################################################
