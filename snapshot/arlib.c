@@ -21,7 +21,7 @@ static struct err load_err;	/* code 0 once loaded */
 static void load(void)
 {
 	void *h = dlopen(ARLIB_SONAME, RTLD_NOW | RTLD_LOCAL);
-	struct arlib t;
+	struct arlib t = { 0 };
 
 	if (!h) {
 		err_set(&load_err, ENOENT,
@@ -41,6 +41,13 @@ static void load(void)
 	}
 	ARLIB_FUNCS(ARLIB_SYM)
 #undef ARLIB_SYM
+	t.lz4 = true;	/* dlsym on h searches the libraries libarchive links, too */
+#define ARLIB_LZ4_SYM(f) t.lz4 = t.lz4 && (t.f = (__typeof__(t.f))dlsym(h, #f));
+	ARLIB_LZ4_FUNCS(ARLIB_LZ4_SYM)
+#undef ARLIB_LZ4_SYM
+#ifndef SNAPFS_HAVE_LZ4
+	t.lz4 = false;
+#endif
 	arlib = t;	/* the library stays loaded for the life of the process */
 }
 

@@ -19,6 +19,8 @@
 #ifndef SNAPFS_ARLIB_H
 #define SNAPFS_ARLIB_H
 
+#include <stdbool.h>
+
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -60,10 +62,29 @@
 	X(archive_read_support_format_all)                                                     \
 	X(archive_set_error)
 
+/*
+ * liblz4's frame decoder, which libarchive links: decode checks lz4's
+ * checksums with it (libarchive 3.6 does not). Looked up in libarchive's
+ * libraries; when they lack it, lz4 is false and libarchive reads lz4 alone.
+ */
+#ifdef SNAPFS_HAVE_LZ4
+#include <lz4frame.h>
+#define ARLIB_LZ4_FUNCS(X)                                                                     \
+	X(LZ4F_createDecompressionContext)                                                     \
+	X(LZ4F_decompress)                                                                     \
+	X(LZ4F_freeDecompressionContext)                                                       \
+	X(LZ4F_getErrorName)                                                                   \
+	X(LZ4F_isError)
+#else
+#define ARLIB_LZ4_FUNCS(X)
+#endif
+
 struct arlib {
 #define ARLIB_FIELD(f) __typeof__(f) *f;
 	ARLIB_FUNCS(ARLIB_FIELD)
+	ARLIB_LZ4_FUNCS(ARLIB_FIELD)
 #undef ARLIB_FIELD
+	bool lz4;
 };
 
 /* Filled by the first successful arlib_load(); read only after one returned 0. */

@@ -59,7 +59,7 @@ struct ring {
 	int nthreads;
 };
 
-/* A zstd file read as a stream of frames. */
+/* A zstd (or lz4) file read as a stream of frames. */
 struct zsf {
 	ZSTD_DCtx *dctx;
 	unsigned char *in, *out;
@@ -79,7 +79,7 @@ struct gz {
 };
 #endif
 
-enum dec_kind { DEC_FRAMES, DEC_ZSTD, DEC_GZIP };
+enum dec_kind { DEC_FRAMES, DEC_ZSTD, DEC_GZIP, DEC_LZ4 };
 
 struct dec {
 	enum dec_kind kind;
@@ -98,6 +98,9 @@ struct dec {
 	struct zsf zs;
 #ifdef SNAPFS_HAVE_ZLIB
 	struct gz *gz;
+#endif
+#ifdef SNAPFS_HAVE_LZ4
+	LZ4F_dctx *lz4;
 #endif
 };
 
@@ -324,7 +327,9 @@ static int zsf_fill(struct dec *d)
 	want = left < STREAM_CHUNK ? (size_t)left : STREAM_CHUNK;
 	if (want == 0) {
 		d->cut = true;
-		return zsf_damaged(d, z->frame_start, "the file ends inside the zstd frame");
+		return zsf_damaged(d, z->frame_start, d->kind == DEC_LZ4 ?
+					"the file ends inside the lz4 frame" :
+					"the file ends inside the zstd frame");
 	}
 	if (fd_pread_all(d->fd, z->in, want, z->in_off) < 0) {
 		err_set(&d->e, errno ? errno : EIO, "cannot read '%s': %s", d->name,
@@ -361,19 +366,69 @@ static ssize_t zsf_next(struct dec *d, const void **buf)
 	}
 }
 
+/* The buffers of a stream of frames; lz4's decoder too, for an lz4 file. */
 static int zsf_start(struct dec *d, struct err *e)
 {
 	struct zsf *z = &d->zs;
 
 	z->out_cap = ZSTD_DStreamOutSize();
 	z->boundary = true;
-	z->dctx = ZSTD_createDCtx();
 	z->in = malloc(STREAM_CHUNK);
 	z->out = malloc(z->out_cap);
+#ifdef SNAPFS_HAVE_LZ4
+	if (d->kind == DEC_LZ4) {
+		if (AR(LZ4F_isError)(AR(LZ4F_createDecompressionContext)(&d->lz4, LZ4F_VERSION)))
+			d->lz4 = NULL;
+		return d->lz4 && z->in && z->out ? 0 : err_set(e, ENOMEM, "out of memory");
+	}
+#endif
+	z->dctx = ZSTD_createDCtx();
 	if (!z->dctx || !z->in || !z->out)
 		return err_set(e, ENOMEM, "out of memory");
 	return 0;
 }
+
+/* ---- lz4 ---- */
+
+#ifdef SNAPFS_HAVE_LZ4
+/*
+ * An lz4 file, frame by frame: liblz4 checks each block's checksum before it
+ * hands the block out, where the frame carries them, and the frame's content
+ * checksum at its end (lz4's default); skippable frames it passes over.
+ */
+static ssize_t lz4_next(struct dec *d, const void **buf)
+{
+	struct zsf *z = &d->zs;
+
+	for (;;) {
+		if (z->boundary) {
+			uint64_t cur = z->in_off + z->in_pos;
+			d->unit_out = d->out;	/* every byte out is of frames whose checks passed */
+			if (cur == d->size)
+				return 0;
+			z->frame_start = cur;
+			z->boundary = false;
+		}
+		if (!z->flushing && zsf_fill(d) < 0)
+			return -1;
+		size_t in_len = z->in_len - z->in_pos, out_len = z->out_cap;
+		size_t ret = AR(LZ4F_decompress)(d->lz4, z->out, &out_len, z->in + z->in_pos,
+						 &in_len, NULL);
+		z->in_pos += in_len;
+		if (AR(LZ4F_isError)(ret)) {
+			char what[96];
+			snprintf(what, sizeof(what), "lz4 %s", AR(LZ4F_getErrorName)(ret));
+			return zsf_damaged(d, z->frame_start, what);
+		}
+		z->boundary = ret == 0;
+		z->flushing = !z->boundary && out_len == z->out_cap;
+		if (out_len) {
+			*buf = z->out;
+			return (ssize_t)out_len;
+		}
+	}
+}
+#endif
 
 /* ---- gzip ---- */
 
@@ -484,6 +539,11 @@ static ssize_t dec_step(struct dec *d, const void **buf)
 		return gz_next(d, buf);
 #endif
 		break;
+	case DEC_LZ4:
+#ifdef SNAPFS_HAVE_LZ4
+		return lz4_next(d, buf);
+#endif
+		break;
 	}
 	return 0;
 }
@@ -560,12 +620,16 @@ int dec_open_stream(int fd, const char *name, uint64_t size, const struct dec_op
 	else if (size >= 2 && m[0] == 0x1f && m[1] == 0x8b)
 		kind = DEC_GZIP;
 #endif
+#ifdef SNAPFS_HAVE_LZ4
+	else if (size >= 4 && le32_get(m) == LZ4F_MAGICNUMBER && arlib_load(NULL) == 0 && arlib.lz4)
+		kind = DEC_LZ4;
+#endif
 	else
 		return 0;
 	if (!(d = dec_new(fd, name, size, o, kind)))
 		return err_set(e, ENOMEM, "out of memory");
 #ifdef SNAPFS_HAVE_ZLIB
-	rc = kind == DEC_ZSTD ? zsf_start(d, e) : gz_start(d, e);
+	rc = kind != DEC_GZIP ? zsf_start(d, e) : gz_start(d, e);
 #else
 	rc = zsf_start(d, e);
 #endif
@@ -628,6 +692,10 @@ void dec_close(struct dec *d)
 		pthread_mutex_destroy(&d->ring.mu);
 	}
 	ZSTD_freeDCtx(d->zs.dctx);
+#ifdef SNAPFS_HAVE_LZ4
+	if (d->lz4)
+		AR(LZ4F_freeDecompressionContext)(d->lz4);
+#endif
 	free(d->zs.in);
 	free(d->zs.out);
 #ifdef SNAPFS_HAVE_ZLIB

@@ -17,6 +17,9 @@
  *           archive whose seek table is gone).
  *   gzip    zlib, member by member, each member's CRC-32 and length checked;
  *           zero bytes after the last member (tape padding) are allowed.
+ *   lz4     liblz4's frame decoder, reached through libarchive (arlib.h),
+ *           frame by frame: block checksums and each frame's content checksum
+ *           checked where the frames carry them (lz4's default: the content's).
  *
  * Calling sequence:
  *	dec_open_frames() or dec_open_stream() -> dec_attach() ->
@@ -54,9 +57,11 @@ int dec_open_frames(int fd, const char *name, const struct zseek *z, const struc
 		    struct dec **out, struct err *e);
 
 /*
- * A decoder for fd (size bytes) chosen by its first bytes: zstd or gzip. *out
- * is NULL, and 0 returned, when it is neither (let libarchive read the file);
- * gzip, too, when snapfs was built without zlib. The caller keeps fd open.
+ * A decoder for fd (size bytes) chosen by its first bytes: zstd, gzip or lz4.
+ * *out is NULL, and 0 returned, when it is none of them (let libarchive read
+ * the file); gzip, too, when snapfs was built without zlib, and lz4 without
+ * liblz4's header or when libarchive's libraries lack it. The caller keeps fd
+ * open.
  */
 int dec_open_stream(int fd, const char *name, uint64_t size, const struct dec_opts *o,
 		    struct dec **out, struct err *e);
@@ -76,12 +81,12 @@ int dec_finish(struct dec *d, struct err *e);
 
 /*
  * After a failure: how many decoded bytes, from the start, the checks vouch
- * for. A cut file (it ends inside a gzip member or zstd frame): all handed out,
- * since the output of a cut stream is the start of the whole one's (damage
- * that ends the stream early without failing a check looks the same). Other
- * damage: those before the gzip member or zstd frame that holds it, which
- * handed out bytes before its check failed. The frames of a seekable file
- * are checked before they are handed out: all.
+ * for. A cut file (it ends inside a gzip member, or a zstd or lz4 frame): all
+ * handed out, since the output of a cut stream is the start of the whole one's
+ * (damage that ends the stream early without failing a check looks the same).
+ * Other damage: those before the member or frame that holds it, which handed
+ * out bytes before its check failed. The frames of a seekable file are
+ * checked before they are handed out: all.
  */
 uint64_t dec_sound(const struct dec *d);
 

@@ -1908,7 +1908,7 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 			x->sound_end = dec_sound(d);
 		else if (!d && AR(archive_filter_count)(a) > 1)
 			/*
-			 * libarchive's own decoders (xz, bzip2, lz4 ...) hand out data
+			 * libarchive's own decoders (xz, bzip2 ...) hand out data
 			 * before the check of its block or frame, and call a failed check
 			 * a truncation: nothing is vouched for.
 			 */
