@@ -1232,6 +1232,33 @@ static void learn_root(struct tree *t, struct snap *s, const struct idx *x);
  * which counts every snapshot it shows, never waits for it. Users of s
  * itself wait for the one thread that opens it.
  */
+/* The members a foreign archive's index left out: logged once a snapshot. */
+static void log_refusals(struct tree *t, struct snap *s, const struct idx *x)
+{
+	const char *first, *first_link;
+	uint32_t n = idx_refused(x, IDX_REFUSED_CLIMBS, &first);
+	uint32_t links = idx_refused(x, IDX_REFUSED_NO_TARGET, &first_link);
+	char msg[PATH_MAX + 256];
+
+	if ((!n && !links) || !t->o.damaged || atomic_exchange(&s->refusals, true))
+		return;
+	if (n) {
+		snprintf(msg, sizeof(msg), "'%s': %u member%s not shown, since %s path%s climb%s "
+			 "out of the archive with '..' (the first: '%s'); tar -x strips or "
+			 "refuses such names too", s->path, n, n == 1 ? " is" : "s are",
+			 n == 1 ? "its" : "their", n == 1 ? "" : "s", n == 1 ? "s" : "", first);
+		t->o.damaged(t->o.ctx, msg);
+	}
+	if (links) {
+		snprintf(msg, sizeof(msg), "'%s': %u hard link%s not shown, since the file%s %s "
+			 "name%s %s not in the archive (the first: '%s'); tar -x and bsdtar -x make "
+			 "nothing for %s either", s->path, links, links == 1 ? " is" : "s are",
+			 links == 1 ? "" : "s", links == 1 ? "it" : "they", links == 1 ? "s" : "",
+			 links == 1 ? "is" : "are", first_link, links == 1 ? "it" : "them");
+		t->o.damaged(t->o.ctx, msg);
+	}
+}
+
 static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 {
 	struct aref *a = NULL;
@@ -1296,7 +1323,7 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (fresh) {
-		const char *first, *lost = idx_damage(a->x);
+		const char *lost = idx_damage(a->x);
 		/*
 		 * The kernel forgets the directory's first attributes now, before this
 		 * request is answered: a path another user walks through names already
@@ -1304,18 +1331,10 @@ static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 		 */
 		if (atomic_load(&s->root_inval) && t->o.inval_attr && !atomic_load(&t->quit))
 			t->o.inval_attr(t->o.ctx, entry_ino(s->aid, IDX_ROOT));
-		uint32_t n = idx_refused(a->x, &first);
 		/* logged once, as a damaged read would be; reads the damage reaches (if any) give EIO */
 		if (lost && t->o.damaged && !atomic_exchange(&s->reported, true))
 			t->o.damaged(t->o.ctx, lost);
-		if (n && t->o.damaged && !atomic_exchange(&s->refusals, true)) {
-			char msg[PATH_MAX + 256];
-			snprintf(msg, sizeof(msg), "'%s': %u member%s not shown, since %s path%s climb%s "
-				 "out of the archive with '..' (the first: '%s'); tar -x strips or "
-				 "refuses such names too", s->path, n, n == 1 ? " is" : "s are",
-				 n == 1 ? "its" : "their", n == 1 ? "" : "s", n == 1 ? "s" : "", first);
-			t->o.damaged(t->o.ctx, msg);
-		}
+		log_refusals(t, s, a->x);
 		note_loaded(t, s, a);
 	}
 	return a;

@@ -62,8 +62,8 @@ struct idx_builder {
 	size_t hcap;
 	uint32_t members;
 	uint32_t last;		/* the node the last member added filled; IDX_NONE if none */
-	uint32_t refused;	/* members left out: their paths climb out with '..' */
-	char *refused_first;
+	uint32_t refused[IDX_REFUSALS];	/* members left out, by why */
+	char *refused_first[IDX_REFUSALS];
 	int64_t time;
 	uint32_t version;	/* the index version whose writer this builds as (idx_builder_compat()) */
 };
@@ -183,7 +183,8 @@ void idx_builder_free(struct idx_builder *b)
 	}
 	free(b->nodes);
 	free(b->hash);
-	free(b->refused_first);
+	for (int k = 0; k < IDX_REFUSALS; k++)
+		free(b->refused_first[k]);
 	free(b);
 }
 
@@ -192,10 +193,17 @@ uint32_t idx_builder_members(const struct idx_builder *b)
 	return b->members;
 }
 
-uint32_t idx_builder_refused(const struct idx_builder *b, const char **first)
+uint32_t idx_builder_refused(const struct idx_builder *b, enum idx_refusal why,
+			     const char **first)
 {
-	*first = b->refused_first;
-	return b->refused;
+	*first = b->refused_first[why];
+	return b->refused[why];
+}
+
+static void refuse(struct idx_builder *b, enum idx_refusal why, const char *path)
+{
+	if (b->refused[why]++ == 0)
+		b->refused_first[why] = strdup(path);
 }
 
 ssize_t idx_normalise(const char *path, char *buf, size_t size)
@@ -613,8 +621,7 @@ int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t
 	if (len < 0) {
 		/* left out, but it keeps its place: readers count members to find the next ones */
 		b->members++;
-		if (b->refused++ == 0)
-			b->refused_first = strdup(path);
+		refuse(b, IDX_REFUSED_CLIMBS, path);
 		rc = err_set(e, EINVAL, "member '%s' climbs out of the archive with '..'", path);
 	} else if (len == 0) {
 		i = IDX_ROOT;	/* "./" itself: its metadata becomes the root's */
@@ -760,6 +767,37 @@ static uint32_t link_target(struct idx_builder *b, const struct bnode *nd)
 	return IDX_NONE;
 }
 
+/*
+ * Hard links to no file the archive holds (none named so before them, as
+ * after `tar --delete` of the file, or a directory): tar and bsdtar extract
+ * nothing for them, so they are left out rather than shown as empty files.
+ * The number left out; order must then be made again. Version 1 showed them
+ * as empty files, and its rebuild does (resolve_links()).
+ */
+static uint32_t drop_dangling(struct idx_builder *b, const uint32_t *order, uint32_t n)
+{
+	uint32_t dropped = 0, first = IDX_NONE;
+
+	for (uint32_t k = 1; k < n && b->version >= 2; k++) {
+		uint32_t i = order[k];
+		struct bnode *nd = &b->nodes[i];
+		if (!(nd->flags & IDX_F_HARDLINK) || link_target(b, nd) != IDX_NONE)
+			continue;
+		uint32_t *p = &b->nodes[nd->parent].first_kid;
+		while (*p != i)
+			p = &b->nodes[*p].next_sib;
+		*p = nd->next_sib;	/* links to it are then links to nothing too */
+		if (first == IDX_NONE || nd->seq < b->nodes[first].seq)
+			first = i;	/* the first in the archive, not in this order */
+		dropped++;
+	}
+	if (dropped) {
+		b->refused[IDX_REFUSED_NO_TARGET] += dropped;
+		b->refused_first[IDX_REFUSED_NO_TARGET] = strdup(b->nodes[first].path);
+	}
+	return dropped;
+}
+
 /* target[k] for entry k; counts links into nlink. */
 static void resolve_links(struct idx_builder *b, const uint32_t *order, uint32_t n, uint32_t *target)
 {
@@ -776,7 +814,7 @@ static void resolve_links(struct idx_builder *b, const uint32_t *order, uint32_t
 			continue;
 		uint32_t t = link_target(b, nd);
 		if (t == IDX_NONE) {
-			/* a link to nothing stored: an empty file, as bsdtar leaves it */
+			/* a link to nothing stored, in version 1: an empty file */
 			nd->flags &= ~IDX_F_HARDLINK;
 			nd->mode = S_IFREG | (nd->mode & 07777);
 			continue;
@@ -928,6 +966,8 @@ int idx_builder_finish(struct idx_builder *b, void **out, size_t *len, struct er
 		goto done;
 	}
 	n = order_nodes(b, order);
+	if (drop_dangling(b, order, n))
+		n = order_nodes(b, order);
 	resolve_links(b, order, n, target);
 	if (serialise(b, order, target, n, out, len) < 0)
 		rc = err_set(e, ENOMEM, "out of memory for the index (or over 4 GiB of names)");
@@ -1110,8 +1150,8 @@ struct idx {
 	char *name;
 	int fd;			/* -1 for a blob with no archive */
 	uint32_t n, nxattrs, nsparse, members;
-	uint32_t refused;	/* a foreign archive's members left out (idx_refused()) */
-	char *refused_first;
+	uint32_t refused[IDX_REFUSALS];	/* a foreign archive's members left out (idx_refused()) */
+	char *refused_first[IDX_REFUSALS];
 	char *damage;		/* idx_damage() */
 	struct cent *ce;	/* n */
 	uint32_t *seq;		/* n; NULL when not kept (idx_opts.no_seq) */
@@ -1690,7 +1730,8 @@ void idx_close(struct idx *x)
 		close(x->fd);
 	fill_free(x->ce);
 	fill_free(x->seq);
-	free(x->refused_first);
+	for (int k = 0; k < IDX_REFUSALS; k++)
+		free(x->refused_first[k]);
 	free(x->damage);
 	free(x->ext);
 	free(x->ranges);
@@ -1927,8 +1968,10 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 	rc = load_blob(x, blob, len, e);
 	if (rc == 0) {
 		const char *first;
-		x->refused = idx_builder_refused(b, &first);
-		x->refused_first = first ? strdup(first) : NULL;
+		for (int k = 0; k < IDX_REFUSALS; k++) {
+			x->refused[k] = idx_builder_refused(b, k, &first);
+			x->refused_first[k] = first ? strdup(first) : NULL;
+		}
 	}
 done:
 	free(blob);
@@ -2039,10 +2082,10 @@ const char *idx_damage(const struct idx *x)
 	return x->damage;
 }
 
-uint32_t idx_refused(const struct idx *x, const char **first)
+uint32_t idx_refused(const struct idx *x, enum idx_refusal why, const char **first)
 {
-	*first = x->refused_first ? x->refused_first : "";
-	return x->refused;
+	*first = x->refused_first[why] ? x->refused_first[why] : "";
+	return x->refused[why];
 }
 
 uint32_t idx_members(const struct idx *x)

@@ -118,8 +118,19 @@ int idx_builder_stored(struct idx_builder *b, uint64_t stored, struct err *e);
 
 /* Members added so far (not counting implied directories). */
 uint32_t idx_builder_members(const struct idx_builder *b);
-/* Members refused for climbing out with '..'; *first is the first one's path, or NULL. */
-uint32_t idx_builder_refused(const struct idx_builder *b, const char **first);
+/* Why a member of a foreign archive is left out of its index. */
+enum idx_refusal {
+	IDX_REFUSED_CLIMBS,	/* its path climbs out with '..' (bsdtar refuses it) */
+	IDX_REFUSED_NO_TARGET,	/* a hard link to no file in the archive (tar -x makes nothing) */
+	IDX_REFUSALS
+};
+
+/*
+ * Members left out for why; *first is the first one's path, or NULL. Those
+ * left out as links to nothing are known once idx_builder_finish() ran.
+ */
+uint32_t idx_builder_refused(const struct idx_builder *b, enum idx_refusal why,
+			     const char **first);
 
 /* Serialise: *out gets a new blob of *len bytes (free() it). */
 int idx_builder_finish(struct idx_builder *b, void **out, size_t *len, struct err *e);
@@ -182,11 +193,12 @@ uint32_t idx_count(const struct idx *x);
 /* Members of the archive: what `snapkeep list` counts. */
 uint32_t idx_members(const struct idx *x);
 /*
- * Members of a foreign archive left out of the index because their paths climb
- * out of it with '..' (as bsdtar refuses them); *first is the first one's path.
- * They still count among the members.
+ * Members of a foreign archive left out of the index for why: paths that climb
+ * out of it with '..' (bsdtar refuses them), hard links to files the archive
+ * does not hold (tar and bsdtar extract nothing for them). *first is the first
+ * one's path. They still count among the members.
  */
-uint32_t idx_refused(const struct idx *x, const char **first);
+uint32_t idx_refused(const struct idx *x, enum idx_refusal why, const char **first);
 /*
  * The damage an archive was opened past, as a message; NULL when whole. With
  * idx_opts.salvage, what a cut or damaged archive lost; and a native archive

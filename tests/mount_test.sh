@@ -1076,6 +1076,23 @@ t_truncated() {
 }
 check "damaged: a truncated archive shows the files before the cut, EIO in the cut one, logged once" \
 	t_truncated
+
+# A hard link whose file was deleted from the tar (tar --delete): tar -x and
+# bsdtar -x make nothing for it, so it does not show as an empty file.
+t_dangling_link() {
+	local d=$M7/20260104_000000 src=$W/src7l
+	mkdir -p "$src/s" && echo kept >"$src/s/keep" && echo gone >"$src/s/gone" &&
+		ln "$src/s/gone" "$src/s/link" &&
+		tar cf "$W/links.tar" -C "$src" s/keep s/gone s/link &&
+		tar --delete -f "$W/links.tar" s/gone &&
+		mv "$W/links.tar" "$ST7/links-20260104_000000.tar" || { why "cannot build it"; return 1; }
+	wait_for 2000 "$PID7" test -d "$d" || { why "the archive did not appear"; return 1; }
+	[ "$(cat "$d/s/keep")" = kept ] || why "s/keep does not read right"
+	[ ! -e "$d/s/link" ] && [ ! -e "$d/s/gone" ] || why "listed: $(ls "$d/s" | tr '\n' ' ')"
+	grep -F 'links-20260104_000000.tar' "$LOG7" | grep -qF "1 hard link is not shown" ||
+		why "not logged: $(tr '\n' '|' <"$LOG7")"
+}
+check "foreign: a hard link to a file the archive lacks is left out, and logged" t_dangling_link
 note "the daemon's log: $(tr '\n' '|' <"$LOG7")"
 t_fg_unmount() {
 	fusermount3 -u "$M7" || why "fusermount3 -u failed"

@@ -112,7 +112,7 @@ START_TEST(member_climbing_out_is_skipped)
 	/* left out, but counted: readers count members to find the ones after it */
 	const char *first;
 	ck_assert_uint_eq(idx_builder_members(b), 1);
-	ck_assert_uint_eq(idx_builder_refused(b, &first), 1);
+	ck_assert_uint_eq(idx_builder_refused(b, IDX_REFUSED_CLIMBS, &first), 1);
 	ck_assert_str_eq(first, "a/../../etc/passwd");
 	archive_entry_free(ae);
 	idx_builder_free(b);
@@ -167,34 +167,65 @@ START_TEST(later_member_replaces_earlier)
 }
 END_TEST
 
-START_TEST(hard_links_share_one_target_and_count_links)
+/* The links of hard_links_share_one_target_and_count_links, built as version v writes them. */
+static struct idx *links_index(uint32_t v, uint32_t *left_out, const char **first)
 {
 	struct idx_builder *b = idx_builder_new(0, NULL);
 	struct idx *x;
-	struct idx_entry f, l1, l2, broken, dir;
 
+	idx_builder_compat(b, v);
 	add(b, "d/file", S_IFREG | 0644, NULL, 10, 1024);
 	add(b, "l1", S_IFREG | 0644, "d/file", 0, 0);
 	add(b, "l2", S_IFREG | 0644, "./l1", 0, 0);	/* a link to a link */
-	add(b, "broken", S_IFREG | 0644, "nowhere", 0, 0);
+	add(b, "d/broken", S_IFREG | 0644, "nowhere", 0, 0);	/* as after tar --delete nowhere */
+	add(b, "d/to-broken", S_IFREG | 0644, "d/broken", 0, 0);
+	add(b, "to-dir", S_IFREG | 0644, "d", 0, 0);
 	x = finish(b);
+	*left_out = idx_builder_refused(b, IDX_REFUSED_NO_TARGET, first);
+	*first = *first ? strdup(*first) : NULL;
 	idx_builder_free(b);
+	return x;
+}
+
+START_TEST(hard_links_share_one_target_and_count_links)
+{
+	struct idx *x;
+	struct idx_entry f, l1, l2, broken, dir;
+	uint32_t left_out;
+	char *first;
+
+	x = links_index(IDX_VERSION, &left_out, (const char **)&first);
 	idx_get(x, idx_lookup_path(x, "d/file"), &f);
 	idx_get(x, idx_lookup_path(x, "l1"), &l1);
 	idx_get(x, idx_lookup_path(x, "l2"), &l2);
-	idx_get(x, idx_lookup_path(x, "broken"), &broken);
 	idx_get(x, idx_lookup_path(x, "d"), &dir);
 	ck_assert_uint_eq(l1.target, idx_lookup_path(x, "d/file"));
 	ck_assert_uint_eq(l2.target, l1.target);
 	ck_assert_uint_eq(f.nlink, 3);
 	ck_assert_uint_eq(l1.nlink, 3);
-	ck_assert_uint_eq(broken.target, idx_lookup_path(x, "broken"));
-	ck_assert(S_ISREG(broken.mode));
-	ck_assert_uint_eq(broken.size, 0);
+	/* links to no file stored are left out, as tar -x and bsdtar -x make nothing for them */
+	ck_assert_uint_eq(idx_lookup_path(x, "d/broken"), IDX_NONE);
+	ck_assert_uint_eq(idx_lookup_path(x, "d/to-broken"), IDX_NONE);
+	ck_assert_uint_eq(idx_lookup_path(x, "to-dir"), IDX_NONE);
+	ck_assert_uint_eq(left_out, 3);
+	ck_assert_str_eq(first, "d/broken");
 	ck_assert_uint_eq(dir.nlink, 2);
+	ck_assert_uint_eq(dir.nchildren, 1);
 	idx_get(x, IDX_ROOT, &dir);
 	ck_assert_uint_eq(dir.nlink, 3);	/* ".", its entry, and d's ".." */
+	ck_assert_uint_eq(idx_count(x), 5);	/* the root, d, d/file, l1, l2 */
 	idx_close(x);
+	free(first);
+	/* version 1's writer made them empty files: its rebuild, for verify, does too */
+	x = links_index(1, &left_out, (const char **)&first);
+	ck_assert_uint_eq(left_out, 0);
+	idx_get(x, idx_lookup_path(x, "d/broken"), &broken);
+	ck_assert_uint_eq(broken.target, idx_lookup_path(x, "d/broken"));
+	ck_assert(S_ISREG(broken.mode));
+	ck_assert_uint_eq(broken.size, 0);
+	ck_assert_uint_ne(idx_lookup_path(x, "to-dir"), IDX_NONE);
+	idx_close(x);
+	free(first);
 }
 END_TEST
 
@@ -607,7 +638,7 @@ START_TEST(foreign_members_after_a_refused_one_read_their_own_bytes)
 		 fixture_path("climb.tar.gz"));
 	ck_assert_msg(idx_open(fixture_path("climb.tar.gz"), &x, &e) == 0, "%s", e.msg);
 	ck_assert_uint_eq(idx_members(x), 5);
-	ck_assert_uint_eq(idx_refused(x, &first), 3);
+	ck_assert_uint_eq(idx_refused(x, IDX_REFUSED_CLIMBS, &first), 3);
 	ck_assert_str_eq(first, "../escape.txt");
 	ck_assert_uint_eq(idx_lookup_path(x, "escape.txt"), IDX_NONE);
 	ck_assert_uint_eq(idx_lookup_path(x, "b/c.txt"), IDX_NONE);
