@@ -798,10 +798,9 @@ static void add_archive(struct tree *t, struct listing *l, struct dir *d, const 
 	} else {
 		if (c)
 			l->n--;
-		if (!s->aid) {
-			snap_put(s);
-			return;
-		}
+		if (!s->aid)
+			snap_put(s);	/* else, not listed, diff_listing() drops it */
+		return;
 	}
 	/* latest: the newest time; on a tie the later in file-name order */
 	if (p->has_time && (!d->latest || s->time >= d->latest_time)) {
@@ -1225,13 +1224,6 @@ static int open_index(struct tree *t, const struct snap *s, int fd, struct idx *
 
 static void learn_root(struct tree *t, struct snap *s, const struct idx *x);
 
-/*
- * The snapshot's index, opened on first use; a new reference for the caller.
- * Opening reads the archive (a foreign one is scanned whole) from a store
- * that may be slow: s->mu is not held meanwhile, so that listing the store,
- * which counts every snapshot it shows, never waits for it. Users of s
- * itself wait for the one thread that opens it.
- */
 /* The members a foreign archive's index left out: logged once a snapshot. */
 static void log_refusals(struct tree *t, struct snap *s, const struct idx *x)
 {
@@ -1250,15 +1242,22 @@ static void log_refusals(struct tree *t, struct snap *s, const struct idx *x)
 		t->o.damaged(t->o.ctx, msg);
 	}
 	if (links) {
-		snprintf(msg, sizeof(msg), "'%s': %u hard link%s not shown, since the file%s %s "
-			 "name%s %s not in the archive (the first: '%s'); tar -x and bsdtar -x make "
-			 "nothing for %s either", s->path, links, links == 1 ? " is" : "s are",
-			 links == 1 ? "" : "s", links == 1 ? "it" : "they", links == 1 ? "s" : "",
-			 links == 1 ? "is" : "are", first_link, links == 1 ? "it" : "them");
+		snprintf(msg, sizeof(msg), "'%s': %u hard link%s not shown, since %s name%s no "
+			 "file in the archive (the first: '%s'); tar -x and bsdtar -x make nothing "
+			 "for %s either", s->path, links, links == 1 ? " is" : "s are",
+			 links == 1 ? "it" : "they", links == 1 ? "s" : "", first_link,
+			 links == 1 ? "it" : "them");
 		t->o.damaged(t->o.ctx, msg);
 	}
 }
 
+/*
+ * The snapshot's index, opened on first use; a new reference for the caller.
+ * Opening reads the archive (a foreign one is scanned whole) from a store
+ * that may be slow: s->mu is not held meanwhile, so that listing the store,
+ * which counts every snapshot it shows, never waits for it. Users of s
+ * itself wait for the one thread that opens it.
+ */
 static struct aref *snap_index(struct tree *t, struct snap *s, struct err *e)
 {
 	struct aref *a = NULL;

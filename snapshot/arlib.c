@@ -41,13 +41,24 @@ static void load(void)
 	}
 	ARLIB_FUNCS(ARLIB_SYM)
 #undef ARLIB_SYM
-	t.lz4 = true;	/* dlsym on h searches the libraries libarchive links, too */
-#define ARLIB_LZ4_SYM(f) t.lz4 = t.lz4 && (t.f = (__typeof__(t.f))dlsym(h, #f));
+	/* dlsym on h searches the libraries libarchive links, too */
+#define ARLIB_OPT(flag, f) t.flag = t.flag && (t.f = (__typeof__(t.f))dlsym(h, #f));
+#define ARLIB_LZ4_SYM(f) ARLIB_OPT(lz4, f)
+#define ARLIB_XZ_SYM(f) ARLIB_OPT(xz, f)
+#define ARLIB_BZ2_SYM(f) ARLIB_OPT(bz2, f)
+#ifdef SNAPFS_HAVE_LZ4
+	t.lz4 = true;
 	ARLIB_LZ4_FUNCS(ARLIB_LZ4_SYM)
-#undef ARLIB_LZ4_SYM
-#ifndef SNAPFS_HAVE_LZ4
-	t.lz4 = false;
 #endif
+#ifdef SNAPFS_HAVE_LZMA
+	t.xz = true;
+	ARLIB_XZ_FUNCS(ARLIB_XZ_SYM)
+#endif
+#ifdef SNAPFS_HAVE_BZ2
+	t.bz2 = true;
+	ARLIB_BZ2_FUNCS(ARLIB_BZ2_SYM)
+#endif
+#undef ARLIB_OPT
 	arlib = t;	/* the library stays loaded for the life of the process */
 }
 

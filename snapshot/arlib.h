@@ -66,6 +66,7 @@
  * liblz4's frame decoder, which libarchive links: decode checks lz4's
  * checksums with it (libarchive 3.6 does not). Looked up in libarchive's
  * libraries; when they lack it, lz4 is false and libarchive reads lz4 alone.
+ * Neither the daemon nor snapkeep links these libraries itself.
  */
 #ifdef SNAPFS_HAVE_LZ4
 #include <lz4frame.h>
@@ -78,13 +79,28 @@
 #else
 #define ARLIB_LZ4_FUNCS(X)
 #endif
+/* liblzma's and libbz2's, likewise: decode checks xz's and bzip2's checks member by member */
+#ifdef SNAPFS_HAVE_LZMA
+#include <lzma.h>
+#define ARLIB_XZ_FUNCS(X) X(lzma_code) X(lzma_end) X(lzma_stream_decoder)
+#else
+#define ARLIB_XZ_FUNCS(X)
+#endif
+#ifdef SNAPFS_HAVE_BZ2
+#include <bzlib.h>
+#define ARLIB_BZ2_FUNCS(X) X(BZ2_bzDecompress) X(BZ2_bzDecompressEnd) X(BZ2_bzDecompressInit)
+#else
+#define ARLIB_BZ2_FUNCS(X)
+#endif
 
 struct arlib {
 #define ARLIB_FIELD(f) __typeof__(f) *f;
 	ARLIB_FUNCS(ARLIB_FIELD)
 	ARLIB_LZ4_FUNCS(ARLIB_FIELD)
+	ARLIB_XZ_FUNCS(ARLIB_FIELD)
+	ARLIB_BZ2_FUNCS(ARLIB_FIELD)
 #undef ARLIB_FIELD
-	bool lz4;
+	bool lz4, xz, bz2;	/* their functions were found */
 };
 
 /* Filled by the first successful arlib_load(); read only after one returned 0. */

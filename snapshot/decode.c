@@ -14,6 +14,12 @@
 #ifdef SNAPFS_HAVE_ZLIB
 #include <zlib.h>
 #endif
+#ifdef SNAPFS_HAVE_LZMA
+#include <lzma.h>
+#endif
+#ifdef SNAPFS_HAVE_BZ2
+#include <bzlib.h>
+#endif
 
 #include "arlib.h"
 #include "bytes.h"
@@ -70,16 +76,34 @@ struct zsf {
 	bool flushing;		/* the last call filled the output: call again before reading */
 };
 
-#ifdef SNAPFS_HAVE_ZLIB
-struct gz {
-	z_stream zs;
+#if defined(SNAPFS_HAVE_ZLIB) || defined(SNAPFS_HAVE_LZMA) || defined(SNAPFS_HAVE_BZ2)
+#define SEQ_CODECS
+/* A gzip, xz or bzip2 file, read from the start, member by member. */
+struct seq {
 	unsigned char in[STREAM_CHUNK], out[STREAM_CHUNK];
-	uint64_t in_off;	/* file bytes read into in[] so far */
-	bool eof, member_end;
+	const unsigned char *next;	/* input not yet decoded */
+	size_t avail;
+	uint64_t in_off;		/* file bytes read into in[] so far */
+	bool eof;
+	bool unit_end;			/* a member ended: another may follow */
+	bool full;			/* the last step filled out[]: step again before reading */
+	bool live;			/* s holds a decoder */
+	const char *what;
+	union {
+#ifdef SNAPFS_HAVE_ZLIB
+		z_stream gz;
+#endif
+#ifdef SNAPFS_HAVE_LZMA
+		lzma_stream xz;
+#endif
+#ifdef SNAPFS_HAVE_BZ2
+		bz_stream bz;
+#endif
+	} s;
 };
 #endif
 
-enum dec_kind { DEC_FRAMES, DEC_ZSTD, DEC_GZIP, DEC_LZ4 };
+enum dec_kind { DEC_FRAMES, DEC_ZSTD, DEC_GZIP, DEC_XZ, DEC_BZIP2, DEC_LZ4 };
 
 struct dec {
 	enum dec_kind kind;
@@ -96,8 +120,8 @@ struct dec {
 	bool ring_started;
 	struct ring ring;
 	struct zsf zs;
-#ifdef SNAPFS_HAVE_ZLIB
-	struct gz *gz;
+#ifdef SEQ_CODECS
+	struct seq *seq;
 #endif
 #ifdef SNAPFS_HAVE_LZ4
 	LZ4F_dctx *lz4;
@@ -430,96 +454,228 @@ static ssize_t lz4_next(struct dec *d, const void **buf)
 }
 #endif
 
-/* ---- gzip ---- */
+/* ---- gzip, xz and bzip2: member by member, read in order ---- */
 
-#ifdef SNAPFS_HAVE_ZLIB
-static int gz_fill(struct dec *d)
+#ifdef SEQ_CODECS
+/* Decode one step from q->next into q->out: the bytes made, or -1 with *why. */
+static ssize_t seq_step(struct dec *d, const char **why)
 {
-	struct gz *g = d->gz;
+	struct seq *q = d->seq;
+	size_t made = 0;
+
+	switch (d->kind) {
+#ifdef SNAPFS_HAVE_ZLIB
+	case DEC_GZIP: {
+		z_stream *s = &q->s.gz;
+		s->next_in = (Bytef *)q->next;
+		s->avail_in = (uInt)q->avail;
+		s->next_out = q->out;
+		s->avail_out = sizeof(q->out);
+		int rc = inflate(s, Z_NO_FLUSH);
+		q->next = s->next_in;
+		q->avail = s->avail_in;
+		made = sizeof(q->out) - s->avail_out;
+		q->unit_end = rc == Z_STREAM_END;
+		if (rc != Z_STREAM_END && rc != Z_OK && rc != Z_BUF_ERROR)
+			*why = s->msg ? s->msg : "error";
+		break;
+	}
+#endif
+#ifdef SNAPFS_HAVE_LZMA
+	case DEC_XZ: {
+		lzma_stream *s = &q->s.xz;
+		s->next_in = q->next;
+		s->avail_in = q->avail;
+		s->next_out = q->out;
+		s->avail_out = sizeof(q->out);
+		lzma_ret rc = AR(lzma_code)(s, LZMA_RUN);
+		q->next = s->next_in;
+		q->avail = s->avail_in;
+		made = sizeof(q->out) - s->avail_out;
+		q->unit_end = rc == LZMA_STREAM_END;
+		if (rc == LZMA_DATA_ERROR)
+			*why = "data is corrupt, or fails its check";
+		else if (rc == LZMA_FORMAT_ERROR)
+			*why = "stream header is not xz's";
+		else if (rc == LZMA_MEM_ERROR)
+			*why = "decoder is out of memory";
+		else if (rc != LZMA_OK && rc != LZMA_STREAM_END && rc != LZMA_BUF_ERROR)
+			*why = "stream uses options this liblzma lacks, or is corrupt";
+		break;
+	}
+#endif
+#ifdef SNAPFS_HAVE_BZ2
+	case DEC_BZIP2: {
+		bz_stream *s = &q->s.bz;
+		s->next_in = (char *)q->next;
+		s->avail_in = (unsigned)q->avail;
+		s->next_out = (char *)q->out;
+		s->avail_out = sizeof(q->out);
+		int rc = AR(BZ2_bzDecompress)(s);
+		q->next = (const unsigned char *)s->next_in;
+		q->avail = s->avail_in;
+		made = sizeof(q->out) - s->avail_out;
+		q->unit_end = rc == BZ_STREAM_END;
+		if (rc == BZ_DATA_ERROR)
+			*why = "data is corrupt, or fails its CRC";
+		else if (rc == BZ_DATA_ERROR_MAGIC)
+			*why = "stream header is not bzip2's";
+		else if (rc != BZ_OK && rc != BZ_STREAM_END)
+			*why = "decoder is out of memory";
+		break;
+	}
+#endif
+	default:
+		*why = "no decoder";
+	}
+	return *why ? -1 : (ssize_t)made;
+}
+
+/* (Re)start the decoder for a member. 0, or -1 when out of memory. */
+static int seq_init(struct dec *d)
+{
+	struct seq *q = d->seq;
+	bool ok = false;
+
+	switch (d->kind) {
+#ifdef SNAPFS_HAVE_ZLIB
+	case DEC_GZIP:	/* 16 + window bits: gzip only, with its header and CRC-32 trailer */
+		ok = (q->live ? inflateReset(&q->s.gz) : inflateInit2(&q->s.gz, 16 + MAX_WBITS)) == Z_OK;
+		q->live |= ok;
+		break;
+#endif
+#ifdef SNAPFS_HAVE_LZMA
+	case DEC_XZ:	/* one stream, its check verified: concatenated ones are members here */
+		ok = AR(lzma_stream_decoder)(&q->s.xz, UINT64_MAX, 0) == LZMA_OK;
+		q->live = true;	/* lzma_end() frees what even a failed start kept */
+		break;
+#endif
+#ifdef SNAPFS_HAVE_BZ2
+	case DEC_BZIP2:
+		if (q->live)
+			AR(BZ2_bzDecompressEnd)(&q->s.bz);
+		q->live = ok = AR(BZ2_bzDecompressInit)(&q->s.bz, 0, 0) == BZ_OK;
+		break;
+#endif
+	default:
+		break;
+	}
+	return ok ? 0 : -1;
+}
+
+static void seq_end(struct dec *d)
+{
+	struct seq *q = d->seq;
+
+	if (!q || !q->live)
+		return;
+	switch (d->kind) {
+#ifdef SNAPFS_HAVE_ZLIB
+	case DEC_GZIP:
+		inflateEnd(&q->s.gz);
+		break;
+#endif
+#ifdef SNAPFS_HAVE_LZMA
+	case DEC_XZ:
+		AR(lzma_end)(&q->s.xz);
+		break;
+#endif
+#ifdef SNAPFS_HAVE_BZ2
+	case DEC_BZIP2:
+		AR(BZ2_bzDecompressEnd)(&q->s.bz);
+		break;
+#endif
+	default:
+		break;
+	}
+	q->live = false;
+}
+
+static int seq_fill(struct dec *d)
+{
+	struct seq *q = d->seq;
 	ssize_t n;
 
-	if (g->zs.avail_in || g->eof)
+	if (q->avail || q->eof)
 		return 0;
 	do
-		n = read(d->fd, g->in, sizeof(g->in));
+		n = read(d->fd, q->in, sizeof(q->in));
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		err_set(&d->e, errno, "cannot read '%s': %s", d->name, strerror(errno));
 		return (int)failed(d);
 	}
-	g->eof = n == 0;
-	g->zs.next_in = g->in;
-	g->zs.avail_in = (uInt)n;
-	g->in_off += (uint64_t)n;
-	progress(d, g->in_off);
+	q->eof = n == 0;
+	q->next = q->in;
+	q->avail = (size_t)n;
+	q->in_off += (uint64_t)n;
+	progress(d, q->in_off);
 	return 0;
 }
 
-static ssize_t gz_damaged(struct dec *d, const char *what)
+static ssize_t seq_damaged(struct dec *d, const char *what)
 {
-	err_set(&d->e, EIO, "'%s' is damaged: gzip %s at byte %" PRIu64, d->name, what,
-		d->gz->in_off - d->gz->zs.avail_in);
+	err_set(&d->e, EIO, "'%s' is damaged: %s %s at byte %" PRIu64, d->name, d->seq->what, what,
+		d->seq->in_off - d->seq->avail);
 	return failed(d);
 }
 
 /* After a member: 1 when another one follows, 0 at the end (zero padding allowed). */
-static ssize_t gz_next_member(struct dec *d)
+static ssize_t seq_next_member(struct dec *d)
 {
-	struct gz *g = d->gz;
+	struct seq *q = d->seq;
 
 	for (;;) {
-		if (gz_fill(d) < 0)
+		if (seq_fill(d) < 0)
 			return -1;
-		if (!g->zs.avail_in)
+		if (!q->avail)
 			return 0;
-		if (*g->zs.next_in != 0)
+		if (*q->next != 0)
 			break;
-		g->zs.next_in++;
-		g->zs.avail_in--;
+		q->next++;
+		q->avail--;
 	}
-	g->member_end = false;
+	q->unit_end = false;
 	d->unit_out = d->out;
-	return inflateReset(&g->zs) == Z_OK ? 1 : gz_damaged(d, "cannot restart");
+	return seq_init(d) == 0 ? 1 : seq_damaged(d, "decoder cannot restart");
 }
 
-static ssize_t gz_next(struct dec *d, const void **buf)
+static ssize_t seq_next(struct dec *d, const void **buf)
 {
-	struct gz *g = d->gz;
+	struct seq *q = d->seq;
 
 	for (;;) {
+		const char *why = NULL;
 		ssize_t r;
-		if (g->member_end && (r = gz_next_member(d)) <= 0)
+		if (q->unit_end && (r = seq_next_member(d)) <= 0)
 			return r;
-		if (gz_fill(d) < 0)
+		if (!q->full && seq_fill(d) < 0)
 			return -1;
-		if (g->eof && !g->zs.avail_in) {
+		if (q->eof && !q->avail && !q->full) {
 			d->cut = true;
-			return gz_damaged(d, "data ends early");
+			return seq_damaged(d, "data ends early");
 		}
-		g->zs.next_out = g->out;
-		g->zs.avail_out = sizeof(g->out);
-		int rc = inflate(&g->zs, Z_NO_FLUSH);
-		if (rc == Z_STREAM_END)
-			g->member_end = true;
-		else if (rc != Z_OK && rc != Z_BUF_ERROR)
-			return gz_damaged(d, g->zs.msg ? g->zs.msg : "error");
-		if (g->zs.avail_out < sizeof(g->out)) {
-			*buf = g->out;
-			return (ssize_t)(sizeof(g->out) - g->zs.avail_out);
+		if ((r = seq_step(d, &why)) < 0)
+			return seq_damaged(d, why);
+		/* out[] filled: the decoder may hold more, with no input needed */
+		q->full = !q->unit_end && (size_t)r == sizeof(q->out);
+		if (r > 0) {
+			*buf = q->out;
+			return r;
 		}
 	}
 }
 
-static int gz_start(struct dec *d, struct err *e)
+static int seq_start(struct dec *d, struct err *e)
 {
-	if (!(d->gz = calloc(1, sizeof(*d->gz))))
+	static const char *const what[] = { [DEC_GZIP] = "gzip", [DEC_XZ] = "xz",
+					     [DEC_BZIP2] = "bzip2" };
+
+	if (!(d->seq = calloc(1, sizeof(*d->seq))))
 		return err_set(e, ENOMEM, "out of memory");
-	/* 16 + window bits: gzip only, with its header and CRC-32 trailer */
-	if (inflateInit2(&d->gz->zs, 16 + MAX_WBITS) != Z_OK) {
-		free(d->gz);
-		d->gz = NULL;
+	d->seq->what = what[d->kind];
+	if (seq_init(d) < 0)
 		return err_set(e, ENOMEM, "out of memory");
-	}
 	return lseek(d->fd, 0, SEEK_SET) < 0 ? err_set(e, errno, "cannot read '%s': %s", d->name,
 						       strerror(errno)) : 0;
 }
@@ -535,8 +691,10 @@ static ssize_t dec_step(struct dec *d, const void **buf)
 	case DEC_ZSTD:
 		return zsf_next(d, buf);
 	case DEC_GZIP:
-#ifdef SNAPFS_HAVE_ZLIB
-		return gz_next(d, buf);
+	case DEC_XZ:
+	case DEC_BZIP2:
+#ifdef SEQ_CODECS
+		return seq_next(d, buf);
 #endif
 		break;
 	case DEC_LZ4:
@@ -607,29 +765,40 @@ int dec_open_frames(int fd, const char *name, const struct zseek *z, const struc
 int dec_open_stream(int fd, const char *name, uint64_t size, const struct dec_opts *o,
 		    struct dec **out, struct err *e)
 {
-	unsigned char m[4] = { 0 };
+	unsigned char m[6] = { 0 };
+	size_t have = size < sizeof(m) ? (size_t)size : sizeof(m);
 	enum dec_kind kind;
 	struct dec *d;
 	int rc;
 
 	*out = NULL;
-	if (size >= 4 && fd_pread_all(fd, m, 4, 0) == 0 &&
-	    (le32_get(m) == ZSTD_MAGIC || (le32_get(m) & ZSTD_SKIP_MASK) == ZSEEK_SKIPPABLE_MAGIC_BASE))
+	if (have < 4 || fd_pread_all(fd, m, have, 0) < 0)
+		return 0;	/* too short for any of them, or unreadable: libarchive says so */
+	if (le32_get(m) == ZSTD_MAGIC || (le32_get(m) & ZSTD_SKIP_MASK) == ZSEEK_SKIPPABLE_MAGIC_BASE)
 		kind = DEC_ZSTD;
 #ifdef SNAPFS_HAVE_ZLIB
-	else if (size >= 2 && m[0] == 0x1f && m[1] == 0x8b)
+	else if (m[0] == 0x1f && m[1] == 0x8b)
 		kind = DEC_GZIP;
 #endif
+#ifdef SNAPFS_HAVE_LZMA
+	else if (have == 6 && memcmp(m, "\xFD" "7zXZ\0", 6) == 0 && arlib_load(NULL) == 0 && arlib.xz)
+		kind = DEC_XZ;
+#endif
+#ifdef SNAPFS_HAVE_BZ2
+	else if (memcmp(m, "BZh", 3) == 0 && m[3] >= '1' && m[3] <= '9' && arlib_load(NULL) == 0 &&
+		 arlib.bz2)
+		kind = DEC_BZIP2;
+#endif
 #ifdef SNAPFS_HAVE_LZ4
-	else if (size >= 4 && le32_get(m) == LZ4F_MAGICNUMBER && arlib_load(NULL) == 0 && arlib.lz4)
+	else if (le32_get(m) == LZ4F_MAGICNUMBER && arlib_load(NULL) == 0 && arlib.lz4)
 		kind = DEC_LZ4;
 #endif
 	else
 		return 0;
 	if (!(d = dec_new(fd, name, size, o, kind)))
 		return err_set(e, ENOMEM, "out of memory");
-#ifdef SNAPFS_HAVE_ZLIB
-	rc = kind != DEC_GZIP ? zsf_start(d, e) : gz_start(d, e);
+#ifdef SEQ_CODECS
+	rc = kind == DEC_ZSTD || kind == DEC_LZ4 ? zsf_start(d, e) : seq_start(d, e);
 #else
 	rc = zsf_start(d, e);
 #endif
@@ -698,10 +867,9 @@ void dec_close(struct dec *d)
 #endif
 	free(d->zs.in);
 	free(d->zs.out);
-#ifdef SNAPFS_HAVE_ZLIB
-	if (d->gz)
-		inflateEnd(&d->gz->zs);
-	free(d->gz);
+#ifdef SEQ_CODECS
+	seq_end(d);
+	free(d->seq);
 #endif
 	free(d->name);
 	free(d);

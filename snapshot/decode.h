@@ -2,9 +2,11 @@
  * decode: checked decompression in front of libarchive, for reading a whole
  * archive in order (verify, restore, and the scan that indexes a foreign one).
  *
- * libarchive decompresses by itself, but 3.6 ignores gzip's CRC-32, and reads
- * one zstd frame after another on one core. A decoder here decompresses
- * instead and hands libarchive the plain stream through archive_read_open():
+ * libarchive decompresses by itself, but 3.6 ignores gzip's CRC-32 and lz4's
+ * checksums, hands out xz and bzip2 data before checking it and then calls a
+ * failed check a truncation, and reads one zstd frame after another on one
+ * core. A decoder here decompresses instead and hands libarchive the plain
+ * stream through archive_read_open():
  *
  *   frames  a seekable zstd file (a native archive): a pool of threads
  *           decompresses the frames listed in the seek table, in order, ahead
@@ -16,10 +18,16 @@
  *           over, and a snapfs index frame among them is noted (a native
  *           archive whose seek table is gone).
  *   gzip    zlib, member by member, each member's CRC-32 and length checked;
- *           zero bytes after the last member (tape padding) are allowed.
- *   lz4     liblz4's frame decoder, reached through libarchive (arlib.h),
- *           frame by frame: block checksums and each frame's content checksum
- *           checked where the frames carry them (lz4's default: the content's).
+ *   xz      liblzma, stream by stream, each block's check verified;
+ *   bzip2   libbz2, stream by stream, each block's CRC and the stream's checked;
+ *           for these three, zero bytes after the last member (tape padding)
+ *           are allowed.
+ *   lz4     liblz4's frame decoder, frame by frame: block checksums and each
+ *           frame's content checksum checked where the frames carry them
+ *           (lz4's default: the content's).
+ * liblzma, libbz2 and liblz4 are reached through libarchive, which links them
+ * (arlib.h): without their headers at build time, or when libarchive lacks
+ * one, libarchive reads that kind alone.
  *
  * Calling sequence:
  *	dec_open_frames() or dec_open_stream() -> dec_attach() ->
@@ -57,11 +65,10 @@ int dec_open_frames(int fd, const char *name, const struct zseek *z, const struc
 		    struct dec **out, struct err *e);
 
 /*
- * A decoder for fd (size bytes) chosen by its first bytes: zstd, gzip or lz4.
- * *out is NULL, and 0 returned, when it is none of them (let libarchive read
- * the file); gzip, too, when snapfs was built without zlib, and lz4 without
- * liblz4's header or when libarchive's libraries lack it. The caller keeps fd
- * open.
+ * A decoder for fd (size bytes) chosen by its first bytes: zstd, gzip, xz,
+ * bzip2 or lz4. *out is NULL, and 0 returned, when it is none of them (let
+ * libarchive read the file); gzip, too, when snapfs was built without zlib,
+ * and the others as the top of this file says. The caller keeps fd open.
  */
 int dec_open_stream(int fd, const char *name, uint64_t size, const struct dec_opts *o,
 		    struct dec **out, struct err *e);
@@ -81,8 +88,8 @@ int dec_finish(struct dec *d, struct err *e);
 
 /*
  * After a failure: how many decoded bytes, from the start, the checks vouch
- * for. A cut file (it ends inside a gzip member, or a zstd or lz4 frame): all
- * handed out, since the output of a cut stream is the start of the whole one's
+ * for. A cut file (it ends inside a gzip member, an xz or bzip2 stream, or a
+ * zstd or lz4 frame): all handed out, since the output of a cut stream is the start of the whole one's
  * (damage that ends the stream early without failing a check looks the same).
  * Other damage: those before the member or frame that holds it, which handed
  * out bytes before its check failed. The frames of a seekable file are

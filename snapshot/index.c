@@ -66,6 +66,7 @@ struct idx_builder {
 	char *refused_first[IDX_REFUSALS];
 	int64_t time;
 	uint32_t version;	/* the index version whose writer this builds as (idx_builder_compat()) */
+	bool foreign;		/* idx_builder_foreign() */
 };
 
 static uint32_t find_node(const struct idx_builder *b, const char *path, size_t len)
@@ -467,8 +468,9 @@ static int fill_node(struct idx_builder *b, struct bnode *nd, struct archive_ent
 	nd->linked = false;
 	nd->flags = hl ? IDX_F_HARDLINK : 0;
 	nd->mode = (uint32_t)AR(archive_entry_mode)(entry);
-	if ((nd->mode & S_IFMT) == 0)
-		nd->mode |= S_IFREG;	/* old tar members, and hard links, with no type are files */
+	/* old tar members, and hard links, with no type are files; no hard link is a directory */
+	if ((nd->mode & S_IFMT) == 0 || (hl && S_ISDIR(nd->mode) && b->version >= 2))
+		nd->mode = S_IFREG | (nd->mode & 07777);
 	nd->uid = (uint32_t)AR(archive_entry_uid)(entry);
 	nd->gid = (uint32_t)AR(archive_entry_gid)(entry);
 	nd->mtime = AR(archive_entry_mtime)(entry);
@@ -768,17 +770,18 @@ static uint32_t link_target(struct idx_builder *b, const struct bnode *nd)
 }
 
 /*
- * Hard links to no file the archive holds (none named so before them, as
- * after `tar --delete` of the file, or a directory): tar and bsdtar extract
- * nothing for them, so they are left out rather than shown as empty files.
- * The number left out; order must then be made again. Version 1 showed them
- * as empty files, and its rebuild does (resolve_links()).
+ * In a foreign archive, hard links to no file it holds (none named so before
+ * them, as after `tar --delete` of the file, or a directory): tar and bsdtar
+ * extract nothing for them, so they are left out rather than shown as empty
+ * files. The number left out; order must then be made again. A native
+ * archive's index keeps them as empty files (a take of a hard-linked socket
+ * wrote one such link), and so does verify's rebuild (resolve_links()).
  */
 static uint32_t drop_dangling(struct idx_builder *b, const uint32_t *order, uint32_t n)
 {
 	uint32_t dropped = 0, first = IDX_NONE;
 
-	for (uint32_t k = 1; k < n && b->version >= 2; k++) {
+	for (uint32_t k = 1; k < n && b->foreign; k++) {
 		uint32_t i = order[k];
 		struct bnode *nd = &b->nodes[i];
 		if (!(nd->flags & IDX_F_HARDLINK) || link_target(b, nd) != IDX_NONE)
@@ -793,7 +796,8 @@ static uint32_t drop_dangling(struct idx_builder *b, const uint32_t *order, uint
 	}
 	if (dropped) {
 		b->refused[IDX_REFUSED_NO_TARGET] += dropped;
-		b->refused_first[IDX_REFUSED_NO_TARGET] = strdup(b->nodes[first].path);
+		if (!b->refused_first[IDX_REFUSED_NO_TARGET])
+			b->refused_first[IDX_REFUSED_NO_TARGET] = strdup(b->nodes[first].path);
 	}
 	return dropped;
 }
@@ -966,7 +970,7 @@ int idx_builder_finish(struct idx_builder *b, void **out, size_t *len, struct er
 		goto done;
 	}
 	n = order_nodes(b, order);
-	if (drop_dangling(b, order, n))
+	while (drop_dangling(b, order, n))	/* a hard link is no directory: one round */
 		n = order_nodes(b, order);
 	resolve_links(b, order, n, target);
 	if (serialise(b, order, target, n, out, len) < 0)
@@ -1866,6 +1870,7 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 
 	if (!b)
 		return -1;
+	idx_builder_foreign(b);
 	if (!(a = AR(archive_read_new)())) {
 		err_set(e, ENOMEM, "out of memory");
 		goto done;
@@ -1949,7 +1954,7 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 			x->sound_end = dec_sound(d);
 		else if (!d && AR(archive_filter_count)(a) > 1)
 			/*
-			 * libarchive's own decoders (xz, bzip2 ...) hand out data
+			 * libarchive's own decoders (lzip, compress ...) hand out data
 			 * before the check of its block or frame, and call a failed check
 			 * a truncation: nothing is vouched for.
 			 */
@@ -2075,6 +2080,11 @@ uint32_t idx_version(const struct idx *x)
 void idx_builder_compat(struct idx_builder *b, uint32_t version)
 {
 	b->version = version;
+}
+
+void idx_builder_foreign(struct idx_builder *b)
+{
+	b->foreign = true;
 }
 
 const char *idx_damage(const struct idx *x)

@@ -88,6 +88,12 @@ void idx_builder_free(struct idx_builder *b);
  * stream. New builders build IDX_VERSION.
  */
 void idx_builder_compat(struct idx_builder *b, uint32_t version);
+/*
+ * The builder indexes a foreign archive, for reading: hard links to no file
+ * it holds are left out (idx_refused()), as tar -x makes nothing for them. A
+ * native archive's index, and verify's rebuild of it, keep them as files.
+ */
+void idx_builder_foreign(struct idx_builder *b);
 
 /*
  * Add the member described by entry (as libarchive wrote or read it), whose data

@@ -13,11 +13,9 @@
  *
  * Any other archive in a format a store holds (tar, cpio, zip, 7z, iso; SPEC)
  * is decoded in full, data included, so the checksums of its compression or
- * format are checked where they exist: zstd, gzip (through decode.h, since
- * libarchive 3.6 ignores gzip's CRC-32; when built with zlib), lz4 (through
- * decode.h too, since libarchive ignores its checksums; when built with
- * liblz4's header), xz, bzip2, zip and 7z carry their own; plain tar has only
- * its header checksums. A zstd file that holds a
+ * format are checked where they exist: zstd, gzip, xz, bzip2 and lz4 through
+ * decode.h (libarchive 3.6 ignores gzip's CRC-32 and lz4's checksums), zip
+ * and 7z by libarchive; plain tar has only its header checksums. A zstd file that holds a
  * snapfs index frame but no valid seek table fails: it is a native archive cut
  * short or damaged at its end, even though it still reads as a tar.zst.
  *

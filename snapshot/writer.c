@@ -341,6 +341,12 @@ static int write_member(struct wr *w, int fd, const struct stat *st, struct err 
 
 	if (!entry)
 		return err_set(e, ENOMEM, "out of memory");
+	if (S_ISSOCK(st->st_mode)) {
+		/* before the link resolver sees it: a second name must not become a link to it */
+		warn(w, "'%s': a socket cannot be stored in a tar archive; skipped", w->rel.s);
+		rc = 0;
+		goto done;
+	}
 	archive_entry_copy_pathname(entry, w->rel.s);
 	archive_entry_copy_sourcepath(entry, w->abs.s);
 	r = archive_read_disk_entry_from_file(w->disk, entry, fd, st);

@@ -5,7 +5,7 @@ set -eu
 pkgs="meson ninja-build pkg-config gcc libc6-dev
       libfuse3-dev fuse3 libarchive-dev libyaml-dev libzstd-dev check
       zstd tar libarchive-tools attr
-      zlib1g-dev liblz4-dev restic jq python3 python3-cryptography xz-utils bzip2 lz4 rsync
+      zlib1g-dev liblz4-dev liblzma-dev libbz2-dev restic jq python3 python3-cryptography xz-utils bzip2 lz4 rsync
       systemd tzdata"
 missing=
 for p in $pkgs; do

@@ -4,7 +4,7 @@
 # Builds the three libFuzzer targets with clang (ASan and UBSan on, the library's
 # sources compiled in) in build-fuzz/, makes seeds from a small tree with every
 # kind of entry (a native archive taken with 4 KiB frames, its index body, and
-# the same tree as tar, tar.gz, tar.xz, tar.bz2, zip, cpio and iso) and from
+# the same tree as tar, tar.gz, tar.xz, tar.bz2, tar.lz4, tar.zst, zip, cpio and iso) and from
 # examples/orchestrator-cc.yaml, then runs
 #   fuzz_index    the index body: idx_open_blob() and every accessor over it
 #   fuzz_archive  a whole archive: idx_open_fd(), then every file read through, by
@@ -35,6 +35,10 @@ trap 'rm -rf -- "$W"' EXIT
 
 # ---- the targets ----------------------------------------------------------------------------
 LIBS=$(pkg-config --cflags --libs libzstd libarchive yaml-0.1 zlib)
+# lz4, xz and bzip2 decoded and checked by decode.c, through libarchive's libraries (arlib.h)
+pkg-config --exists liblz4 && LIBS="$LIBS -DSNAPFS_HAVE_LZ4 $(pkg-config --cflags liblz4)"
+pkg-config --exists liblzma && LIBS="$LIBS -DSNAPFS_HAVE_LZMA $(pkg-config --cflags liblzma)"
+[ -f /usr/include/bzlib.h ] && LIBS="$LIBS -DSNAPFS_HAVE_BZ2"
 SRCS=("$ROOT/fs/fcache.c")	# the daemon's frame cache, which fuzz_archive reads through
 for f in "$ROOT"/snapshot/*.c; do SRCS+=("$f"); done
 for t in fuzz_index fuzz_archive fuzz_config; do
@@ -65,7 +69,9 @@ mkdir -p "$S"
 cp "$S"/*.tar.zst "$B/seeds-archive/native.tar.zst"
 (cd "$T" && bsdtar -cf "$B/seeds-archive/plain.tar" . &&
 	bsdtar -czf "$B/seeds-archive/t.tar.gz" . && bsdtar -cJf "$B/seeds-archive/t.tar.xz" . &&
-	bsdtar -cjf "$B/seeds-archive/t.tar.bz2" . && bsdtar --format zip -cf "$B/seeds-archive/t.zip" . &&
+	bsdtar -cjf "$B/seeds-archive/t.tar.bz2" . && bsdtar --lz4 -cf "$B/seeds-archive/t.tar.lz4" . &&
+	bsdtar --zstd -cf "$B/seeds-archive/t.tar.zst" . &&
+	bsdtar --format zip -cf "$B/seeds-archive/t.zip" . &&
 	bsdtar --format cpio -cf "$B/seeds-archive/t.cpio" . &&
 	bsdtar --format iso9660 -cf "$B/seeds-archive/t.iso" a.txt d) 2>/dev/null || true	# zip, cpio: no FIFOs
 # the index body: the last frame the seek table lists is the index (skippable,
