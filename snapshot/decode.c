@@ -115,7 +115,7 @@ struct dec {
 	bool cut;		/* the failure: the file ends inside a member or frame */
 	struct err e;		/* why the decoder failed */
 	uint64_t out;		/* decoded bytes handed out */
-	uint64_t unit_out;	/* of them, those before the present gzip member or zstd frame */
+	uint64_t unit_out;	/* of them, those before the present member or frame */
 	int64_t index_at;
 	bool ring_started;
 	struct ring ring;
@@ -457,8 +457,11 @@ static ssize_t lz4_next(struct dec *d, const void **buf)
 /* ---- gzip, xz and bzip2: member by member, read in order ---- */
 
 #ifdef SEQ_CODECS
-/* Decode one step from q->next into q->out: the bytes made, or -1 with *why. */
-static ssize_t seq_step(struct dec *d, const char **why)
+/*
+ * Decode one step from q->next into q->out: the bytes made, or -1 with *why
+ * (and *code ENOMEM when the decoder ran out of memory: not damage).
+ */
+static ssize_t seq_step(struct dec *d, const char **why, int *code)
 {
 	struct seq *q = d->seq;
 	size_t made = 0;
@@ -476,6 +479,8 @@ static ssize_t seq_step(struct dec *d, const char **why)
 		q->avail = s->avail_in;
 		made = sizeof(q->out) - s->avail_out;
 		q->unit_end = rc == Z_STREAM_END;
+		if (rc == Z_MEM_ERROR)
+			*code = ENOMEM;
 		if (rc != Z_STREAM_END && rc != Z_OK && rc != Z_BUF_ERROR)
 			*why = s->msg ? s->msg : "error";
 		break;
@@ -493,11 +498,13 @@ static ssize_t seq_step(struct dec *d, const char **why)
 		q->avail = s->avail_in;
 		made = sizeof(q->out) - s->avail_out;
 		q->unit_end = rc == LZMA_STREAM_END;
+		if (rc == LZMA_MEM_ERROR || rc == LZMA_MEMLIMIT_ERROR)
+			*code = ENOMEM;
 		if (rc == LZMA_DATA_ERROR)
 			*why = "data is corrupt, or fails its check";
 		else if (rc == LZMA_FORMAT_ERROR)
 			*why = "stream header is not xz's";
-		else if (rc == LZMA_MEM_ERROR)
+		else if (rc == LZMA_MEM_ERROR || rc == LZMA_MEMLIMIT_ERROR)
 			*why = "decoder is out of memory";
 		else if (rc != LZMA_OK && rc != LZMA_STREAM_END && rc != LZMA_BUF_ERROR)
 			*why = "stream uses options this liblzma lacks, or is corrupt";
@@ -522,6 +529,8 @@ static ssize_t seq_step(struct dec *d, const char **why)
 			*why = "stream header is not bzip2's";
 		else if (rc != BZ_OK && rc != BZ_STREAM_END)
 			*why = "decoder is out of memory";
+		if (rc == BZ_MEM_ERROR)
+			*code = ENOMEM;
 		break;
 	}
 #endif
@@ -613,31 +622,67 @@ static int seq_fill(struct dec *d)
 	return 0;
 }
 
-static ssize_t seq_damaged(struct dec *d, const char *what)
+/* The file offset of the next byte to decode. */
+static uint64_t seq_at(const struct seq *q)
+{
+	return q->in_off - q->avail;
+}
+
+static ssize_t seq_damaged_at(struct dec *d, uint64_t off, const char *what)
 {
 	err_set(&d->e, EIO, "'%s' is damaged: %s %s at byte %" PRIu64, d->name, d->seq->what, what,
-		d->seq->in_off - d->seq->avail);
+		off);
 	return failed(d);
 }
 
-/* After a member: 1 when another one follows, 0 at the end (zero padding allowed). */
+static ssize_t seq_damaged(struct dec *d, const char *what)
+{
+	return seq_damaged_at(d, seq_at(d->seq), what);
+}
+
+static ssize_t seq_no_memory(struct dec *d)
+{
+	err_set(&d->e, ENOMEM, "cannot decode '%s': out of memory", d->name);
+	return failed(d);
+}
+
+/*
+ * After a member: 1 when another one follows, 0 at the end. As libarchive,
+ * which reads the members again later, takes them: zero bytes (tape padding)
+ * only at the end, or for xz in fours (its stream padding) also between
+ * streams; anything else there is damage after the members before it.
+ */
 static ssize_t seq_next_member(struct dec *d)
 {
+	static const char *const magic[] = { [DEC_GZIP] = "\x1f\x8b", [DEC_XZ] = "\xfd" "7zXZ",
+					     [DEC_BZIP2] = "BZh" };
 	struct seq *q = d->seq;
+	uint64_t zeros = 0, at;
+	unsigned char m[6];
+	size_t len = strlen(magic[d->kind]);
 
+	d->unit_out = d->out;	/* the member that ended passed its checks */
 	for (;;) {
 		if (seq_fill(d) < 0)
 			return -1;
-		if (!q->avail)
-			return 0;
-		if (*q->next != 0)
+		if (!q->avail || *q->next != 0)
 			break;
 		q->next++;
 		q->avail--;
+		zeros++;
 	}
+	at = seq_at(q);
+	if (d->kind == DEC_XZ && zeros % 4)
+		return seq_damaged_at(d, at - zeros, "stream padding that is not a multiple of 4 bytes");
+	if (!q->avail)
+		return 0;
+	if (zeros && d->kind != DEC_XZ)
+		return seq_damaged_at(d, at - zeros, "zero bytes between members");
+	if (fd_pread_all(d->fd, m, len, at) < 0 || memcmp(m, magic[d->kind], len) != 0)
+		return seq_damaged_at(d, at, "data follows the last member but begins no member");
 	q->unit_end = false;
-	d->unit_out = d->out;
-	return seq_init(d) == 0 ? 1 : seq_damaged(d, "decoder cannot restart");
+	q->full = false;
+	return seq_init(d) == 0 ? 1 : seq_no_memory(d);
 }
 
 static ssize_t seq_next(struct dec *d, const void **buf)
@@ -655,8 +700,9 @@ static ssize_t seq_next(struct dec *d, const void **buf)
 			d->cut = true;
 			return seq_damaged(d, "data ends early");
 		}
-		if ((r = seq_step(d, &why)) < 0)
-			return seq_damaged(d, why);
+		int code = EIO;
+		if ((r = seq_step(d, &why, &code)) < 0)
+			return code == ENOMEM ? seq_no_memory(d) : seq_damaged(d, why);
 		/* out[] filled: the decoder may hold more, with no input needed */
 		q->full = !q->unit_end && (size_t)r == sizeof(q->out);
 		if (r > 0) {
@@ -765,7 +811,7 @@ int dec_open_frames(int fd, const char *name, const struct zseek *z, const struc
 int dec_open_stream(int fd, const char *name, uint64_t size, const struct dec_opts *o,
 		    struct dec **out, struct err *e)
 {
-	unsigned char m[6] = { 0 };
+	unsigned char m[10] = { 0 };
 	size_t have = size < sizeof(m) ? (size_t)size : sizeof(m);
 	enum dec_kind kind;
 	struct dec *d;
@@ -781,12 +827,15 @@ int dec_open_stream(int fd, const char *name, uint64_t size, const struct dec_op
 		kind = DEC_GZIP;
 #endif
 #ifdef SNAPFS_HAVE_LZMA
-	else if (have == 6 && memcmp(m, "\xFD" "7zXZ\0", 6) == 0 && arlib_load(NULL) == 0 && arlib.xz)
+	else if (have >= 6 && memcmp(m, "\xFD" "7zXZ\0", 6) == 0 && arlib_load(NULL) == 0 && arlib.xz)
 		kind = DEC_XZ;
 #endif
 #ifdef SNAPFS_HAVE_BZ2
-	else if (memcmp(m, "BZh", 3) == 0 && m[3] >= '1' && m[3] <= '9' && arlib_load(NULL) == 0 &&
-		 arlib.bz2)
+	/* "BZh1".."BZh9", then a block's magic or the end of the stream (a tar may begin "BZh9") */
+	else if (have == 10 && memcmp(m, "BZh", 3) == 0 && m[3] >= '1' && m[3] <= '9' &&
+		 (memcmp(m + 4, "\x31\x41\x59\x26\x53\x59", 6) == 0 ||
+		  memcmp(m + 4, "\x17\x72\x45\x38\x50\x90", 6) == 0) &&
+		 arlib_load(NULL) == 0 && arlib.bz2)
 		kind = DEC_BZIP2;
 #endif
 #ifdef SNAPFS_HAVE_LZ4

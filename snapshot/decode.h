@@ -33,7 +33,7 @@
  *	dec_open_frames() or dec_open_stream() -> dec_attach() ->
  *	archive_read_next_header()... -> dec_finish() -> dec_close()
  * dec_finish() decodes whatever libarchive did not read (the tar stream ends
- * before the last frame or gzip trailer does), so every checksum is checked.
+ * before the last frame or member does), so every checksum is checked.
  *
  * A decoder belongs to one thread; the frame pool's threads are its own.
  */

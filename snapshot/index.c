@@ -1854,9 +1854,9 @@ static void put_err(struct err *e, const struct err *src)
 
 /*
  * Scan a foreign archive once with libarchive and build its index in memory.
- * A gzip or zstd file is decompressed by decode.c, which checks what
- * libarchive would not (decode.h); a scan that stops early still decodes to
- * the end, so that every check is made before a byte is read.
+ * A gzip, xz, bzip2, zstd or lz4 file is decompressed by decode.c, which
+ * checks what libarchive would not (decode.h); a scan that stops early still
+ * decodes to the end, so that every check is made before a byte is read.
  */
 static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvage, struct err *e)
 {
@@ -1914,9 +1914,9 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 			goto done;
 		}
 		/*
-		 * Damage past the whole archive's end (bytes after the last gzip
-		 * member or zstd frame, which gzip -d and tar ignore), with every
-		 * byte the archive used vouched for: no damage to its members.
+		 * Damage past the whole archive's end (bytes after the last member
+		 * or frame, which gzip -d and tar ignore), with every byte the
+		 * archive used vouched for: no damage to its members.
 		 */
 		if (r != ARCHIVE_EOF ||
 		    dec_sound(d) < (uint64_t)AR(archive_filter_bytes)(a, 0))
