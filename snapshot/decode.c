@@ -29,7 +29,7 @@
 
 /* Decoded frames in flight are bounded by count and by bytes. */
 #define RING_MAX_BYTES (256u << 20)
-#define STREAM_CHUNK (256u * 1024)
+#define STREAM_CHUNK (64u * 1024)	/* a reader in the daemon holds two: foreign.c */
 #define ZSTD_MAGIC 0xFD2FB528u
 #define ZSTD_SKIP_MASK 0xFFFFFFF0u
 

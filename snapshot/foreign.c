@@ -10,7 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "arlib.h"
+#include "decode.h"
 #include "fdio.h"
 #ifdef SNAPFS_HAVE_ZLIB
 #include "gzseek.h"
@@ -30,6 +33,7 @@ struct frn {
 	pthread_mutex_t mu;
 
 	struct archive *a;	/* positioned reader, or NULL */
+	struct dec *dec;	/* the decoder a reads through, as the scan did; NULL: libarchive's */
 	int64_t cur_seq;	/* member whose header was read last; -1 before the first */
 	uint64_t cur_off;	/* bytes of its data passed (holes included) */
 	/* the rest of the block stream_member() read last, at blk_at in the member */
@@ -82,6 +86,8 @@ static void close_reader(struct frn *f)
 	if (f->a)
 		AR(archive_read_free)(f->a);
 	f->a = NULL;
+	dec_close(f->dec);
+	f->dec = NULL;
 	f->cur_seq = -1;
 	f->cur_off = 0;
 	f->blk_len = 0;
@@ -109,6 +115,8 @@ static int damaged(struct frn *f, const char *what, struct err *e)
 {
 	const char *why = f->a ? AR(archive_error_string)(f->a) : NULL;
 
+	if (dec_error(f->dec))	/* a check failed, or the stream broke: the decoder says where */
+		return err_set(e, EIO, "%s; run 'snapkeep verify' on it", dec_error(f->dec)->msg);
 	return err_set(e, EIO, "'%s' is damaged: %s at byte %lld: %s; run 'snapkeep verify' on it",
 		       f->path, what, f->a ? (long long)AR(archive_filter_bytes)(f->a, -1) : 0LL,
 		       why ? why : "ends early");
@@ -129,9 +137,27 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 		f->starts++;
 		AR(archive_read_support_filter_all)(f->a);
 		AR(archive_read_support_format_all)(f->a);
-		if (lseek(f->fd, 0, SEEK_SET) < 0 ||
-		    AR(archive_read_open_fd)(f->a, f->fd, 65536) != ARCHIVE_OK) {
-			err_set(e, EIO, "cannot read '%s': %s", f->path, AR(archive_error_string)(f->a));
+		/*
+		 * Through the decoder the scan read it with (index.c), so that reads
+		 * see the stream the scan vouched for, and stop where it stopped.
+		 */
+		struct stat st;
+		if (lseek(f->fd, 0, SEEK_SET) < 0 || fstat(f->fd, &st) < 0) {
+			err_set(e, errno, "cannot read '%s': %s", f->path, strerror(errno));
+			close_reader(f);
+			return -1;
+		}
+		if (dec_open_stream(f->fd, f->path, (uint64_t)st.st_size, NULL, &f->dec, e) < 0) {
+			close_reader(f);
+			return -1;
+		}
+		if ((f->dec ? dec_attach(f->dec, f->a) : AR(archive_read_open_fd)(f->a, f->fd, 65536)) !=
+		    ARCHIVE_OK) {
+			if (dec_error(f->dec))
+				damaged(f, "its start", e);
+			else
+				err_set(e, EIO, "cannot read '%s': %s", f->path,
+					AR(archive_error_string)(f->a));
 			close_reader(f);
 			return -1;
 		}

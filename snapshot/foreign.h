@@ -3,7 +3,10 @@
  * tar.xz, zip, cpio, 7z, iso ... anything libarchive reads), by member number.
  *
  * One libarchive reader stays positioned where the last read left it, so
- * reading members in archive order decodes the archive once. A member that is
+ * reading members in archive order decodes the archive once. It reads gzip,
+ * xz, bzip2, zstd and lz4 files through decode.h, as the scan that built the
+ * index did, so both see one stream: checks fail a read, and reads stop
+ * where the scan found the stream broken. A member that is
  * read is decoded whole into a spill file (an unlinked temporary file, bounded
  * by spill_max bytes per archive), so random reads in it cost no further
  * decoding; members larger than a quarter of the bound are read by streaming
