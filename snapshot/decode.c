@@ -647,10 +647,10 @@ static ssize_t seq_no_memory(struct dec *d)
 }
 
 /*
- * After a member: 1 when another one follows, 0 at the end. As libarchive,
- * which reads the members again later, takes them: zero bytes (tape padding)
- * only at the end, or for xz in fours (its stream padding) also between
- * streams; anything else there is damage after the members before it.
+ * After a member: 1 when another one follows, 0 at the end. As gzip -d,
+ * bzip2 -d, xz and libarchive take them: zero bytes (tape padding) only at
+ * the end, or for xz in fours (its stream padding) also between streams;
+ * anything else there is damage after the members before it.
  */
 static ssize_t seq_next_member(struct dec *d)
 {

@@ -8,9 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "arlib.h"
 #include "decode.h"
@@ -114,9 +113,11 @@ void frn_free(struct frn *f)
 static int damaged(struct frn *f, const char *what, struct err *e)
 {
 	const char *why = f->a ? AR(archive_error_string)(f->a) : NULL;
+	const struct err *de = dec_error(f->dec);
 
-	if (dec_error(f->dec))	/* a check failed, or the stream broke: the decoder says where */
-		return err_set(e, EIO, "%s; run 'snapkeep verify' on it", dec_error(f->dec)->msg);
+	if (de)	/* a check failed or the stream broke, and where (or memory ran out) */
+		return err_set(e, de->code, "%s%s", de->msg,
+			       de->code == EIO ? "; run 'snapkeep verify' on it" : "");
 	return err_set(e, EIO, "'%s' is damaged: %s at byte %lld: %s; run 'snapkeep verify' on it",
 		       f->path, what, f->a ? (long long)AR(archive_filter_bytes)(f->a, -1) : 0LL,
 		       why ? why : "ends early");
