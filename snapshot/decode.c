@@ -293,12 +293,19 @@ static ssize_t ring_next(struct dec *d, const void **buf)
 	return s->len;
 }
 
+/* Damage at byte off of the file; what it is, after kind ("xz", ...) when given. */
+static ssize_t damaged_at(struct dec *d, uint64_t off, const char *kind, const char *what)
+{
+	err_set(&d->e, EIO, "'%s' is damaged: %s%s%s at byte %" PRIu64, d->name, kind ? kind : "",
+		kind ? " " : "", what, off);
+	return failed(d);
+}
+
 /* ---- a zstd stream ---- */
 
 static ssize_t zsf_damaged(struct dec *d, uint64_t off, const char *what)
 {
-	err_set(&d->e, EIO, "'%s' is damaged: %s at byte %" PRIu64, d->name, what, off);
-	return failed(d);
+	return damaged_at(d, off, NULL, what);
 }
 
 /*
@@ -439,11 +446,8 @@ static ssize_t lz4_next(struct dec *d, const void **buf)
 		size_t ret = AR(LZ4F_decompress)(d->lz4, z->out, &out_len, z->in + z->in_pos,
 						 &in_len, NULL);
 		z->in_pos += in_len;
-		if (AR(LZ4F_isError)(ret)) {
-			char what[96];
-			snprintf(what, sizeof(what), "lz4 %s", AR(LZ4F_getErrorName)(ret));
-			return zsf_damaged(d, z->frame_start, what);
-		}
+		if (AR(LZ4F_isError)(ret))
+			return damaged_at(d, z->frame_start, "lz4", AR(LZ4F_getErrorName)(ret));
 		z->boundary = ret == 0;
 		z->flushing = !z->boundary && out_len == z->out_cap;
 		if (out_len) {
@@ -628,21 +632,15 @@ static uint64_t seq_at(const struct seq *q)
 	return q->in_off - q->avail;
 }
 
-static ssize_t seq_damaged_at(struct dec *d, uint64_t off, const char *what)
-{
-	err_set(&d->e, EIO, "'%s' is damaged: %s %s at byte %" PRIu64, d->name, d->seq->what, what,
-		off);
-	return failed(d);
-}
-
 static ssize_t seq_damaged(struct dec *d, const char *what)
 {
-	return seq_damaged_at(d, seq_at(d->seq), what);
+	return damaged_at(d, seq_at(d->seq), d->seq->what, what);
 }
 
 static ssize_t seq_no_memory(struct dec *d)
 {
-	err_set(&d->e, ENOMEM, "cannot decode '%s': out of memory", d->name);
+	err_set(&d->e, ENOMEM, "cannot decode '%s': out of memory; free some and read it again",
+		d->name);
 	return failed(d);
 }
 
@@ -673,13 +671,15 @@ static ssize_t seq_next_member(struct dec *d)
 	}
 	at = seq_at(q);
 	if (d->kind == DEC_XZ && zeros % 4)
-		return seq_damaged_at(d, at - zeros, "stream padding that is not a multiple of 4 bytes");
+		return damaged_at(d, at - zeros, q->what,
+				  "stream padding that is not a multiple of 4 bytes");
 	if (!q->avail)
 		return 0;
 	if (zeros && d->kind != DEC_XZ)
-		return seq_damaged_at(d, at - zeros, "zero bytes between members");
+		return damaged_at(d, at - zeros, q->what, "zero bytes between members");
 	if (fd_pread_all(d->fd, m, len, at) < 0 || memcmp(m, magic[d->kind], len) != 0)
-		return seq_damaged_at(d, at, "data follows the last member but begins no member");
+		return damaged_at(d, at, q->what,
+				  "data follows the last member but begins no member");
 	q->unit_end = false;
 	q->full = false;
 	return seq_init(d) == 0 ? 1 : seq_no_memory(d);

@@ -753,6 +753,14 @@ START_TEST(cut_tar_gz_is_refused_or_salvaged)
 END_TEST
 
 /*
+ * A command for run_with(): a tar of files in src, cut 1 MiB + 1 KiB in (in
+ * b.bin), its two parts compressed apart by z, with the command gap between.
+ */
+#define TWO_MEMBERS(files, z, gap)                                                             \
+	"tar cf - -C @S " files " > @A.tar && head -c 1049600 @A.tar | " z " > @A && " gap     \
+	"tail -c +1049601 @A.tar | " z " >> @A && rm @A.tar"
+
+/*
  * Damage that the decompressor meets only at a check (a gzip member's CRC-32, a
  * zstd or lz4 frame's checksum, an xz or bzip2 block's) after it has decoded
  * the damaged bytes: stored blocks of incompressible data, one byte flipped.
@@ -767,25 +775,19 @@ START_TEST(foreign_damage_seen_only_by_a_check_reads_no_wrong_byte)
 		bool flip, a_reads;	/* a byte flipped in the middle, else cut there */
 	} cases[] = {
 		{ "one.tar.gz", "tar czf @A -C @S a.bin b.bin c.bin", true, false },
-		{ "two.tar.gz", "tar cf - -C @S a.bin b.bin c.bin > @A.tar && "
-				"head -c 1049600 @A.tar | gzip -1 > @A && "
-				"tail -c +1049601 @A.tar | gzip -1 >> @A && rm @A.tar", true, true },
+		{ "two.tar.gz", TWO_MEMBERS("a.bin b.bin c.bin", "gzip -1", ""), true, true },
 		{ "one.tar.zst", "tar cf - -C @S a.bin b.bin c.bin | zstd -q --check > @A", true, false },
 		{ "cut.tar.zst", "tar cf - -C @S a.bin b.bin c.bin | zstd -q --check > @A", false, true },
 #ifdef SNAPFS_HAVE_LZMA
 		/* xz checks a block at its end, after handing out its bytes */
 		{ "one.tar.xz", "tar cJf @A -C @S a.bin b.bin c.bin", true, false },
-		{ "two.tar.xz", "tar cf - -C @S a.bin b.bin c.bin > @A.tar && "
-				"head -c 1049600 @A.tar | xz -1 > @A && "
-				"tail -c +1049601 @A.tar | xz -1 >> @A && rm @A.tar", true, true },
+		{ "two.tar.xz", TWO_MEMBERS("a.bin b.bin c.bin", "xz -1", ""), true, true },
 		{ "cut.tar.xz", "tar cJf @A -C @S a.bin b.bin c.bin", false, true },
 #endif
 #ifdef SNAPFS_HAVE_BZ2
 		/* bzip2 likewise, block by block, and the stream's CRC at its end */
 		{ "one.tar.bz2", "tar cjf @A -C @S a.bin b.bin c.bin", true, false },
-		{ "two.tar.bz2", "tar cf - -C @S a.bin b.bin c.bin > @A.tar && "
-				 "head -c 1049600 @A.tar | bzip2 -1 > @A && "
-				 "tail -c +1049601 @A.tar | bzip2 -1 >> @A && rm @A.tar", true, true },
+		{ "two.tar.bz2", TWO_MEMBERS("a.bin b.bin c.bin", "bzip2 -1", ""), true, true },
 		{ "cut.tar.bz2", "tar cjf @A -C @S a.bin b.bin c.bin", false, true },
 #endif
 #ifdef SNAPFS_HAVE_LZ4
@@ -883,23 +885,17 @@ START_TEST(foreign_damage_seen_only_by_a_check_reads_no_wrong_byte)
 	} gaps[] = {
 		{ "zeros.tar.gz", "tar czf @A -C @S a.bin && head -c 5 /dev/zero >> @A", NULL },
 		/* the tar stream goes on in the second member */
-		{ "gap.tar.gz", "tar cf - -C @S a.bin b.bin > @A.tar && "
-				"head -c 1049600 @A.tar | gzip -1 > @A && printf '\\0\\0' >> @A && "
-				"tail -c +1049601 @A.tar | gzip -1 >> @A && rm @A.tar",
+		{ "gap.tar.gz", TWO_MEMBERS("a.bin b.bin", "gzip -1", "printf '\\0\\0' >> @A && "),
 		  "zero bytes between members" },
 #ifdef SNAPFS_HAVE_LZMA
 		{ "pad4.tar.xz", "tar cJf @A -C @S a.bin && head -c 8 /dev/zero >> @A", NULL },
 		/* the last member reads: libarchive's own xz reader failed it at the bytes after */
 		{ "tail.tar.xz", "tar cJf @A -C @S c.bin a.bin && printf 'not xz' >> @A", NULL },
-		{ "pad3.tar.xz", "tar cf - -C @S a.bin b.bin > @A.tar && "
-				 "head -c 1049600 @A.tar | xz -1 > @A && head -c 3 /dev/zero >> @A && "
-				 "tail -c +1049601 @A.tar | xz -1 >> @A && rm @A.tar",
+		{ "pad3.tar.xz", TWO_MEMBERS("a.bin b.bin", "xz -1", "head -c 3 /dev/zero >> @A && "),
 		  "not a multiple of 4" },
 #endif
 #ifdef SNAPFS_HAVE_BZ2
-		{ "gap.tar.bz2", "tar cf - -C @S a.bin b.bin > @A.tar && "
-				 "head -c 1049600 @A.tar | bzip2 -1 > @A && printf '\\0' >> @A && "
-				 "tail -c +1049601 @A.tar | bzip2 -1 >> @A && rm @A.tar",
+		{ "gap.tar.bz2", TWO_MEMBERS("a.bin b.bin", "bzip2 -1", "printf '\\0' >> @A && "),
 		  "zero bytes between members" },
 #endif
 	};
