@@ -26,6 +26,7 @@ struct spilled {
 
 struct frn {
 	int fd;
+	bool bare_tar;		/* frn_opts */
 	char *path;
 	char *spill_dir;
 	uint64_t spill_max;
@@ -47,6 +48,14 @@ struct frn {
 	struct spilled *sp;
 	size_t nsp, capsp;
 
+	/* the archive's files in archive order (frn_opts), and where each is spilled */
+	uint32_t nfiles;
+	void (*file)(void *ctx, uint32_t k, struct frn_member *out);
+	void *ctx;
+	uint32_t *slot;		/* file k's struct spilled, if sp[slot[k]] is still its; NULL until a spill */
+	int64_t last_seq;	/* the member read last; -1 before the first */
+	bool scattered;		/* a read came before the one read last: spill what reads pass */
+
 #ifdef SNAPFS_HAVE_ZLIB
 	struct gzs *gz;		/* a gzip tar's decoded stream, or NULL */
 #endif
@@ -66,9 +75,16 @@ int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out
 		return err_set(e, ENOMEM, "out of memory");
 	}
 	f->fd = fd;
+	f->bare_tar = o && o->bare_tar;
 	f->spill_max = o && o->spill_max ? o->spill_max : FRN_DEFAULT_SPILL_MAX;
 	f->spill_fd = -1;
 	f->cur_seq = -1;
+	f->last_seq = -1;
+	if (o && o->file) {
+		f->nfiles = o->nfiles;
+		f->file = o->file;
+		f->ctx = o->ctx;
+	}
 	pthread_mutex_init(&f->mu, NULL);
 #ifdef SNAPFS_HAVE_ZLIB
 	if (o && o->gzip_tar && !(f->gz = gzs_new(fd, path))) {
@@ -104,6 +120,7 @@ void frn_free(struct frn *f)
 	gzs_free(f->gz);
 #endif
 	pthread_mutex_destroy(&f->mu);
+	free(f->slot);
 	free(f->sp);
 	free(f->spill_dir);
 	free(f->path);
@@ -121,6 +138,202 @@ static int damaged(struct frn *f, const char *what, struct err *e)
 	return err_set(e, EIO, "'%s' is damaged: %s at byte %lld: %s; run 'snapkeep verify' on it",
 		       f->path, what, f->a ? (long long)AR(archive_filter_bytes)(f->a, -1) : 0LL,
 		       why ? why : "ends early");
+}
+
+static int spill_open(struct frn *f, struct err *e)
+{
+	char path[PATH_MAX];
+
+	if (f->spill_fd >= 0)
+		return 0;
+	f->spill_fd = open(f->spill_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (f->spill_fd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/.snapfs-spill-XXXXXX", f->spill_dir);
+	f->spill_fd = mkostemp(path, O_CLOEXEC);
+	if (f->spill_fd < 0)
+		return err_set(e, errno, "cannot create a spill file in '%s': %s", f->spill_dir,
+			       strerror(errno));
+	unlink(path);
+	return 0;
+}
+
+/* The place of member seq among the files (frn_opts), or UINT32_MAX. */
+static uint32_t file_of(const struct frn *f, uint32_t seq)
+{
+	uint32_t lo = 0, hi = f->nfiles;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		struct frn_member m;
+		f->file(f->ctx, mid, &m);
+		if (m.seq == seq)
+			return mid;
+		if (m.seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return UINT32_MAX;
+}
+
+/* File k's spill, which holds member seq, or NULL. */
+static const struct spilled *spilled_file(const struct frn *f, uint32_t k, uint32_t seq)
+{
+	uint32_t s = f->slot ? f->slot[k] : UINT32_MAX;
+
+	return s < f->nsp && f->sp[s].seq == seq ? &f->sp[s] : NULL;
+}
+
+static const struct spilled *find_spilled(const struct frn *f, uint32_t seq)
+{
+	uint32_t k = f->nfiles ? file_of(f, seq) : UINT32_MAX;
+
+	if (k != UINT32_MAX)
+		return spilled_file(f, k, seq);
+	for (size_t i = 0; i < f->nsp; i++)
+		if (f->sp[i].seq == seq)
+			return &f->sp[i];
+	return NULL;
+}
+
+/* Room for size more bytes: when the bound is reached, the spill file starts over. */
+static int spill_reserve(struct frn *f, uint64_t size, struct err *e)
+{
+	if (f->spill_used + size > f->spill_max) {
+		if (ftruncate(f->spill_fd, 0) < 0)
+			return err_set(e, errno, "cannot reset the spill file: %s", strerror(errno));
+		f->spill_used = 0;
+		f->nsp = 0;
+	}
+	if (f->nsp == f->capsp) {
+		size_t cap = f->capsp ? f->capsp * 2 : 64;
+		struct spilled *v = realloc(f->sp, cap * sizeof(*v));
+		if (!v)
+			return err_set(e, ENOMEM, "out of memory");
+		f->sp = v;
+		f->capsp = cap;
+	}
+	if (f->nfiles && !f->slot) {
+		if (!(f->slot = malloc((size_t)f->nfiles * sizeof(*f->slot))))
+			return err_set(e, ENOMEM, "out of memory");
+		memset(f->slot, 0xff, (size_t)f->nfiles * sizeof(*f->slot));
+	}
+	return 0;
+}
+
+/*
+ * Whether a member of size bytes that a read passes is spilled: it is small,
+ * reads came out of order, and the bound has room without starting over (which
+ * would drop members spilled for reads).
+ */
+static bool spill_passed(const struct frn *f, uint64_t size)
+{
+	return f->scattered && size && size <= f->spill_max / 4 &&
+	       size <= f->spill_max - f->spill_used;
+}
+
+/* A new spill of member m at the end of the spill file, not yet counted. */
+static struct spilled *spill_add(struct frn *f, const struct frn_member *m, struct err *e)
+{
+	struct spilled *s;
+
+	if (spill_open(f, e) < 0 || spill_reserve(f, m->size, e) < 0)
+		return NULL;
+	s = &f->sp[f->nsp];
+	s->seq = m->seq;
+	s->off = f->spill_used;
+	s->size = m->size;
+	if (ftruncate(f->spill_fd, (off_t)(s->off + m->size)) < 0) {
+		err_set(e, errno, "cannot grow the spill file: %s", strerror(errno));
+		return NULL;
+	}
+	return s;
+}
+
+/* Count the spill spill_add() made, of file k (UINT32_MAX: none). */
+static const struct spilled *spill_done(struct frn *f, uint32_t k)
+{
+	struct spilled *s = &f->sp[f->nsp];
+
+	if (f->slot && k == UINT32_MAX && f->nfiles)
+		k = file_of(f, s->seq);
+	if (f->slot && k != UINT32_MAX)
+		f->slot[k] = (uint32_t)f->nsp;
+	f->spill_used += s->size;
+	f->nsp++;
+	return s;
+}
+
+/*
+ * Take back a spill that failed: the file ends where the counted spills do
+ * again (a member's holes must find no bytes of it); failing that, it starts over.
+ */
+static void spill_undo(struct frn *f)
+{
+	if (f->spill_fd >= 0 && ftruncate(f->spill_fd, (off_t)f->spill_used) < 0) {
+		close(f->spill_fd);
+		f->spill_fd = -1;
+		f->spill_used = 0;
+		f->nsp = 0;
+	}
+}
+
+/*
+ * Decode the data of the member the reader stands at into the spill at s.
+ * Holes stay holes. -1: e says why; the reader is closed if its data failed.
+ */
+static int spill_blocks(struct frn *f, const struct spilled *s, struct err *e)
+{
+	const void *buf;
+	size_t len;
+	la_int64_t at;
+	int r;
+
+	while ((r = AR(archive_read_data_block)(f->a, &buf, &len, &at)) == ARCHIVE_OK) {
+		if ((uint64_t)at + len > s->size)
+			len = at < 0 || (uint64_t)at >= s->size ? 0 : (size_t)(s->size - (uint64_t)at);
+		if (len && pwrite(f->spill_fd, buf, len, (off_t)(s->off + (uint64_t)at)) != (ssize_t)len)
+			return err_set(e, errno ? errno : EIO, "cannot write the spill file: %s",
+				       strerror(errno));
+	}
+	if (r != ARCHIVE_EOF) {
+		damaged(f, "a member's data", e);
+		close_reader(f);
+		return -1;
+	}
+	f->cur_off = s->size ? s->size : 1;	/* consumed: a read of this member restarts */
+	return 0;
+}
+
+/*
+ * The reader has just read the header of a member a read passes: spill it if
+ * it is a file to spill. -1 only when the reader failed (and closed); a spill
+ * that cannot be written is taken back, and the read goes on.
+ */
+static int spill_header(struct frn *f, struct err *e)
+{
+	struct frn_member m;
+	struct spilled *s;
+	struct err se;
+	uint32_t k = file_of(f, (uint32_t)f->cur_seq);
+
+	if (k == UINT32_MAX)
+		return 0;
+	f->file(f->ctx, k, &m);
+	if (!spill_passed(f, m.size) || spilled_file(f, k, m.seq))
+		return 0;
+	if (!(s = spill_add(f, &m, &se)) || spill_blocks(f, s, &se) < 0) {
+		spill_undo(f);
+		if (!f->a) {
+			if (e)
+				*e = se;
+			return -1;
+		}
+		return 0;
+	}
+	spill_done(f, k);
+	return 0;
 }
 
 /* Put the reader at the start of member seq's data. */
@@ -174,58 +387,14 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 		f->cur_off = 0;
 		f->blk_len = 0;
 		f->blk_end = false;
-	}
-	return 0;
-}
-
-static int spill_open(struct frn *f, struct err *e)
-{
-	char path[PATH_MAX];
-
-	if (f->spill_fd >= 0)
-		return 0;
-	f->spill_fd = open(f->spill_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (f->spill_fd >= 0)
-		return 0;
-	snprintf(path, sizeof(path), "%s/.snapfs-spill-XXXXXX", f->spill_dir);
-	f->spill_fd = mkostemp(path, O_CLOEXEC);
-	if (f->spill_fd < 0)
-		return err_set(e, errno, "cannot create a spill file in '%s': %s", f->spill_dir,
-			       strerror(errno));
-	unlink(path);
-	return 0;
-}
-
-static const struct spilled *find_spilled(const struct frn *f, uint32_t seq)
-{
-	for (size_t i = 0; i < f->nsp; i++)
-		if (f->sp[i].seq == seq)
-			return &f->sp[i];
-	return NULL;
-}
-
-/* Room for size more bytes: when the bound is reached, the spill file starts over. */
-static int spill_reserve(struct frn *f, uint64_t size, struct err *e)
-{
-	if (f->spill_used + size > f->spill_max) {
-		if (ftruncate(f->spill_fd, 0) < 0)
-			return err_set(e, errno, "cannot reset the spill file: %s", strerror(errno));
-		f->spill_used = 0;
-		f->nsp = 0;
-	}
-	if (f->nsp == f->capsp) {
-		size_t cap = f->capsp ? f->capsp * 2 : 64;
-		struct spilled *v = realloc(f->sp, cap * sizeof(*v));
-		if (!v)
-			return err_set(e, ENOMEM, "out of memory");
-		f->sp = v;
-		f->capsp = cap;
+		if (f->cur_seq < (int64_t)seq && f->scattered && f->nfiles && spill_header(f, e) < 0)
+			return -1;
 	}
 	return 0;
 }
 
 #ifdef SNAPFS_HAVE_ZLIB
-/* Copy a plain member of a gzip tar from the decoded stream into the spill file at s. */
+/* Copy a plain member of a gzip tar from the decoded stream into the spill at s. */
 static int spill_from_gz(struct frn *f, const struct frn_member *m, const struct spilled *s,
 			 struct err *e)
 {
@@ -243,72 +412,88 @@ static int spill_from_gz(struct frn *f, const struct frn_member *m, const struct
 	}
 	return 0;
 }
-#endif
 
 /*
- * Decode member m whole into the spill file. Holes stay holes, and read as
- * zeros: a member that fails takes back what it wrote, so the next one spilled
- * in its place finds no bytes in its holes.
+ * Spill the plain members of a gzip tar from file k on whose data ends by end,
+ * stopping at the first that starts at end or later. A spill that fails is
+ * taken back and stops the run: the read that asked reports damage it meets.
  */
+static void spill_run_gz(struct frn *f, uint32_t k, uint64_t end)
+{
+	for (; k < f->nfiles; k++) {
+		struct frn_member p;
+		struct spilled *s;
+		struct err e;
+		f->file(f->ctx, k, &p);
+		if (p.data_off >= end)
+			break;
+		if (!p.plain || p.size > end - p.data_off || !spill_passed(f, p.size) ||
+		    spilled_file(f, k, p.seq))
+			continue;
+		if (!(s = spill_add(f, &p, &e)) || spill_from_gz(f, &p, s, &e) < 0) {
+			spill_undo(f);
+			break;
+		}
+		spill_done(f, k);
+	}
+}
+
+/* The first file whose data starts at off or later (plain members' offsets grow with k). */
+static uint32_t file_at(const struct frn *f, uint64_t off)
+{
+	uint32_t lo = 0, hi = f->nfiles;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		struct frn_member p;
+		f->file(f->ctx, mid, &p);
+		if (p.data_off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+#endif
+
+/* Decode member m whole into the spill file, and what the read passes with it. */
 static const struct spilled *spill_member(struct frn *f, const struct frn_member *m,
 					  struct err *e)
 {
 	struct spilled *s;
-	const void *buf;
-	size_t len;
-	la_int64_t at;
-	uint32_t seq = m->seq;
-	uint64_t size = m->size;
-	int r;
 
-	if (spill_open(f, e) < 0 || spill_reserve(f, size, e) < 0)
-		return NULL;
-	s = &f->sp[f->nsp];
-	s->seq = seq;
-	s->off = f->spill_used;
-	s->size = size;
-	if (ftruncate(f->spill_fd, (off_t)(s->off + size)) < 0) {
-		err_set(e, errno, "cannot grow the spill file: %s", strerror(errno));
-		goto fail;
-	}
 #ifdef SNAPFS_HAVE_ZLIB
 	if (f->gz && m->plain) {
-		if (spill_from_gz(f, m, s, e) < 0)
-			goto fail;
-		f->spill_used += size;
-		f->nsp++;
-		return s;
+		/*
+		 * Reads out of order: the members decoded on the way to m, and those
+		 * after it up to about the next checkpoint, which the next read there
+		 * would decode again (gzseek.h). So each span decodes about once.
+		 */
+		bool around = f->scattered && f->nfiles;
+		uint64_t from = around ? gzs_from(f->gz, m->data_off) : 0;
+		struct gzs_stats st;
+		if (around)
+			spill_run_gz(f, file_at(f, from), m->data_off);
+		if (!(s = spill_add(f, m, e)) || spill_from_gz(f, m, s, e) < 0) {
+			spill_undo(f);
+			return NULL;
+		}
+		size_t at = f->nsp;	/* the run below may move f->sp, never drop it */
+		spill_done(f, UINT32_MAX);
+		if (around) {
+			gzs_stats(f->gz, &st);
+			spill_run_gz(f, file_at(f, m->data_off + 1), from + st.span);
+		}
+		return &f->sp[at];
 	}
 #endif
-	if (seek_member(f, seq, e) < 0)
-		goto fail;
-	while ((r = AR(archive_read_data_block)(f->a, &buf, &len, &at)) == ARCHIVE_OK) {
-		if ((uint64_t)at + len > size)
-			len = at < 0 || (uint64_t)at >= size ? 0 : (size_t)(size - (uint64_t)at);
-		if (len && pwrite(f->spill_fd, buf, len, (off_t)(s->off + (uint64_t)at)) != (ssize_t)len) {
-			err_set(e, errno ? errno : EIO, "cannot write the spill file: %s",
-				strerror(errno));
-			goto fail;
-		}
+	if (seek_member(f, m->seq, e) < 0)
+		return NULL;
+	if (!(s = spill_add(f, m, e)) || spill_blocks(f, s, e) < 0) {
+		spill_undo(f);
+		return NULL;
 	}
-	if (r != ARCHIVE_EOF) {
-		damaged(f, "a member's data", e);
-		close_reader(f);
-		goto fail;
-	}
-	f->cur_off = size ? size : 1;	/* consumed: a read of this member restarts */
-	f->spill_used += size;
-	f->nsp++;
-	return s;
-fail:
-	/* the file ends where the spilled members do again; failing that, it starts over */
-	if (f->spill_fd >= 0 && ftruncate(f->spill_fd, (off_t)f->spill_used) < 0) {
-		close(f->spill_fd);
-		f->spill_fd = -1;
-		f->spill_used = 0;
-		f->nsp = 0;
-	}
-	return NULL;
+	return spill_done(f, UINT32_MAX);
 }
 
 /*
@@ -414,7 +599,16 @@ ssize_t frn_pread(struct frn *f, const struct frn_member *m, void *buf, size_t l
 		return 0;
 	if (len > m->size - off)
 		len = (size_t)(m->size - off);
+	if (f->bare_tar && m->plain)	/* no lock: nothing of f changes */
+		return fd_pread_all(f->fd, buf, len, m->data_off + off) == 0 ? (ssize_t)len
+		       : errno ? err_set(e, errno, "cannot read '%s': %s", f->path, strerror(errno))
+		       : err_set(e, EIO, "'%s' is damaged: it ends before byte %llu; run "
+				 "'snapkeep verify' on it", f->path,
+				 (unsigned long long)(m->data_off + off + len));
 	pthread_mutex_lock(&f->mu);
+	if ((int64_t)m->seq < f->last_seq)
+		f->scattered = true;
+	f->last_seq = m->seq;
 	if (m->size > f->spill_max / 4) {
 #ifdef SNAPFS_HAVE_ZLIB
 		if (f->gz && m->plain)

@@ -12,13 +12,22 @@
  * decoding; members larger than a quarter of the bound are read by streaming
  * forward instead, restarting only for a read behind the reader.
  *
+ * Once reads come out of archive order (a read of a member before the last
+ * one read, as `cp -a` and `find | xargs cat` read a tar whose directories
+ * were stored in readdir order), the small members a read decodes on its way
+ * to the one asked for are spilled too, while the bound has room for them
+ * without starting over. Reading every file in any order then decodes about
+ * what reading them in archive order does, instead of going back to the start
+ * (or a checkpoint) for each file.
+ *
  * A tar in a gzip file (gzip_tar; built with zlib) reads its plain members
  * -- regular files stored whole, not sparse -- straight from the decoded tar
  * stream at their data offsets, through gzseek's checkpoints: a random read
  * in a big member inflates at most about a checkpoint spacing (gzseek.h),
  * and one positioned inflate state serves reads in archive order. Small
- * plain members are still spilled, from that same decoder. Sparse members,
- * and every member of other archives, go through libarchive as above.
+ * plain members are still spilled, from that same decoder. A tar with no
+ * filter (bare_tar) reads its plain members straight from the file. Sparse
+ * members, and every member of other archives, go through libarchive as above.
  *
  *	frn_new() -> frn_pread()... -> frn_free()
  * frn_pread() is thread-safe: one archive serves one reader at a time.
@@ -34,10 +43,21 @@
 
 #define FRN_DEFAULT_SPILL_MAX (256ull << 20)
 
+struct frn_member;
+
 struct frn_opts {
 	const char *spill_dir;	/* NULL: $TMPDIR, else /var/tmp */
 	uint64_t spill_max;	/* 0: FRN_DEFAULT_SPILL_MAX */
 	bool gzip_tar;		/* a tar format over one gzip filter: plain members are contiguous */
+	bool bare_tar;		/* a tar format with no filter: plain members lie at data_off in fd */
+	/*
+	 * The archive's files with data, in archive order: file(ctx, k, out)
+	 * for k < nfiles gives the k-th. Reads spill those they pass (above);
+	 * none are spilled in passing without them (nfiles 0).
+	 */
+	uint32_t nfiles;
+	void (*file)(void *ctx, uint32_t k, struct frn_member *out);
+	void *ctx;
 };
 
 struct frn;

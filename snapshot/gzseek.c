@@ -432,6 +432,30 @@ static uint32_t point_before(const struct gzs *g, uint64_t pos)
 	return lo;
 }
 
+/* Whether the ring holds the byte at pos. */
+static bool held(const struct gzs *g, uint64_t pos)
+{
+	uint64_t low = g->out > g->rsize ? g->out - g->rsize : 0;
+
+	return g->st != S_NONE && pos < g->out && pos >= (g->hist > low ? g->hist : low);
+}
+
+/* Whether reaching pos starts again from a checkpoint rather than decoding on. */
+static bool must_restart(const struct gzs *g, uint64_t pos)
+{
+	return g->st == S_NONE || pos < g->out ||
+	       (g->npts && g->pts[point_before(g, pos)].out > g->out);
+}
+
+uint64_t gzs_from(const struct gzs *g, uint64_t pos)
+{
+	if (held(g, pos))
+		return pos;
+	if (must_restart(g, pos))
+		return g->npts ? g->pts[point_before(g, pos)].out : 0;
+	return g->out;
+}
+
 int gzs_read(struct gzs *g, uint64_t pos, void *buf, size_t len, struct err *e)
 {
 	unsigned char *dst = buf;
@@ -440,8 +464,7 @@ int gzs_read(struct gzs *g, uint64_t pos, void *buf, size_t len, struct err *e)
 	if (!len)
 		return 0;
 	while (len) {
-		uint64_t low = g->out > g->rsize ? g->out - g->rsize : 0;
-		if (g->st != S_NONE && pos < g->out && pos >= (g->hist > low ? g->hist : low)) {
+		if (held(g, pos)) {
 			/* in the window: copy what it holds */
 			size_t n = g->out - pos < len ? (size_t)(g->out - pos) : len;
 			for (size_t k = 0; k < n;) {
@@ -457,8 +480,7 @@ int gzs_read(struct gzs *g, uint64_t pos, void *buf, size_t len, struct err *e)
 			len -= n;
 			continue;
 		}
-		if (g->st == S_NONE || pos < g->out ||
-		    (g->npts && g->pts[point_before(g, pos)].out > g->out)) {
+		if (must_restart(g, pos)) {
 			if (restart(g, point_before(g, pos), e) < 0)
 				return -1;
 			continue;

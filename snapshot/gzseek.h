@@ -70,6 +70,13 @@ void gzs_free(struct gzs *g);
  */
 int gzs_read(struct gzs *g, uint64_t pos, void *buf, size_t len, struct err *e);
 
+/*
+ * Where a read at pos would start decoding: pos itself when the ring holds it,
+ * else the decoder's place or a checkpoint's. The read passes the bytes from
+ * there to pos.
+ */
+uint64_t gzs_from(const struct gzs *g, uint64_t pos);
+
 void gzs_stats(const struct gzs *g, struct gzs_stats *s);
 
 #endif

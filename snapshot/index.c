@@ -1183,7 +1183,10 @@ struct idx {
 	uint64_t serial;	/* identifies this index in a reader's frame cache */
 	struct zseek *z;	/* native archives */
 	struct frn *frn;	/* foreign archives */
+	uint32_t *files;	/* foreign: the files with data, in archive order (frn_opts) */
+	uint32_t nfiles;
 	bool gzip_tar;		/* foreign: a tar over one gzip filter (foreign.h) */
+	bool bare_tar;		/* foreign: a tar with no filter (foreign.h) */
 	uint64_t sound_end;	/* foreign: data past this offset of the decoded stream is not read */
 };
 
@@ -1709,6 +1712,49 @@ static int load_blob(struct idx *x, const void *blob, size_t len, struct err *e)
 	return load_body(x, &s, len, e);
 }
 
+/* foreign.h's file(): file k of x's files in archive order, as a member to read. */
+static void foreign_file(void *ctx, uint32_t k, struct frn_member *out)
+{
+	const struct idx *x = ctx;
+	struct idx_entry t;
+
+	idx_get(x, x->files[k], &t);
+	*out = (struct frn_member){ t.seq, t.size, t.data_off, !(t.flags & IDX_F_SPARSE) };
+}
+
+static int by_seq(const void *a, const void *b)
+{
+	uint64_t p = *(const uint64_t *)a, q = *(const uint64_t *)b;
+
+	return p < q ? -1 : p > q;
+}
+
+/* List a foreign archive's files with data (not the other names of hard links) by seq. */
+static int list_files(struct idx *x, struct err *e)
+{
+	uint64_t *v = malloc((size_t)(x->n ? x->n : 1) * sizeof(*v));
+	uint32_t n = 0;
+
+	if (!v)
+		return no_memory(x, e);
+	for (uint32_t i = 0; i < x->n; i++) {
+		struct idx_entry t;
+		idx_get(x, i, &t);
+		if (S_ISREG(t.mode) && t.target == i && t.size && t.seq != IDX_NONE)
+			v[n++] = (uint64_t)t.seq << 32 | i;
+	}
+	qsort(v, n, sizeof(*v), by_seq);
+	if (!(x->files = malloc((size_t)(n ? n : 1) * sizeof(*x->files)))) {
+		free(v);
+		return no_memory(x, e);
+	}
+	for (uint32_t k = 0; k < n; k++)
+		x->files[k] = (uint32_t)v[k];
+	x->nfiles = n;
+	free(v);
+	return 0;
+}
+
 int idx_open_blob(const void *blob, size_t len, const char *name, struct idx **out,
 		  struct err *e)
 {
@@ -1730,6 +1776,7 @@ void idx_close(struct idx *x)
 		return;
 	zseek_close(x->z);
 	frn_free(x->frn);
+	free(x->files);
 	if (x->fd >= 0)
 		close(x->fd);
 	fill_free(x->ce);
@@ -1961,11 +2008,14 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 			x->sound_end = 0;
 	}
 	/*
-	 * A tar (of any flavour) in a gzip file: each member that is not sparse
-	 * lies whole at its data offset in the decoded stream, so foreign.c may
-	 * read it there through gzip checkpoints.
+	 * A tar (of any flavour) in a gzip file, or in no filter: each member that
+	 * is not sparse lies whole at its data offset in the decoded stream, so
+	 * foreign.c may read it there through gzip checkpoints, or in the file.
 	 */
 	x->gzip_tar = d && dec_is_gzip(d) && AR(archive_filter_count)(a) == 1 &&
+		      (AR(archive_format)(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR;
+	x->bare_tar = !d && AR(archive_filter_count)(a) == 1 &&
+		      AR(archive_filter_code)(a, 0) == ARCHIVE_FILTER_NONE &&
 		      (AR(archive_format)(a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR;
 	if (idx_builder_finish(b, &blob, &len, e) < 0)
 		goto done;
@@ -2041,8 +2091,12 @@ int idx_open_fd(int fd, const char *name, const struct idx_opts *o, struct idx *
 		rc = scan_foreign(x, (uint64_t)st.st_size, st.st_mtime, o && o->salvage, e);
 	}
 	if (rc == 0 && !x->z) {
-		struct frn_opts fo = { o ? o->spill_dir : NULL, o ? o->spill_max : 0, x->gzip_tar };
-		rc = frn_new(x->fd, name, &fo, &x->frn, e);
+		struct frn_opts fo = { o ? o->spill_dir : NULL, o ? o->spill_max : 0, x->gzip_tar,
+				       x->bare_tar, 0, foreign_file, x };
+		rc = list_files(x, e);
+		fo.nfiles = x->nfiles;
+		if (rc == 0)
+			rc = frn_new(x->fd, name, &fo, &x->frn, e);
 	}
 	if (rc < 0) {
 		idx_close(x);
