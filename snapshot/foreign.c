@@ -55,6 +55,7 @@ struct frn {
 	uint32_t *slot;		/* file k's struct spilled, if sp[slot[k]] is still its; NULL until a spill */
 	int64_t last_seq;	/* the member read last; -1 before the first */
 	bool scattered;		/* a read came before the one read last: spill what reads pass */
+	bool spill_broke;	/* the spill file failed this read (spill_failed()) */
 
 #ifdef SNAPFS_HAVE_ZLIB
 	struct gzs *gz;		/* a gzip tar's decoded stream, or NULL */
@@ -140,6 +141,19 @@ static int damaged(struct frn *f, const char *what, struct err *e)
 		       why ? why : "ends early");
 }
 
+/*
+ * The spill file could not be made, written or read (a full disk, a spill_dir
+ * gone): frn_pread() reads the member as a big one is read instead.
+ */
+static int spill_failed(struct frn *f, const char *what, struct err *e)
+{
+	int code = errno ? errno : ENOSPC;
+
+	f->spill_broke = true;
+	return err_set(e, code, "cannot %s the spill file in '%s': %s", what, f->spill_dir,
+		       errno ? strerror(errno) : "it ends short (is the disk full?)");
+}
+
 static int spill_open(struct frn *f, struct err *e)
 {
 	char path[PATH_MAX];
@@ -152,8 +166,7 @@ static int spill_open(struct frn *f, struct err *e)
 	snprintf(path, sizeof(path), "%s/.snapfs-spill-XXXXXX", f->spill_dir);
 	f->spill_fd = mkostemp(path, O_CLOEXEC);
 	if (f->spill_fd < 0)
-		return err_set(e, errno, "cannot create a spill file in '%s': %s", f->spill_dir,
-			       strerror(errno));
+		return spill_failed(f, "create", e);
 	unlink(path);
 	return 0;
 }
@@ -202,7 +215,7 @@ static int spill_reserve(struct frn *f, uint64_t size, struct err *e)
 {
 	if (f->spill_used + size > f->spill_max) {
 		if (ftruncate(f->spill_fd, 0) < 0)
-			return err_set(e, errno, "cannot reset the spill file: %s", strerror(errno));
+			return spill_failed(f, "reset", e);
 		f->spill_used = 0;
 		f->nsp = 0;
 	}
@@ -245,7 +258,7 @@ static struct spilled *spill_add(struct frn *f, const struct frn_member *m, stru
 	s->off = f->spill_used;
 	s->size = m->size;
 	if (ftruncate(f->spill_fd, (off_t)(s->off + m->size)) < 0) {
-		err_set(e, errno, "cannot grow the spill file: %s", strerror(errno));
+		spill_failed(f, "grow", e);
 		return NULL;
 	}
 	return s;
@@ -290,19 +303,19 @@ static int spill_blocks(struct frn *f, const struct spilled *s, struct err *e)
 	la_int64_t at;
 	int r;
 
+	f->cur_off = UINT64_MAX;	/* consumed from here on, spilled or not: a read restarts */
 	while ((r = AR(archive_read_data_block)(f->a, &buf, &len, &at)) == ARCHIVE_OK) {
 		if ((uint64_t)at + len > s->size)
 			len = at < 0 || (uint64_t)at >= s->size ? 0 : (size_t)(s->size - (uint64_t)at);
+		errno = 0;
 		if (len && pwrite(f->spill_fd, buf, len, (off_t)(s->off + (uint64_t)at)) != (ssize_t)len)
-			return err_set(e, errno ? errno : EIO, "cannot write the spill file: %s",
-				       strerror(errno));
+			return spill_failed(f, "write", e);
 	}
 	if (r != ARCHIVE_EOF) {
 		damaged(f, "a member's data", e);
 		close_reader(f);
 		return -1;
 	}
-	f->cur_off = s->size ? s->size : 1;	/* consumed: a read of this member restarts */
 	return 0;
 }
 
@@ -404,10 +417,9 @@ static int spill_from_gz(struct frn *f, const struct frn_member *m, const struct
 		size_t n = m->size - at < sizeof(buf) ? (size_t)(m->size - at) : sizeof(buf);
 		if (gzs_read(f->gz, m->data_off + at, buf, n, e) < 0)
 			return -1;
-		ssize_t w = pwrite(f->spill_fd, buf, n, (off_t)(s->off + at));
-		if (w != (ssize_t)n)
-			return err_set(e, w < 0 ? errno : ENOSPC, "cannot write the spill file: %s",
-				       w < 0 ? strerror(errno) : "short write (disk full?)");
+		errno = 0;
+		if (pwrite(f->spill_fd, buf, n, (off_t)(s->off + at)) != (ssize_t)n)
+			return spill_failed(f, "write", e);
 		at += n;
 	}
 	return 0;
@@ -609,17 +621,19 @@ ssize_t frn_pread(struct frn *f, const struct frn_member *m, void *buf, size_t l
 	if ((int64_t)m->seq < f->last_seq)
 		f->scattered = true;
 	f->last_seq = m->seq;
-	if (m->size > f->spill_max / 4) {
+	f->spill_broke = false;
+	if (m->size <= f->spill_max / 4 &&
+	    ((s = find_spilled(f, m->seq)) || (s = spill_member(f, m, e))))
+		n = fd_pread_all(f->spill_fd, buf, len, s->off + off) == 0 ? (ssize_t)len
+		    : spill_failed(f, "read", e);
+	/* a big member, or a small one the spill file failed (a full disk): read where it lies */
+	if (m->size > f->spill_max / 4 || (n < 0 && f->spill_broke)) {
 #ifdef SNAPFS_HAVE_ZLIB
 		if (f->gz && m->plain)
 			n = gzs_read(f->gz, m->data_off + off, buf, len, e) < 0 ? -1 : (ssize_t)len;
 		else
 #endif
 			n = stream_member(f, m->seq, buf, len, off, e);
-	} else if ((s = find_spilled(f, m->seq)) || (s = spill_member(f, m, e))) {
-		n = fd_pread_all(f->spill_fd, buf, len, s->off + off) == 0 ? (ssize_t)len
-			: err_set(e, errno ? errno : EIO, "cannot read the spill file: %s",
-				  strerror(errno));
 	}
 	pthread_mutex_unlock(&f->mu);
 	return n;

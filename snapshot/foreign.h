@@ -10,7 +10,8 @@
  * read is decoded whole into a spill file (an unlinked temporary file, bounded
  * by spill_max bytes per archive), so random reads in it cost no further
  * decoding; members larger than a quarter of the bound are read by streaming
- * forward instead, restarting only for a read behind the reader.
+ * forward instead, restarting only for a read behind the reader, and so is a
+ * member the spill file cannot take (a full disk, a spill_dir gone).
  *
  * Once reads come out of archive order (a read of a member before the last
  * one read, as `cp -a` and `find | xargs cat` read a tar whose directories

@@ -7,10 +7,12 @@
 #include <zstd.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <sys/sysmacros.h>
@@ -764,6 +766,38 @@ START_TEST(foreign_reads_out_of_order_decode_about_once)
 	read_out_of_order(x, false, 9, 40);
 	idx_close(x);
 #endif
+}
+END_TEST
+
+/*
+ * A spill file that cannot be written (a full disk: here the file size limit,
+ * which lets the first member in; or a spill_dir that is gone): the members
+ * are read where they lie, as big ones are, not failed.
+ */
+START_TEST(foreign_reads_go_on_without_the_spill_file)
+{
+	static const char *const names[] = { "small.tar.xz", "small.tar.gz" };
+	struct rlimit was, small;
+
+	small_files_archive("small.tar.xz", "tar cJf @A -C @S .");
+	small_files_archive("small.tar.gz", "tar czf @A -C @S .");
+	mkdir(fixture_path("spill"), 0755);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &was), 0);
+	small = was;
+	small.rlim_cur = 8192;
+	signal(SIGXFSZ, SIG_IGN);
+	for (int k = 0; k < 2; k++)
+		for (int how = 0; how < 2; how++) {
+			struct idx_opts o = { .spill_dir = fixture_path(how ? "gone" : "spill") };
+			struct idx *x;
+			struct err e;
+			ck_assert_msg(idx_open_with(fixture_path(names[k]), &o, &x, &e) == 0, "%s",
+				      e.msg);
+			ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+			read_out_of_order(x, false, 5 + (uint64_t)how, 60);
+			ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &was), 0);
+			idx_close(x);
+		}
 }
 END_TEST
 
@@ -3360,6 +3394,7 @@ int main(void)
 	tcase_add_test(tc, foreign_tar_gz_is_indexed_by_a_scan);
 	tcase_add_test(tc, foreign_tar_gz_reads_in_order_with_one_decoder_start);
 	tcase_add_test(tc, foreign_reads_out_of_order_decode_about_once);
+	tcase_add_test(tc, foreign_reads_go_on_without_the_spill_file);
 	tcase_add_test(tc, foreign_members_after_a_refused_one_read_their_own_bytes);
 	tcase_add_test(tc, cut_tar_gz_is_refused_or_salvaged);
 	tcase_add_test(tc, foreign_damage_seen_only_by_a_check_reads_no_wrong_byte);
