@@ -41,6 +41,7 @@ struct frn {
 	size_t blk_len;
 	uint64_t blk_at;
 	bool blk_end;		/* the member's blocks are all read */
+	bool stream;		/* a reads one compressed stream: passing a member decodes it anyway */
 	uint32_t starts;
 
 	int spill_fd;		/* -1 until first used */
@@ -56,6 +57,7 @@ struct frn {
 	int64_t last_seq;	/* the member read last; -1 before the first */
 	bool scattered;		/* a read came before the one read last: spill what reads pass */
 	bool spill_broke;	/* the spill file failed this read (spill_failed()) */
+	bool no_passing;	/* a passed member failed to decode, which skipping it did not */
 
 #ifdef SNAPFS_HAVE_ZLIB
 	struct gzs *gz;		/* a gzip tar's decoded stream, or NULL */
@@ -237,13 +239,14 @@ static int spill_reserve(struct frn *f, uint64_t size, struct err *e)
 
 /*
  * Whether a member of size bytes that a read passes is spilled: it is small,
- * reads came out of order, and the bound has room without starting over (which
- * would drop members spilled for reads).
+ * reads came out of order, and the bound has room for it and for the member
+ * the read asked for (a quarter of it at most) without starting over, which
+ * would drop the members spilled for reads.
  */
 static bool spill_passed(const struct frn *f, uint64_t size)
 {
 	return f->scattered && size && size <= f->spill_max / 4 &&
-	       size <= f->spill_max - f->spill_used;
+	       f->spill_used + size <= f->spill_max - f->spill_max / 4;
 }
 
 /* A new spill of member m at the end of the spill file, not yet counted. */
@@ -388,6 +391,7 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 			close_reader(f);
 			return -1;
 		}
+		f->stream = f->dec || AR(archive_filter_count)(f->a) > 1;
 	}
 	while (f->cur_seq < (int64_t)seq) {
 		r = AR(archive_read_next_header)(f->a, &entry);
@@ -400,8 +404,18 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 		f->cur_off = 0;
 		f->blk_len = 0;
 		f->blk_end = false;
-		if (f->cur_seq < (int64_t)seq && f->scattered && f->nfiles && spill_header(f, e) < 0)
-			return -1;
+		/*
+		 * Passed members are spilled only where passing them decodes them
+		 * anyway: a zip, a cpio or a bare tar seeks over them, unchecked,
+		 * and one that cannot be decoded (damaged, encrypted) must not fail
+		 * the read of another. Should one fail to decode all the same,
+		 * none are spilled in passing from then on, and the read starts over.
+		 */
+		if (f->cur_seq < (int64_t)seq && f->scattered && f->stream && !f->no_passing &&
+		    f->nfiles && spill_header(f, e) < 0) {
+			f->no_passing = true;
+			return seek_member(f, seq, e);
+		}
 	}
 	return 0;
 }
@@ -490,11 +504,16 @@ static const struct spilled *spill_member(struct frn *f, const struct frn_member
 			spill_undo(f);
 			return NULL;
 		}
-		size_t at = f->nsp;	/* the run below may move f->sp, never drop it */
+		size_t at = f->nsp;	/* the run below may move f->sp, drop it only on a failure */
 		spill_done(f, UINT32_MAX);
 		if (around) {
 			gzs_stats(f->gz, &st);
 			spill_run_gz(f, file_at(f, m->data_off + 1), from + st.span);
+			if (at >= f->nsp || f->spill_fd < 0) {	/* spill_undo() started over */
+				errno = 0;
+				spill_failed(f, "keep", e);
+				return NULL;
+			}
 		}
 		return &f->sp[at];
 	}

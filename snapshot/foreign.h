@@ -16,10 +16,13 @@
  * Once reads come out of archive order (a read of a member before the last
  * one read, as `cp -a` and `find | xargs cat` read a tar whose directories
  * were stored in readdir order), the small members a read decodes on its way
- * to the one asked for are spilled too, while the bound has room for them
- * without starting over. Reading every file in any order then decodes about
- * what reading them in archive order does, instead of going back to the start
- * (or a checkpoint) for each file.
+ * to the one asked for are spilled too, while three quarters of the bound
+ * hold them (the rest is kept for the members reads ask for). Reading every
+ * file in any order then decodes about what reading them in archive order
+ * does, instead of going back to the start (or a checkpoint) for each file,
+ * as long as the small files fit. Only a compressed stream spills the members
+ * it passes (passing them decodes them anyway); a zip, a cpio or a bare tar
+ * seeks over them.
  *
  * A tar in a gzip file (gzip_tar; built with zlib) reads its plain members
  * -- regular files stored whole, not sparse -- straight from the decoded tar
