@@ -23,7 +23,7 @@
 # Every cp -a copy is compared with the tree. archivemount runs one round (it takes minutes
 # a step), capped at AM_TIMEOUT seconds: ">N" is a step it did not finish. ALT_SNAPFS=PATH
 # adds another snapfs binary (an earlier commit's, say) as the peer snapfs-alt, run like
-# archivemount.
+# archivemount; ARCHIVEMOUNT=0 leaves archivemount out.
 #
 # Environment: BENCH_DIR (default /var/tmp/snapfs-foreign), SCALE (default 1.0), RUNS
 # (default 3), AM_TIMEOUT (default 120), ALT_SNAPFS (default none), QUIET_WAIT (default 30 s of waiting for an idle
@@ -41,6 +41,7 @@ SCALE=${SCALE:-1.0}
 RUNS=${RUNS:-3}
 AM_TIMEOUT=${AM_TIMEOUT:-120}
 ALT_SNAPFS=${ALT_SNAPFS:-}
+ARCHIVEMOUNT=${ARCHIVEMOUNT:-1}
 QUIET_WAIT=${QUIET_WAIT:-30}
 TREE=$W/tree
 STORE=$W/store
@@ -188,7 +189,7 @@ for r in $(seq "$RUNS"); do
 	log "round $r of $RUNS"
 	for a in $GZ $XZ; do
 		steps snapfs "$a"
-		[ "$r" = 1 ] && steps archivemount "$a"
+		[ "$r" = 1 ] && [ "$ARCHIVEMOUNT" = 1 ] && steps archivemount "$a"
 		[ "$r" = 1 ] && [ -n "$ALT_SNAPFS" ] && steps snapfs-alt "$a"
 		drop_caches
 		mkdir -p "$SHM"
@@ -210,7 +211,7 @@ done
 	echo "snapfs: $("$SNAPFS" --version 2>&1 | head -1)"
 	echo "archivemount: $(archivemount --version 2>&1 | head -1)"
 	[ -z "$ALT_SNAPFS" ] || echo "snapfs-alt: $ALT_SNAPFS"
-	echo "scale: $SCALE, rounds: $RUNS (archivemount: 1, capped at ${AM_TIMEOUT}s)"
+	echo "scale: $SCALE, rounds: $RUNS (archivemount$([ "$ARCHIVEMOUNT" = 1 ] || echo ": none;") and snapfs-alt: 1, capped at ${AM_TIMEOUT}s)"
 	for a in $GZ $XZ; do
 		echo "$a: $(stat -c %s "$STORE/$a") bytes, $(tr -cd '\0' <"$W/order-$a" | wc -c) files"
 	done
