@@ -57,6 +57,7 @@ struct frn {
 	int64_t last_seq;	/* the member read last; -1 before the first */
 	bool scattered;		/* a read came before the one read last: spill what reads pass */
 	bool spill_broke;	/* the spill file failed this read (spill_failed()) */
+	bool spilled_now;	/* this read spilled a member: the spill file may not start over */
 	bool no_passing;	/* a passed member failed to decode, which skipping it did not */
 
 #ifdef SNAPFS_HAVE_ZLIB
@@ -239,14 +240,23 @@ static int spill_reserve(struct frn *f, uint64_t size, struct err *e)
 
 /*
  * Whether a member of size bytes that a read passes is spilled: it is small,
- * reads came out of order, and the bound has room for it and for the member
- * the read asked for (a quarter of it at most) without starting over, which
- * would drop the members spilled for reads.
+ * and reads came out of order. Passed members fill three quarters of the
+ * bound at most, leaving room for the member the read asked for (a quarter at
+ * most). When that is full, the first member a read spills starts the spill
+ * file over: what earlier reads spilled goes (the big members a `cp -a` read
+ * once, say), never what this read spilled.
  */
-static bool spill_passed(const struct frn *f, uint64_t size)
+static bool spill_passed(struct frn *f, uint64_t size)
 {
-	return f->scattered && size && size <= f->spill_max / 4 &&
-	       f->spill_used + size <= f->spill_max - f->spill_max / 4;
+	if (!f->scattered || !size || size > f->spill_max / 4)
+		return false;
+	if (f->spill_used + size <= f->spill_max - f->spill_max / 4)
+		return true;
+	if (f->spilled_now || f->spill_fd < 0 || ftruncate(f->spill_fd, 0) < 0)
+		return false;
+	f->spill_used = 0;
+	f->nsp = 0;
+	return true;
 }
 
 /* A new spill of member m at the end of the spill file, not yet counted. */
@@ -278,6 +288,7 @@ static const struct spilled *spill_done(struct frn *f, uint32_t k)
 		f->slot[k] = (uint32_t)f->nsp;
 	f->spill_used += s->size;
 	f->nsp++;
+	f->spilled_now = true;
 	return s;
 }
 
@@ -337,7 +348,7 @@ static int spill_header(struct frn *f, struct err *e)
 	if (k == UINT32_MAX)
 		return 0;
 	f->file(f->ctx, k, &m);
-	if (!spill_passed(f, m.size) || spilled_file(f, k, m.seq))
+	if (spilled_file(f, k, m.seq) || !spill_passed(f, m.size))
 		return 0;
 	if (!(s = spill_add(f, &m, &se)) || spill_blocks(f, s, &se) < 0) {
 		spill_undo(f);
@@ -453,8 +464,8 @@ static void spill_run_gz(struct frn *f, uint32_t k, uint64_t end)
 		f->file(f->ctx, k, &p);
 		if (p.data_off >= end)
 			break;
-		if (!p.plain || p.size > end - p.data_off || !spill_passed(f, p.size) ||
-		    spilled_file(f, k, p.seq))
+		if (!p.plain || p.size > end - p.data_off || spilled_file(f, k, p.seq) ||
+		    !spill_passed(f, p.size))
 			continue;
 		if (!(s = spill_add(f, &p, &e)) || spill_from_gz(f, &p, s, &e) < 0) {
 			spill_undo(f);
@@ -641,6 +652,7 @@ ssize_t frn_pread(struct frn *f, const struct frn_member *m, void *buf, size_t l
 		f->scattered = true;
 	f->last_seq = m->seq;
 	f->spill_broke = false;
+	f->spilled_now = false;
 	if (m->size <= f->spill_max / 4 &&
 	    ((s = find_spilled(f, m->seq)) || (s = spill_member(f, m, e))))
 		n = fd_pread_all(f->spill_fd, buf, len, s->off + off) == 0 ? (ssize_t)len
