@@ -16,8 +16,10 @@
  * Once reads come out of archive order (a read of a member before the last
  * one read, as `cp -a` and `find | xargs cat` read a tar whose directories
  * were stored in readdir order), the small members a read decodes on its way
- * to the one asked for are spilled too, while three quarters of the bound
- * hold them (the rest is kept for the members reads ask for). Reading every
+ * to the one asked for are spilled too, in three quarters of the bound at
+ * most (the rest is kept for the member a read asks for); when those are full
+ * of what earlier reads spilled, the first member a read spills starts the
+ * spill file over. Reading every
  * file in any order then decodes about what reading them in archive order
  * does, instead of going back to the start (or a checkpoint) for each file,
  * as long as the small files fit. Only a compressed stream spills the members
