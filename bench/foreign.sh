@@ -211,7 +211,7 @@ done
 	echo "snapfs: $("$SNAPFS" --version 2>&1 | head -1)"
 	echo "archivemount: $(archivemount --version 2>&1 | head -1)"
 	[ -z "$ALT_SNAPFS" ] || echo "snapfs-alt: $ALT_SNAPFS"
-	echo "scale: $SCALE, rounds: $RUNS (archivemount$([ "$ARCHIVEMOUNT" = 1 ] || echo ": none;") and snapfs-alt: 1, capped at ${AM_TIMEOUT}s)"
+	echo "scale: $SCALE, rounds: $RUNS; archivemount: $([ "$ARCHIVEMOUNT" = 1 ] && echo 1 || echo 0), snapfs-alt: $([ -n "$ALT_SNAPFS" ] && echo 1 || echo 0) round, capped at ${AM_TIMEOUT}s"
 	for a in $GZ $XZ; do
 		echo "$a: $(stat -c %s "$STORE/$a") bytes, $(tr -cd '\0' <"$W/order-$a" | wc -c) files"
 	done
