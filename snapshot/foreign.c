@@ -55,6 +55,7 @@ struct frn {
 	void *ctx;
 	uint32_t *slot;		/* file k's struct spilled, if sp[slot[k]] is still its; NULL until a spill */
 	int64_t last_seq;	/* the member read last; -1 before the first */
+	int64_t unspilled;	/* the member the spill file failed last (read in place since) */
 	bool scattered;		/* a read came before the one read last: spill what reads pass */
 	bool spill_broke;	/* the spill file failed this read (spill_failed()) */
 	bool spilled_now;	/* this read spilled a member: the spill file may not start over */
@@ -84,6 +85,7 @@ int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out
 	f->spill_fd = -1;
 	f->cur_seq = -1;
 	f->last_seq = -1;
+	f->unspilled = -1;
 	if (o && o->file) {
 		f->nfiles = o->nfiles;
 		f->file = o->file;
@@ -511,6 +513,7 @@ static const struct spilled *spill_member(struct frn *f, const struct frn_member
 		struct gzs_stats st;
 		if (around)
 			spill_run_gz(f, file_at(f, from), m->data_off);
+		f->spill_broke = false;	/* only m's own spill sends its read elsewhere */
 		if (!(s = spill_add(f, m, e)) || spill_from_gz(f, m, s, e) < 0) {
 			spill_undo(f);
 			return NULL;
@@ -520,7 +523,8 @@ static const struct spilled *spill_member(struct frn *f, const struct frn_member
 		if (around) {
 			gzs_stats(f->gz, &st);
 			spill_run_gz(f, file_at(f, m->data_off + 1), from + st.span);
-			if (at >= f->nsp || f->spill_fd < 0) {	/* spill_undo() started over */
+			if (at >= f->nsp || f->spill_fd < 0 || f->sp[at].seq != m->seq) {
+				/* spill_undo() started over */
 				errno = 0;
 				spill_failed(f, "keep", e);
 				return NULL;
@@ -529,7 +533,9 @@ static const struct spilled *spill_member(struct frn *f, const struct frn_member
 		return &f->sp[at];
 	}
 #endif
-	if (seek_member(f, m->seq, e) < 0)
+	int rc = seek_member(f, m->seq, e);
+	f->spill_broke = false;	/* only m's own spill sends its read elsewhere */
+	if (rc < 0)
 		return NULL;
 	if (!(s = spill_add(f, m, e)) || spill_blocks(f, s, e) < 0) {
 		spill_undo(f);
@@ -545,9 +551,35 @@ static const struct spilled *spill_member(struct frn *f, const struct frn_member
  * reads as zeros, as bsdtar extracts it (a hole, or a sparse member whose map
  * ends before its size). The rest of the last block read serves the next read.
  */
-static ssize_t stream_member(struct frn *f, uint32_t seq, unsigned char *buf, size_t len,
-			     uint64_t off, struct err *e)
+/*
+ * A read of a streamed member ends: one that reaches the member's end reads on
+ * to libarchive's end of it, where a zip checks the member's CRC-32.
+ */
+static ssize_t stream_done(struct frn *f, uint64_t end, uint64_t size, size_t len,
+			   struct err *e)
 {
+	f->cur_off = end;
+	while (end >= size && !f->blk_end) {
+		const void *p;
+		size_t n;
+		la_int64_t at;
+		int r = AR(archive_read_data_block)(f->a, &p, &n, &at);
+		if (r == ARCHIVE_EOF) {
+			f->blk_end = true;
+			f->blk_len = 0;
+		} else if (r != ARCHIVE_OK) {	/* a bad CRC is ARCHIVE_WARN, as spill_blocks() takes it */
+			damaged(f, "a member's data", e);
+			close_reader(f);
+			return -1;
+		}
+	}
+	return (ssize_t)len;
+}
+
+static ssize_t stream_member(struct frn *f, const struct frn_member *m, unsigned char *buf,
+			     size_t len, uint64_t off, struct err *e)
+{
+	uint32_t seq = m->seq;
 	uint64_t end = off + len;
 
 	if (f->a && f->cur_seq == (int64_t)seq && f->cur_off > off)
@@ -572,16 +604,13 @@ static ssize_t stream_member(struct frn *f, uint32_t seq, unsigned char *buf, si
 					f->blk_len = (size_t)(b1 - end);
 					f->blk_at = end;
 				}
-				f->cur_off = end;
-				return (ssize_t)len;
+				return stream_done(f, end, m->size, len, e);
 			}
 			f->blk_len = 0;
 			f->cur_off = b1;
 		}
-		if (f->blk_end) {
-			f->cur_off = end;
-			return (ssize_t)len;
-		}
+		if (f->blk_end)
+			return stream_done(f, end, m->size, len, e);
 		int r = AR(archive_read_data_block)(f->a, &p, &n, &at);
 		if (r == ARCHIVE_EOF) {
 			f->blk_end = true;
@@ -653,18 +682,27 @@ ssize_t frn_pread(struct frn *f, const struct frn_member *m, void *buf, size_t l
 	f->last_seq = m->seq;
 	f->spill_broke = false;
 	f->spilled_now = false;
-	if (m->size <= f->spill_max / 4 &&
+	/*
+	 * A small member is read from the spill file, unless the spill file
+	 * failed it (a full disk): then it is read where it lies, as a big one,
+	 * until another member is read (trying the spill file for each of its
+	 * reads would restart the reader each time).
+	 */
+	if (m->size <= f->spill_max / 4 && (int64_t)m->seq != f->unspilled &&
 	    ((s = find_spilled(f, m->seq)) || (s = spill_member(f, m, e))))
 		n = fd_pread_all(f->spill_fd, buf, len, s->off + off) == 0 ? (ssize_t)len
 		    : spill_failed(f, "read", e);
-	/* a big member, or a small one the spill file failed (a full disk): read where it lies */
-	if (m->size > f->spill_max / 4 || (n < 0 && f->spill_broke)) {
+	if (f->spill_broke)
+		f->unspilled = m->seq;
+	else if (n >= 0)
+		f->unspilled = -1;
+	if (m->size > f->spill_max / 4 || f->spill_broke || (int64_t)m->seq == f->unspilled) {
 #ifdef SNAPFS_HAVE_ZLIB
 		if (f->gz && m->plain)
 			n = gzs_read(f->gz, m->data_off + off, buf, len, e) < 0 ? -1 : (ssize_t)len;
 		else
 #endif
-			n = stream_member(f, m->seq, buf, len, off, e);
+			n = stream_member(f, m, buf, len, off, e);
 	}
 	pthread_mutex_unlock(&f->mu);
 	return n;
