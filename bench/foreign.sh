@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench/foreign.sh: reading an old `tar czf` backup through snapfs, against archivemount
 # on the same file and the old way of unpacking it into a temporary directory
-# (bench/mount-results.md, "Foreign archives").
+# (results: bench/foreign-results.md).
 #
-#   bench/foreign.sh            full scale: a .tar.gz of ~625 MiB of files, a .tar.xz of ~25
+#   bench/foreign.sh            full scale: a .tar.gz of ~625 MiB of files, a .tar.xz of its small ones
 #   SCALE=0.1 bench/foreign.sh  a quick run
 #
 # The tree is bench/gentree.c's without its one 1 GiB file: config, queue, status, .env
