@@ -685,8 +685,8 @@ ssize_t frn_pread(struct frn *f, const struct frn_member *m, void *buf, size_t l
 	/*
 	 * A small member is read from the spill file, unless the spill file
 	 * failed it (a full disk): then it is read where it lies, as a big one,
-	 * until another member is read (trying the spill file for each of its
-	 * reads would restart the reader each time).
+	 * until a read is served from the spill file again (trying the spill
+	 * file for each of its reads would restart the reader each time).
 	 */
 	if (m->size <= f->spill_max / 4 && (int64_t)m->seq != f->unspilled &&
 	    ((s = find_spilled(f, m->seq)) || (s = spill_member(f, m, e))))
