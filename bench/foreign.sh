@@ -92,23 +92,6 @@ umount_wait() {
 	die "a daemon stayed after unmounting $MNT"
 }
 
-# tsec LIMIT CMD: the wall seconds of the bash command, or ">LIMIT" when it hit the cap
-tsec() {
-	local t0 t1 rc=0
-	t0=$EPOCHREALTIME
-	timeout -k 5 "$1" bash -c "$2" || rc=$?
-	t1=$EPOCHREALTIME
-	if [ $rc = 124 ] || [ $rc = 137 ]; then
-		echo ">$1"
-	elif [ $rc != 0 ]; then
-		die "'$2' failed ($rc)"
-	else
-		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
-	fi
-}
-
-row() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" | tee -a "$RES/runs.tsv" >&2; }
-
 quiet() { machine_idle "$QUIET_WAIT" || { log "machine busy; measuring anyway"; echo busy >>"$RES/noisy.txt"; }; }
 
 # ---- build, tree, archives -----------------------------------------------------------------

@@ -1,4 +1,5 @@
-# bench/machine.sh: sourced by bench/take.sh, bench/mount.sh and bench/floor.sh.
+# bench/machine.sh: sourced by bench/take.sh, bench/mount.sh, bench/floor.sh and
+# bench/foreign.sh.
 # machine_lines ROOT: the first lines of a results summary, the machine and the
 # commit measured (each script adds its own tools after them).
 machine_lines() {
@@ -28,3 +29,21 @@ machine_idle() {
 	done
 	return 1
 }
+
+# tsec LIMIT CMD: run the bash command, print its wall seconds, or ">LIMIT" if it hit the cap
+tsec() {
+	local limit=$1 cmd=$2 t0 t1 rc=0
+	t0=$EPOCHREALTIME
+	timeout -k 5 "$limit" bash -c "$cmd" || rc=$?
+	t1=$EPOCHREALTIME
+	if [ $rc = 124 ] || [ $rc = 137 ]; then
+		echo ">$limit"
+	elif [ $rc != 0 ]; then
+		die "'$cmd' failed ($rc)"
+	else
+		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }'
+	fi
+}
+
+# row ROUND PEER METRIC VALUE [NOTE]: a line of RES/runs.tsv, shown on stderr
+row() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${5:-}" | tee -a "$RES/runs.tsv" >&2; }

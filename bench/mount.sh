@@ -226,23 +226,6 @@ wait_idle() {
 	echo "busy" >>"$RES/noisy.txt"
 }
 
-# tsec LIMIT CMD: run the bash command, print its wall seconds, or ">LIMIT" if it hit the cap
-tsec() {
-	local limit=$1 cmd=$2 t0 t1 rc=0
-	t0=$EPOCHREALTIME
-	timeout -k 5 "$limit" bash -c "$cmd" || rc=$?
-	t1=$EPOCHREALTIME
-	if [ $rc = 124 ] || [ $rc = 137 ]; then
-		echo ">$limit"
-	elif [ $rc != 0 ]; then
-		die "'$cmd' failed ($rc)"
-	else
-		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }'
-	fi
-}
-
-# row ROUND PEER METRIC VALUE [NOTE]
-row() { printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "${5:-}" | tee -a "$RES/runs.tsv" >&2; }
 kv() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
 # ---- 1. build ----------------------------------------------------------------------------

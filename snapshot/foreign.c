@@ -155,7 +155,8 @@ static int spill_failed(struct frn *f, const char *what, struct err *e)
 	int code = errno ? errno : ENOSPC;
 
 	f->spill_broke = true;
-	return err_set(e, code, "cannot %s the spill file in '%s': %s", what, f->spill_dir,
+	return err_set(e, code, "cannot %s the spill file in '%s': %s; free space there, or "
+		       "give another with -o spill_dir", what, f->spill_dir,
 		       errno ? strerror(errno) : "it ends short (is the disk full?)");
 }
 
@@ -176,8 +177,12 @@ static int spill_open(struct frn *f, struct err *e)
 	return 0;
 }
 
-/* The place of member seq among the files (frn_opts), or UINT32_MAX. */
-static uint32_t file_of(const struct frn *f, uint32_t seq)
+/*
+ * The first of the files (frn_opts) whose seq, or data offset (by_off), is v
+ * or more: both grow with the file's place (a plain member's data follows the
+ * members before it).
+ */
+static uint32_t file_from(const struct frn *f, uint64_t v, bool by_off)
 {
 	uint32_t lo = 0, hi = f->nfiles;
 
@@ -185,14 +190,24 @@ static uint32_t file_of(const struct frn *f, uint32_t seq)
 		uint32_t mid = lo + (hi - lo) / 2;
 		struct frn_member m;
 		f->file(f->ctx, mid, &m);
-		if (m.seq == seq)
-			return mid;
-		if (m.seq < seq)
+		if ((by_off ? m.data_off : m.seq) < v)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return UINT32_MAX;
+	return lo;
+}
+
+/* The place of member seq among the files, or UINT32_MAX. */
+static uint32_t file_of(const struct frn *f, uint32_t seq)
+{
+	uint32_t k = file_from(f, seq, false);
+	struct frn_member m;
+
+	if (k == f->nfiles)
+		return UINT32_MAX;
+	f->file(f->ctx, k, &m);
+	return m.seq == seq ? k : UINT32_MAX;
 }
 
 /* File k's spill, which holds member seq, or NULL. */
@@ -476,23 +491,6 @@ static void spill_run_gz(struct frn *f, uint32_t k, uint64_t end)
 		spill_done(f, k);
 	}
 }
-
-/* The first file whose data starts at off or later (plain members' offsets grow with k). */
-static uint32_t file_at(const struct frn *f, uint64_t off)
-{
-	uint32_t lo = 0, hi = f->nfiles;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		struct frn_member p;
-		f->file(f->ctx, mid, &p);
-		if (p.data_off < off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
 #endif
 
 /* Decode member m whole into the spill file, and what the read passes with it. */
@@ -512,7 +510,7 @@ static const struct spilled *spill_member(struct frn *f, const struct frn_member
 		uint64_t from = around ? gzs_from(f->gz, m->data_off) : 0;
 		struct gzs_stats st;
 		if (around)
-			spill_run_gz(f, file_at(f, from), m->data_off);
+			spill_run_gz(f, file_from(f, from, true), m->data_off);
 		f->spill_broke = false;	/* only m's own spill sends its read elsewhere */
 		if (!(s = spill_add(f, m, e)) || spill_from_gz(f, m, s, e) < 0) {
 			spill_undo(f);
@@ -522,7 +520,7 @@ static const struct spilled *spill_member(struct frn *f, const struct frn_member
 		spill_done(f, UINT32_MAX);
 		if (around) {
 			gzs_stats(f->gz, &st);
-			spill_run_gz(f, file_at(f, m->data_off + 1), from + st.span);
+			spill_run_gz(f, file_from(f, m->data_off + 1, true), from + st.span);
 			if (at >= f->nsp || f->spill_fd < 0 || f->sp[at].seq != m->seq) {
 				/* spill_undo() started over */
 				errno = 0;

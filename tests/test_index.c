@@ -618,27 +618,33 @@ static void foreign_archive(const char *name, const char *tmpl)
 }
 
 /* Read every regular file of the index in member order and compare with the source. */
+/* Read file i of x whole and compare it with its source under src/. */
+static void read_back(struct idx *x, uint32_t i, struct idx_reader *r)
+{
+	char path[4096], src[8200];
+	struct err e;
+	size_t len;
+
+	idx_path(x, i, path, sizeof(path), &e);
+	snprintf(src, sizeof(src), "%s/%s", fixture_path("src"), path);
+	unsigned char *want = fixture_read(src, &len);
+	unsigned char *got = malloc(len + 1);
+	ck_assert_int_eq(idx_pread(x, i, got, len + 1, 0, r, &e), (ssize_t)len);
+	ck_assert_msg(memcmp(got, want, len) == 0, "%s differs", path);
+	free(got);
+	free(want);
+}
+
 static void read_all_in_order(struct idx *x)
 {
 	struct idx_reader *r = idx_reader_new();
-	char path[4096], src[8200];
-	struct err e;
 
 	for (uint32_t seq = 0; seq < idx_members(x); seq++)
 		for (uint32_t i = 1; i < idx_count(x); i++) {
 			struct idx_entry ent;
 			idx_get(x, i, &ent);
-			if (ent.seq != seq || !S_ISREG(ent.mode) || ent.target != i)
-				continue;
-			size_t len;
-			idx_path(x, i, path, sizeof(path), &e);
-			snprintf(src, sizeof(src), "%s/%s", fixture_path("src"), path);
-			unsigned char *want = fixture_read(src, &len);
-			unsigned char *got = malloc(len + 1);
-			ck_assert_int_eq(idx_pread(x, i, got, len + 1, 0, r, &e), (ssize_t)len);
-			ck_assert_msg(memcmp(got, want, len) == 0, "%s differs", path);
-			free(got);
-			free(want);
+			if (ent.seq == seq && S_ISREG(ent.mode) && ent.target == i)
+				read_back(x, i, r);
 		}
 	idx_reader_free(r);
 }
@@ -680,9 +686,7 @@ static uint64_t read_out_of_order(struct idx *x, bool rev, uint64_t seed, uint32
 {
 	struct idx_reader *r = idx_reader_new();
 	uint32_t *v = malloc(idx_members(x) * sizeof(*v)), n = 0;
-	char path[4096], src[8200];
 	uint64_t end = 0;
-	struct err e;
 
 	for (uint32_t seq = 0; seq < idx_members(x); seq++)
 		for (uint32_t i = 1; i < idx_count(x); i++) {
@@ -700,15 +704,7 @@ static uint64_t read_out_of_order(struct idx *x, bool rev, uint64_t seed, uint32
 		uint32_t t = v[k], i = v[j];
 		v[j] = t;
 		v[k] = i;
-		size_t len;
-		idx_path(x, i, path, sizeof(path), &e);
-		snprintf(src, sizeof(src), "%s/%s", fixture_path("src"), path);
-		unsigned char *want = fixture_read(src, &len);
-		unsigned char *got = malloc(len + 1);
-		ck_assert_int_eq(idx_pread(x, i, got, len + 1, 0, r, &e), (ssize_t)len);
-		ck_assert_msg(memcmp(got, want, len) == 0, "%s differs", path);
-		free(got);
-		free(want);
+		read_back(x, i, r);
 	}
 	free(v);
 	idx_reader_free(r);
