@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "fcache.h"
+#include "foreign.h"
 #include "log.h"
 #include "tree.h"
 #include "watch.h"
@@ -43,6 +44,9 @@ static const char usage_text[] =
 	"                    max_open=N       archive indexes kept open (default 256)\n"
 	"                    spill_dir=DIR    where members of foreign archives are decoded to\n"
 	"                    spill_size=MIB   per foreign archive (default 256)\n"
+	"                    max_foreign=N    foreign archives that keep their decoders and\n"
+	"                                     spill files once idle for a second (default 4;\n"
+	"                                     0: all of them)\n"
 	"                    read_ahead=KIB   the mount's read-ahead, set as root (default 1024;\n"
 	"                                     0 leaves the kernel's 128)\n"
 	"                    readdirplus=auto|always  listings with attributes only when the\n"
@@ -58,6 +62,7 @@ struct opts {
 	unsigned max_open;
 	const char *spill_dir;
 	uint64_t spill_mib;
+	unsigned max_foreign;
 	unsigned long long read_ahead_kib;
 	bool readdirplus_auto;
 	char fuse_opts[4096];	/* passed to libfuse */
@@ -113,6 +118,8 @@ static int mount_option(struct opts *o, char *opt)
 		return number(opt, v, 1, 1u << 20, &n) < 0 ? -1 : (o->max_open = (unsigned)n, 0);
 	if (eq && strncmp(opt, "spill_size=", 11) == 0)
 		return number(opt, v, 0, 1ull << 30, &n) < 0 ? -1 : (o->spill_mib = n, 0);
+	if (eq && strncmp(opt, "max_foreign=", 12) == 0)
+		return number(opt, v, 0, 1u << 20, &n) < 0 ? -1 : (o->max_foreign = (unsigned)n, 0);
 	if (eq && strncmp(opt, "read_ahead=", 11) == 0)
 		return number(opt, v, 0, 1u << 20, &n) < 0 ? -1 : (o->read_ahead_kib = n, 0);
 	if (eq && strncmp(opt, "readdirplus=", 12) == 0) {
@@ -146,7 +153,8 @@ static int mount_options(struct opts *o, char *list)
 /* 0 to go on, 1 to exit 0 (help, version), -1 to exit 1. */
 static int parse(int argc, char **argv, struct opts *o)
 {
-	*o = (struct opts){ .cache_mib = DEFAULT_CACHE_MIB, .read_ahead_kib = DEFAULT_READ_AHEAD_KIB };
+	*o = (struct opts){ .cache_mib = DEFAULT_CACHE_MIB, .max_foreign = FRN_DEFAULT_LIVE,
+			    .read_ahead_kib = DEFAULT_READ_AHEAD_KIB };
 	for (int i = 1; i < argc; i++) {
 		char *a = argv[i];
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
@@ -366,6 +374,7 @@ static int start(struct daemon *d, const char *argv0)
 		return fprintf(stderr, "snapfs: store path too long\n"), -1;
 	if (d->o.debug)
 		fargv[args.argc++] = (char *)"-d";
+	frn_limit(d->o.max_foreign, FRN_DEFAULT_IDLE_MS);
 	if (!(d->cache = fcache_new(d->o.cache_mib << 20)))
 		return fprintf(stderr, "snapfs: out of memory\n"), -1;
 	d->ops.cache = d->cache;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arlib.h"
@@ -26,7 +27,7 @@ struct spilled {
 
 struct frn {
 	int fd;
-	bool bare_tar;		/* frn_opts */
+	bool bare_tar, gzip_tar;	/* frn_opts */
 	char *path;
 	char *spill_dir;
 	uint64_t spill_max;
@@ -62,25 +63,51 @@ struct frn {
 	bool no_passing;	/* a passed member failed to decode, which skipping it did not */
 
 #ifdef SNAPFS_HAVE_ZLIB
-	struct gzs *gz;		/* a gzip tar's decoded stream, or NULL */
+	struct gzs *gz;		/* a gzip tar's decoded stream; NULL until a read, and once dropped */
 #endif
+	uint32_t gz_starts;	/* of the gzs given up (drop_state()), for frn_starts() */
+	uint64_t gz_inflated;
+
+	/* live_*: the archives holding decoding state, the one read last first */
+	struct frn *lprev, *lnext;
+	bool live;
+	uint64_t used_ms;	/* when it was read last */
 };
+
+/*
+ * Each foreign archive holds, once read: a positioned reader (an xz decoder's
+ * dictionary is 8 MiB at xz's default level, 64 MiB at -9; bzip2's 3.6 MiB),
+ * a gzip tar's checkpoints (4.5 MiB at most, gzseek.h) and a spill file (up
+ * to spill_max on disk). The daemon keeps up to max_open archives open, so
+ * reading a file from each of many snapshots (`grep -r` over the mount, a
+ * script that checks every backup) would hold all of that for each. Past
+ * live_max archives holding it, the least recently read one that has been
+ * idle for live_idle_ms gives it up at the next read of another; its own
+ * next read starts decoding again. Archives read within that time keep it:
+ * two snapshots read by turns (`diff -r`) or several copied at once do not
+ * take each other's decoders away, and the bound holds again once they rest.
+ */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct frn *live_head, *live_tail;
+static unsigned live_n, live_max = FRN_DEFAULT_LIVE, live_idle_ms = FRN_DEFAULT_IDLE_MS;
 
 int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out, struct err *e)
 {
-	struct frn *f = calloc(1, sizeof(*f));
+	struct frn *f;
 	const char *dir = o && o->spill_dir ? o->spill_dir : getenv("TMPDIR");
 
-	if (arlib_load(e) < 0) {
-		free(f);
+	if (arlib_load(e) < 0)
 		return -1;
-	}
-	if (!f || !(f->path = strdup(path)) || !(f->spill_dir = strdup(dir ? dir : "/var/tmp"))) {
+	if (!(f = calloc(1, sizeof(*f))))
+		return err_set(e, ENOMEM, "out of memory");
+	pthread_mutex_init(&f->mu, NULL);
+	if (!(f->path = strdup(path)) || !(f->spill_dir = strdup(dir ? dir : "/var/tmp"))) {
 		frn_free(f);
 		return err_set(e, ENOMEM, "out of memory");
 	}
 	f->fd = fd;
 	f->bare_tar = o && o->bare_tar;
+	f->gzip_tar = o && o->gzip_tar;
 	f->spill_max = o && o->spill_max ? o->spill_max : FRN_DEFAULT_SPILL_MAX;
 	f->spill_fd = -1;
 	f->cur_seq = -1;
@@ -91,13 +118,6 @@ int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out
 		f->file = o->file;
 		f->ctx = o->ctx;
 	}
-	pthread_mutex_init(&f->mu, NULL);
-#ifdef SNAPFS_HAVE_ZLIB
-	if (o && o->gzip_tar && !(f->gz = gzs_new(fd, path))) {
-		frn_free(f);
-		return err_set(e, ENOMEM, "out of memory");
-	}
-#endif
 	*out = f;
 	return 0;
 }
@@ -115,19 +135,119 @@ static void close_reader(struct frn *f)
 	f->blk_end = false;
 }
 
+/* Give up the reader, the gzip decoder and the spill file: the next read starts again. */
+static void drop_state(struct frn *f)
+{
+	close_reader(f);
+	if (f->spill_fd >= 0)
+		close(f->spill_fd);
+	f->spill_fd = -1;
+	f->spill_used = 0;
+	free(f->sp);
+	f->sp = NULL;
+	f->nsp = f->capsp = 0;
+	free(f->slot);
+	f->slot = NULL;
+	f->unspilled = -1;
+#ifdef SNAPFS_HAVE_ZLIB
+	if (f->gz) {
+		struct gzs_stats st;
+		gzs_stats(f->gz, &st);
+		f->gz_starts += st.starts;
+		f->gz_inflated += st.inflated;
+		gzs_free(f->gz);
+		f->gz = NULL;
+	}
+#endif
+}
+
+static void live_unlink(struct frn *f)
+{
+	if (f->lprev)
+		f->lprev->lnext = f->lnext;
+	else
+		live_head = f->lnext;
+	if (f->lnext)
+		f->lnext->lprev = f->lprev;
+	else
+		live_tail = f->lprev;
+	f->lprev = f->lnext = NULL;
+	f->live = false;
+	live_n--;
+}
+
+/*
+ * f (locked by the caller) is read now: first among the live archives, and
+ * the idle ones past the bound give up their state. An archive another thread
+ * holds is passed over (trylock: no lock order to keep).
+ */
+static void live_touch(struct frn *f)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	pthread_mutex_lock(&live_mu);
+	if (f->live)
+		live_unlink(f);
+	f->lprev = NULL;
+	f->lnext = live_head;
+	if (live_head)
+		live_head->lprev = f;
+	live_head = f;
+	if (!live_tail)
+		live_tail = f;
+	f->live = true;
+	f->used_ms = now;
+	live_n++;
+	for (struct frn *v = live_tail; live_max && live_n > live_max && v != f;) {
+		if (now - v->used_ms < live_idle_ms)
+			break;	/* the ones before it were read later still */
+		if (pthread_mutex_trylock(&v->mu) != 0) {
+			v = v->lprev;
+			continue;
+		}
+		live_unlink(v);
+		pthread_mutex_unlock(&live_mu);
+		drop_state(v);
+		pthread_mutex_unlock(&v->mu);
+		pthread_mutex_lock(&live_mu);
+		v = live_tail;	/* the list may have changed meanwhile */
+	}
+	pthread_mutex_unlock(&live_mu);
+}
+
+void frn_limit(unsigned max_live, unsigned idle_ms)
+{
+	pthread_mutex_lock(&live_mu);
+	live_max = max_live;
+	live_idle_ms = idle_ms;
+	pthread_mutex_unlock(&live_mu);
+}
+
+unsigned frn_live(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&live_mu);
+	n = live_n;
+	pthread_mutex_unlock(&live_mu);
+	return n;
+}
+
 void frn_free(struct frn *f)
 {
 	if (!f)
 		return;
-	close_reader(f);
-	if (f->spill_fd >= 0)
-		close(f->spill_fd);
-#ifdef SNAPFS_HAVE_ZLIB
-	gzs_free(f->gz);
-#endif
+	pthread_mutex_lock(&live_mu);
+	if (f->live)
+		live_unlink(f);
+	pthread_mutex_unlock(&live_mu);
+	pthread_mutex_lock(&f->mu);	/* a live_touch() dropping its state has finished */
+	drop_state(f);
+	pthread_mutex_unlock(&f->mu);
 	pthread_mutex_destroy(&f->mu);
-	free(f->slot);
-	free(f->sp);
 	free(f->spill_dir);
 	free(f->path);
 	free(f);
@@ -630,7 +750,7 @@ uint32_t frn_starts(struct frn *f)
 	uint32_t n;
 
 	pthread_mutex_lock(&f->mu);
-	n = f->starts;
+	n = f->starts + f->gz_starts;
 #ifdef SNAPFS_HAVE_ZLIB
 	if (f->gz) {
 		struct gzs_stats st;
@@ -644,14 +764,15 @@ uint32_t frn_starts(struct frn *f)
 
 uint64_t frn_inflated(struct frn *f)
 {
-	uint64_t n = 0;
+	uint64_t n;
 
 	pthread_mutex_lock(&f->mu);
+	n = f->gz_inflated;
 #ifdef SNAPFS_HAVE_ZLIB
 	if (f->gz) {
 		struct gzs_stats st;
 		gzs_stats(f->gz, &st);
-		n = st.inflated;
+		n += st.inflated;
 	}
 #endif
 	pthread_mutex_unlock(&f->mu);
@@ -675,6 +796,13 @@ ssize_t frn_pread(struct frn *f, const struct frn_member *m, void *buf, size_t l
 				 "'snapkeep verify' on it", f->path,
 				 (unsigned long long)(m->data_off + off + len));
 	pthread_mutex_lock(&f->mu);
+	live_touch(f);
+#ifdef SNAPFS_HAVE_ZLIB
+	if (f->gzip_tar && !f->gz && !(f->gz = gzs_new(f->fd, f->path))) {
+		pthread_mutex_unlock(&f->mu);
+		return err_set(e, ENOMEM, "out of memory");
+	}
+#endif
 	if ((int64_t)m->seq < f->last_seq)
 		f->scattered = true;
 	f->last_seq = m->seq;

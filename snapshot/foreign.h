@@ -96,6 +96,18 @@ ssize_t frn_pread(struct frn *f, const struct frn_member *m, void *buf, size_t l
  */
 uint32_t frn_starts(struct frn *f);
 
+/*
+ * How many foreign archives keep their decoding state (a positioned reader,
+ * gzip checkpoints, a spill file) once idle for idle_ms: past max_live, the
+ * least recently read idle one gives it up at the next read of another, and
+ * starts decoding again at its own next read. Process-wide; 0: no bound.
+ */
+#define FRN_DEFAULT_LIVE 4
+#define FRN_DEFAULT_IDLE_MS 1000
+void frn_limit(unsigned max_live, unsigned idle_ms);
+/* Foreign archives holding decoding state now. */
+unsigned frn_live(void);
+
 /* Bytes gzseek inflated for this archive (0 without it). */
 uint64_t frn_inflated(struct frn *f);
 

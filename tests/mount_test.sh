@@ -939,6 +939,28 @@ check "foreign: 300 small files of a .tar.gz read in reverse, then by cp -a" \
 check "foreign: 300 small files of a .tar.xz read in reverse, then by cp -a" \
 	t_out_of_order 20260215_000000
 
+# Past -o max_foreign, an idle foreign archive gives up its decoders and spill file
+# (snapshot/foreign.h) when another is read: reading one file from each of
+# three, a second apart, leaves one spill file open, and all read right after.
+t_max_foreign() {
+	local m=$W/m6b sp=$W/spill6b pid ts f=${F6[0]} n
+	mkdir -p "$sp"
+	need_mount "$ST6" "$m" -o "max_foreign=1,spill_dir=$sp" || return 1
+	pid=$(daemon_pid "$m")
+	for ts in 20260204_020000 20260205_000000 20260206_000000; do
+		cmp -- "$S6/$f" "$m/$ts/$f" || why "$ts/$f differs"
+		n=$(find "/proc/$pid/fd" -lname "$sp/* (deleted)" | wc -l)
+		[ "$n" = 1 ] || why "after reading $ts: $n spill files open, want 1"
+		sleep 1.2
+	done
+	for ts in 20260206_000000 20260205_000000 20260204_020000; do
+		cmp -- "$S6/f6/blob.bin" "$m/$ts/f6/blob.bin" || why "$ts/f6/blob.bin differs"
+		cmp -- "$S6/$f" "$m/$ts/$f" || why "$ts/$f differs the second time"
+	done
+	unmount "$m"
+}
+check "foreign: past max_foreign, idle archives give up their spill files" t_max_foreign
+
 # libarchive is loaded on the first foreign archive (snapshot/arlib.h), so a store of
 # native archives never maps it, and one that cannot be loaded costs only the
 # foreign snapshots, with a message that says what to install.

@@ -6,7 +6,9 @@
 #define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_getFrameHeader */
 #include <zstd.h>
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 
 #include "bytes.h"
 #include "fixture.h"
+#include "foreign.h"
 #ifdef SNAPFS_HAVE_ZLIB
 #include "gzseek.h"
 #endif
@@ -876,6 +879,151 @@ START_TEST(foreign_reads_go_on_without_the_spill_file)
 	idx_reader_free(r);
 	free(want);
 	free(got);
+}
+END_TEST
+
+/* The spill files this process holds open: unlinked files in dir. */
+static int spill_files(const char *dir)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	char link[300], to[4096];
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d))) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		ssize_t len = readlink(link, to, sizeof(to) - 1);
+		if (len <= 0)
+			continue;
+		to[len] = '\0';
+		n += strncmp(to, dir, strlen(dir)) == 0 && strstr(to, " (deleted)") != NULL;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * Past the bound on foreign archives that keep their decoding state
+ * (frn_limit()), the least recently read idle one gives up its reader, gzip
+ * checkpoints and spill file at the next read of another, and its own next
+ * read starts again with the right bytes. Archives read within the idle time
+ * keep theirs; closing an archive takes it off the count.
+ */
+START_TEST(idle_foreign_archives_past_the_bound_give_up_their_decoders)
+{
+	static const char *const names[] = { "a.tar.xz", "a.tar.gz", "a.tar.bz2" };
+	struct idx_opts o = { .spill_dir = fixture_path("spill") };
+	struct idx_reader *r = idx_reader_new();
+	struct idx *x[3];
+	struct err e;
+
+	foreign_archive("a.tar.xz", "tar cJf @A -C @S .");
+	run_with("tar czf @A -C @S .", fixture_path("a.tar.gz"));
+	run_with("tar cjf @A -C @S .", fixture_path("a.tar.bz2"));
+	mkdir(fixture_path("spill"), 0755);
+	frn_limit(1, 0);
+	for (int k = 0; k < 3; k++) {
+		ck_assert_msg(idx_open_with(fixture_path(names[k]), &o, &x[k], &e) == 0, "%s", e.msg);
+		ck_assert_uint_eq(frn_live(), k ? 1 : 0);	/* opening decodes nothing */
+		read_back(x[k], idx_lookup_path(x[k], "queue/m20.yaml"), r);
+		ck_assert_uint_eq(idx_decoder_starts(x[k]), 1);
+		ck_assert_uint_eq(frn_live(), 1);
+		ck_assert_int_eq(spill_files(fixture_path("spill")), 1);
+	}
+	/* the first two gave theirs up: a read behind the last restarts, with the right bytes */
+	for (int k = 0; k < 2; k++) {
+		read_back(x[k], idx_lookup_path(x[k], "queue/m10.yaml"), r);
+		ck_assert_uint_eq(idx_decoder_starts(x[k]), 2);
+		read_back(x[k], idx_lookup_path(x[k], "queue/m30.yaml"), r);
+		ck_assert_uint_eq(idx_decoder_starts(x[k]), 2);
+		ck_assert_uint_eq(frn_live(), 1);
+	}
+	/* read by turns within the idle time, all keep theirs */
+	frn_limit(1, 60000);
+	for (int turn = 0; turn < 2; turn++)
+		for (int k = 0; k < 3; k++)
+			read_back(x[k], idx_lookup_path(x[k], turn ? "big.bin" : "queue/m05.yaml"), r);
+	ck_assert_uint_eq(frn_live(), 3);
+	ck_assert_int_eq(spill_files(fixture_path("spill")), 3);
+	/* m05 comes before what each read last (a start), big.bin after it (none) */
+	ck_assert_uint_eq(idx_decoder_starts(x[0]), 3);
+	ck_assert_uint_eq(idx_decoder_starts(x[1]), 2);
+	ck_assert_uint_eq(idx_decoder_starts(x[2]), 2);
+	for (int k = 0; k < 3; k++) {
+		idx_close(x[k]);
+		ck_assert_uint_eq(frn_live(), 2u - (unsigned)k);
+	}
+	ck_assert_int_eq(spill_files(fixture_path("spill")), 0);
+	idx_reader_free(r);
+	frn_limit(FRN_DEFAULT_LIVE, FRN_DEFAULT_IDLE_MS);
+}
+END_TEST
+
+/* One thread reading every file of one archive, in reverse archive order. */
+struct churn {
+	struct idx *x;
+	int wrong;
+};
+
+static void *churn_reader(void *arg)
+{
+	struct churn *c = arg;
+	struct idx_reader *r = idx_reader_new();
+
+	for (uint32_t i = idx_count(c->x); i-- > 1;) {
+		struct idx_entry ent;
+		char path[4096], src[8200];
+		struct err e;
+		size_t len;
+		idx_get(c->x, i, &ent);
+		if (!S_ISREG(ent.mode) || ent.target != i)
+			continue;
+		idx_path(c->x, i, path, sizeof(path), &e);
+		snprintf(src, sizeof(src), "%s/%s", fixture_path("src"), path);
+		unsigned char *want = fixture_read(src, &len), *got = malloc(len + 1);
+		c->wrong += idx_pread(c->x, i, got, len + 1, 0, r, &e) != (ssize_t)len ||
+			    memcmp(got, want, len) != 0;
+		free(got);
+		free(want);
+	}
+	idx_reader_free(r);
+	return NULL;
+}
+
+/*
+ * Threads reading four archives at once with a bound of one and no idle time:
+ * each read takes the others' state away whenever they rest between reads.
+ * Every file reads its own bytes (and the sanitizers see the hand-overs).
+ */
+START_TEST(foreign_archives_giving_up_state_under_readers_read_right_bytes)
+{
+	static const char *const names[] = { "c.tar.xz", "c.tar.gz", "c.tar.bz2", "c.zip" };
+	pthread_t t[4];
+	struct churn c[4];
+	struct err e;
+
+	foreign_archive("c.tar.xz", "tar cJf @A -C @S .");
+	run_with("tar czf @A -C @S .", fixture_path("c.tar.gz"));
+	run_with("tar cjf @A -C @S .", fixture_path("c.tar.bz2"));
+	run_with("cd @S && bsdtar --format zip -cf @A .", fixture_path("c.zip"));
+	frn_limit(1, 0);
+	for (int k = 0; k < 4; k++) {
+		c[k].wrong = 0;
+		ck_assert_msg(idx_open(fixture_path(names[k]), &c[k].x, &e) == 0, "%s", e.msg);
+	}
+	for (int round = 0; round < 2; round++) {
+		for (int k = 0; k < 4; k++)
+			ck_assert_int_eq(pthread_create(&t[k], NULL, churn_reader, &c[k]), 0);
+		for (int k = 0; k < 4; k++)
+			pthread_join(t[k], NULL);
+	}
+	for (int k = 0; k < 4; k++) {
+		ck_assert_msg(c[k].wrong == 0, "%s: %d files read wrong", names[k], c[k].wrong);
+		idx_close(c[k].x);
+	}
+	ck_assert_uint_eq(frn_live(), 0);
+	frn_limit(FRN_DEFAULT_LIVE, FRN_DEFAULT_IDLE_MS);
 }
 END_TEST
 
@@ -3579,6 +3727,8 @@ int main(void)
 	tcase_add_test(tc, foreign_reads_go_on_without_the_spill_file);
 	tcase_add_test(tc, small_files_read_after_big_ones_start_the_spill_file_over);
 	tcase_add_test(tc, a_bad_zip_member_fails_only_itself_out_of_order);
+	tcase_add_test(tc, idle_foreign_archives_past_the_bound_give_up_their_decoders);
+	tcase_add_test(tc, foreign_archives_giving_up_state_under_readers_read_right_bytes);
 	tcase_add_test(tc, a_spill_that_fills_the_disk_part_way_reads_right_bytes);
 	tcase_add_test(tc, foreign_members_after_a_refused_one_read_their_own_bytes);
 	tcase_add_test(tc, cut_tar_gz_is_refused_or_salvaged);
