@@ -49,6 +49,7 @@ struct zseek_writer {
 	struct slot *slots;
 	size_t nslots;
 	uint64_t next_fill;	/* sequence number of the slot being filled */
+	bool filling;		/* slot next_fill is being filled (the filling thread's own) */
 	uint64_t next_take;	/* the next queued slot a worker takes */
 	uint64_t next_write;	/* the next slot to write out */
 
@@ -140,14 +141,25 @@ static int drain(struct zseek_writer *w, bool wait, struct err *e)
 	}
 }
 
+/* A slot's state, which a worker may be setting. */
+static enum slot_state state_of(struct zseek_writer *w, const struct slot *s)
+{
+	enum slot_state st;
+
+	pthread_mutex_lock(&w->mu);
+	st = s->state;
+	pthread_mutex_unlock(&w->mu);
+	return st;
+}
+
 /* The slot being filled, waiting for it to be written out if it is still in use. */
 static struct slot *fill_slot(struct zseek_writer *w, struct err *e)
 {
 	struct slot *s = &w->slots[w->next_fill % w->nslots];
 
-	if (s->state == SLOT_FILLING)
+	if (w->filling)
 		return s;
-	while (s->state != SLOT_FREE)
+	while (state_of(w, s) != SLOT_FREE)
 		if (drain(w, true, e) < 0)
 			return NULL;
 	if (!s->in) {
@@ -160,6 +172,7 @@ static struct slot *fill_slot(struct zseek_writer *w, struct err *e)
 	}
 	s->inlen = 0;
 	s->state = SLOT_FILLING;
+	w->filling = true;
 	return s;
 }
 
@@ -167,11 +180,12 @@ int zseek_cut(struct zseek_writer *w, struct err *e)
 {
 	struct slot *s = &w->slots[w->next_fill % w->nslots];
 
-	if (s->state != SLOT_FILLING || s->inlen == 0)
+	if (!w->filling || s->inlen == 0)
 		return 0;
 	pthread_mutex_lock(&w->mu);
 	s->state = SLOT_QUEUED;
 	w->next_fill++;
+	w->filling = false;
 	pthread_cond_signal(&w->work);
 	pthread_mutex_unlock(&w->mu);
 	return drain(w, false, e);
@@ -208,7 +222,7 @@ size_t zseek_pending(const struct zseek_writer *w)
 {
 	const struct slot *s = &w->slots[w->next_fill % w->nslots];
 
-	return s->state == SLOT_FILLING ? s->inlen : 0;
+	return w->filling ? s->inlen : 0;
 }
 
 uint64_t zseek_written(const struct zseek_writer *w)
