@@ -202,8 +202,8 @@ static void live_touch(struct frn *f)
 	f->used_ms = now;
 	live_n++;
 	for (struct frn *v = live_tail; live_max && live_n > live_max && v != f;) {
-		if (now - v->used_ms < live_idle_ms)
-			break;	/* the ones before it were read later still */
+		if (v->used_ms + live_idle_ms > now)
+			break;	/* the ones before it were read later still (or since now was read) */
 		if (pthread_mutex_trylock(&v->mu) != 0) {
 			v = v->lprev;
 			continue;
