@@ -63,10 +63,8 @@ struct frn {
 	bool no_passing;	/* a passed member failed to decode, which skipping it did not */
 
 #ifdef SNAPFS_HAVE_ZLIB
-	struct gzs *gz;		/* a gzip tar's decoded stream; NULL until a read, and once dropped */
+	struct gzs *gz;		/* a gzip tar's decoded stream; NULL until the first read */
 #endif
-	uint32_t gz_starts;	/* of the gzs given up (drop_state()), for frn_starts() */
-	uint64_t gz_inflated;
 
 	/* live_*: the archives holding decoding state, the one read last first */
 	struct frn *lprev, *lnext;
@@ -101,6 +99,7 @@ int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out
 	if (!(f = calloc(1, sizeof(*f))))
 		return err_set(e, ENOMEM, "out of memory");
 	pthread_mutex_init(&f->mu, NULL);
+	f->spill_fd = -1;
 	if (!(f->path = strdup(path)) || !(f->spill_dir = strdup(dir ? dir : "/var/tmp"))) {
 		frn_free(f);
 		return err_set(e, ENOMEM, "out of memory");
@@ -109,7 +108,6 @@ int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out
 	f->bare_tar = o && o->bare_tar;
 	f->gzip_tar = o && o->gzip_tar;
 	f->spill_max = o && o->spill_max ? o->spill_max : FRN_DEFAULT_SPILL_MAX;
-	f->spill_fd = -1;
 	f->cur_seq = -1;
 	f->last_seq = -1;
 	f->unspilled = -1;
@@ -135,7 +133,12 @@ static void close_reader(struct frn *f)
 	f->blk_end = false;
 }
 
-/* Give up the reader, the gzip decoder and the spill file: the next read starts again. */
+/*
+ * Give up the reader, the gzip decoder's place and the spill file: the next
+ * read starts again. A gzip tar keeps its chunk CRCs (gzs_trim()), the check
+ * that bytes decoded again are those first decoded, which nothing else in a
+ * single-member gzip file gives before its end.
+ */
 static void drop_state(struct frn *f)
 {
 	close_reader(f);
@@ -150,14 +153,8 @@ static void drop_state(struct frn *f)
 	f->slot = NULL;
 	f->unspilled = -1;
 #ifdef SNAPFS_HAVE_ZLIB
-	if (f->gz) {
-		struct gzs_stats st;
-		gzs_stats(f->gz, &st);
-		f->gz_starts += st.starts;
-		f->gz_inflated += st.inflated;
-		gzs_free(f->gz);
-		f->gz = NULL;
-	}
+	if (f->gz)
+		gzs_trim(f->gz);
 #endif
 }
 
@@ -247,6 +244,9 @@ void frn_free(struct frn *f)
 	pthread_mutex_lock(&f->mu);	/* a live_touch() dropping its state has finished */
 	drop_state(f);
 	pthread_mutex_unlock(&f->mu);
+#ifdef SNAPFS_HAVE_ZLIB
+	gzs_free(f->gz);
+#endif
 	pthread_mutex_destroy(&f->mu);
 	free(f->spill_dir);
 	free(f->path);
@@ -750,7 +750,7 @@ uint32_t frn_starts(struct frn *f)
 	uint32_t n;
 
 	pthread_mutex_lock(&f->mu);
-	n = f->starts + f->gz_starts;
+	n = f->starts;
 #ifdef SNAPFS_HAVE_ZLIB
 	if (f->gz) {
 		struct gzs_stats st;
@@ -764,15 +764,14 @@ uint32_t frn_starts(struct frn *f)
 
 uint64_t frn_inflated(struct frn *f)
 {
-	uint64_t n;
+	uint64_t n = 0;
 
 	pthread_mutex_lock(&f->mu);
-	n = f->gz_inflated;
 #ifdef SNAPFS_HAVE_ZLIB
 	if (f->gz) {
 		struct gzs_stats st;
 		gzs_stats(f->gz, &st);
-		n += st.inflated;
+		n = st.inflated;
 	}
 #endif
 	pthread_mutex_unlock(&f->mu);

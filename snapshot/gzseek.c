@@ -48,7 +48,7 @@ struct gzs {
 	uint32_t crc;
 	uint32_t ccrc;		/* of the present chunk so far */
 
-	unsigned char in[IN_SIZE];
+	unsigned char *in;	/* IN_SIZE bytes; with ring and zs, NULL or ended after gzs_trim() */
 	uint64_t in_off;	/* file offset of in[0] */
 	unsigned char *ring;	/* the last output: byte at offset o is ring[o % rsize] */
 	uint64_t rsize;		/* twice a chunk */
@@ -73,7 +73,7 @@ struct gzs *gzs_new(int fd, const char *path)
 	if (!g || !(g->path = strdup(path)) ||
 	    !(g->pts = calloc(GZS_POINTS, sizeof(*g->pts))) ||
 	    !(g->crcs = calloc(CHUNKS, sizeof(*g->crcs))) ||
-	    !(g->ring = malloc(2 * CHUNK0))) {
+	    !(g->ring = malloc(2 * CHUNK0)) || !(g->in = malloc(IN_SIZE))) {
 		gzs_free(g);
 		return NULL;
 	}
@@ -100,8 +100,25 @@ void gzs_free(struct gzs *g)
 	free(g->pts);
 	free(g->crcs);
 	free(g->ring);
+	free(g->in);
 	free(g->path);
 	free(g);
+}
+
+void gzs_trim(struct gzs *g)
+{
+	for (uint32_t i = 0; i < g->npts; i++)
+		free(g->pts[i].win);
+	g->npts = 0;
+	g->span = GZS_SPAN;
+	g->st = S_NONE;
+	if (g->zinit)
+		inflateEnd(&g->zs);
+	g->zinit = false;
+	free(g->ring);
+	g->ring = NULL;
+	free(g->in);
+	g->in = NULL;
 }
 
 void gzs_stats(const struct gzs *g, struct gzs_stats *s)
@@ -289,6 +306,13 @@ static int restart(struct gzs *g, uint32_t i, struct err *e)
 {
 	struct point *p = g->npts ? &g->pts[i] : NULL;
 
+	if ((!g->in && !(g->in = malloc(IN_SIZE))) || (!g->ring && !(g->ring = malloc(g->rsize))))
+		return err_set(e, ENOMEM, "out of memory");
+	if (!g->zinit) {
+		if (inflateInit2(&g->zs, -MAX_WBITS) != Z_OK)
+			return err_set(e, ENOMEM, "out of memory");
+		g->zinit = true;
+	}
 	g->zs.next_in = g->in;
 	g->zs.avail_in = 0;
 	if (!p)

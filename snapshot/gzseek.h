@@ -79,4 +79,12 @@ uint64_t gzs_from(const struct gzs *g, uint64_t pos);
 
 void gzs_stats(const struct gzs *g, struct gzs_stats *s);
 
+/*
+ * Give back what positioning the decoder holds (its checkpoints, ring, input
+ * buffer and inflate state): only the chunk CRCs stay, a few bytes per 64 KiB
+ * decoded, so the next read decodes from the start of the file and still finds
+ * bytes that changed since they were first decoded. Stats go on counting.
+ */
+void gzs_trim(struct gzs *g);
+
 #endif
