@@ -552,9 +552,13 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 		f->cur_off = 0;
 		f->blk_len = 0;
 		f->blk_end = false;
+		/* a 7z decodes the members it skips (a solid block is one stream) */
+		if ((AR(archive_format)(f->a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_7ZIP)
+			f->stream = true;
 		/*
 		 * Passed members are spilled only where passing them decodes them
-		 * anyway: a zip, a cpio or a bare tar seeks over them, unchecked,
+		 * anyway (a compressed stream, a 7z): a zip, a cpio or a bare tar
+		 * seeks over them, unchecked,
 		 * and one that cannot be decoded (damaged, encrypted) must not fail
 		 * the read of another. Should one fail to decode all the same,
 		 * none are spilled in passing from then on, and the read starts over.
