@@ -21,10 +21,9 @@
  * of what earlier reads spilled, the first member a read spills starts the
  * spill file over. Reading every file in any order then decodes about what
  * reading them in archive order does, instead of going back to the start (or
- * a checkpoint) for each file, as long as the small files fit. Only a
- * compressed stream or a 7z (whose solid blocks are streams) spills the
- * members it passes (passing them decodes them anyway); a zip, a cpio or a
- * bare tar seeks over them.
+ * a checkpoint, or seeking over every member before the file's) for each
+ * file, as long as the small files fit. A bare tar spills none: it reads its
+ * plain members in place.
  *
  * A tar in a gzip file (gzip_tar; built with zlib) reads its plain members
  * -- regular files stored whole, not sparse -- straight from the decoded tar

@@ -720,19 +720,23 @@ static uint64_t read_out_of_order(struct idx *x, bool rev, uint64_t seed, uint32
  * twice what reading them in order does, not a restart from the start of the
  * archive for each file (libarchive's reader), nor a checkpoint span for each
  * (a tar.gz). A 7z decodes the members it skips too (a solid block is one
- * stream), and is read the same way. With a spill bound too small for them
- * all, they still read back (a few of them: each read then restarts). A bare
- * tar needs no decoder.
+ * stream); a zip, a cpio and an iso seek over them, but would restart and seek
+ * over every member before each file's: all are read the same way. With a
+ * spill bound too small for them all, they still read back (a few of them:
+ * each read then restarts). A bare tar needs no decoder.
  */
 START_TEST(foreign_reads_out_of_order_decode_about_once)
 {
-	static const char *const tmpl[] = { "tar cJf @A -C @S .", "tar cjf @A -C @S .",
-					     "tar cf @A -C @S .",
-					     "cd @S && bsdtar --format 7zip -cf @A ." };
+	static const char *const tmpl[] = {
+		"tar cJf @A -C @S .", "tar cjf @A -C @S .", "tar cf @A -C @S .",
+		"cd @S && bsdtar --format 7zip -cf @A .", "cd @S && bsdtar --format zip -cf @A .",
+		"cd @S && find . | bsdtar --format newc -cf @A -T -",
+		"cd @S && bsdtar --format iso9660 -cf @A ."
+	};
 	static const char *const names[] = { "small.tar.xz", "small.tar.bz2", "small.tar",
-					      "small.7z" };
+					      "small.7z", "small.zip", "small.cpio", "small.iso" };
 
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < 7; k++) {
 		small_files_archive(names[k], tmpl[k]);
 		for (int order = 0; order < 2; order++) {
 			struct idx *x;
@@ -1107,10 +1111,10 @@ END_TEST
 
 /*
  * A zip member that cannot be decoded (one flipped byte: a bad CRC) fails only
- * its own reads, whatever order the others are read in: a zip seeks over the
- * members a read passes, unchecked, and they are not spilled on the way; in a
- * gzipped zip they are, until one fails to decode. Read in place, with no
- * spill file, the bad member still fails at its end, where its CRC is.
+ * its own reads, whatever order the others are read in: the members a read
+ * passes are spilled on the way until one fails to decode, and the read that
+ * met it starts over without. Read in place, with no spill file, the bad
+ * member still fails at its end, where its CRC is.
  */
 START_TEST(a_bad_zip_member_fails_only_itself_out_of_order)
 {
