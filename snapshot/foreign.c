@@ -42,6 +42,7 @@ struct frn {
 	size_t blk_len;
 	uint64_t blk_at;
 	bool blk_end;		/* the member's blocks are all read */
+	bool stream;		/* a decodes the members it passes: a compressed stream, a 7z */
 	uint32_t starts;
 
 	int spill_fd;		/* -1 until first used */
@@ -538,6 +539,7 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 			close_reader(f);
 			return -1;
 		}
+		f->stream = f->dec || AR(archive_filter_count)(f->a) > 1;
 	}
 	while (f->cur_seq < (int64_t)seq) {
 		r = AR(archive_read_next_header)(f->a, &entry);
@@ -550,20 +552,24 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 		f->cur_off = 0;
 		f->blk_len = 0;
 		f->blk_end = false;
+		if ((AR(archive_format)(f->a) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_7ZIP)
+			f->stream = true;	/* a solid block is one stream */
 		/*
-		 * Passed members are spilled whatever the format. A compressed
-		 * stream or a 7z (whose solid blocks are streams) decodes them to
-		 * pass them anyway; a zip, a cpio or an iso seeks over them, but
-		 * every read out of order would otherwise start over and seek over
-		 * every member before its own, n^2 / 2 headers for n files read
-		 * (a cp -a of 20,000 files in a zip took minutes). A bare tar reads
-		 * its plain members in place and spills none. A member that cannot
-		 * be decoded (damaged, encrypted) must not fail the read of
-		 * another: should one fail, none are spilled in passing from then
-		 * on, and the read starts over.
+		 * Passed members are spilled once reads come out of order. A
+		 * compressed stream or a 7z decodes them to pass them anyway. A
+		 * zip, a cpio or an iso seeks over them, cheaply, so they are
+		 * spilled only once the reader started FRN_SEEK_STARTS times: a
+		 * few reads here and there seek, while a cp -a, each of whose reads
+		 * would start over and seek over every member before its own (n^2
+		 * / 2 headers for n files: minutes for 20,000 files in a zip),
+		 * decodes them about once. A bare tar reads its plain members in
+		 * place and spills none. A member that cannot be decoded (damaged,
+		 * encrypted) must not fail the read of another: should one fail,
+		 * none are spilled in passing from then on, and the read starts over.
 		 */
 		if (f->cur_seq < (int64_t)seq && f->scattered && !f->bare_tar && !f->no_passing &&
-		    f->nfiles && spill_header(f, e) < 0) {
+		    (f->stream || f->starts > FRN_SEEK_STARTS) && f->nfiles &&
+		    spill_header(f, e) < 0) {
 			f->no_passing = true;
 			return seek_member(f, seq, e);
 		}
