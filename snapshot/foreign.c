@@ -43,6 +43,8 @@ struct frn {
 	uint64_t blk_at;
 	bool blk_end;		/* the member's blocks are all read */
 	bool stream;		/* a decodes the members it passes: a compressed stream, a 7z */
+	uint32_t back_starts;	/* readers started over for a member behind, since drop_state() */
+	uint64_t passed_now;	/* bytes this read spilled in passing */
 	uint32_t starts;
 
 	int spill_fd;		/* -1 until first used */
@@ -152,6 +154,7 @@ static void drop_state(struct frn *f)
 	free(f->slot);
 	f->slot = NULL;
 	f->unspilled = -1;
+	f->back_starts = 0;
 #ifdef SNAPFS_HAVE_ZLIB
 	if (f->gz)
 		gzs_trim(f->gz);
@@ -485,7 +488,8 @@ static int spill_header(struct frn *f, struct err *e)
 	if (k == UINT32_MAX)
 		return 0;
 	f->file(f->ctx, k, &m);
-	if (spilled_file(f, k, m.seq) || !spill_passed(f, m.size))
+	if (spilled_file(f, k, m.seq) || (!f->stream && f->passed_now + m.size > FRN_SEEK_PASS) ||
+	    !spill_passed(f, m.size))
 		return 0;
 	if (!(s = spill_add(f, &m, &se)) || spill_blocks(f, s, &se) < 0) {
 		spill_undo(f);
@@ -497,6 +501,7 @@ static int spill_header(struct frn *f, struct err *e)
 		return 0;
 	}
 	spill_done(f, k);
+	f->passed_now += m.size;
 	return 0;
 }
 
@@ -506,8 +511,10 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 	struct archive_entry *entry;
 	int r;
 
-	if (f->a && (f->cur_seq > (int64_t)seq || (f->cur_seq == (int64_t)seq && f->cur_off)))
+	if (f->a && (f->cur_seq > (int64_t)seq || (f->cur_seq == (int64_t)seq && f->cur_off))) {
 		close_reader(f);
+		f->back_starts++;
+	}
 	if (!f->a) {
 		f->a = AR(archive_read_new)();
 		if (!f->a)
@@ -558,17 +565,19 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 		 * Passed members are spilled once reads come out of order. A
 		 * compressed stream or a 7z decodes them to pass them anyway. A
 		 * zip, a cpio or an iso seeks over them, cheaply, so they are
-		 * spilled only once the reader started FRN_SEEK_STARTS times: a
-		 * few reads here and there seek, while a cp -a, each of whose reads
-		 * would start over and seek over every member before its own (n^2
-		 * / 2 headers for n files: minutes for 20,000 files in a zip),
-		 * decodes them about once. A bare tar reads its plain members in
-		 * place and spills none. A member that cannot be decoded (damaged,
+		 * spilled only once the reader started over FRN_SEEK_STARTS times
+		 * for a member behind it, and FRN_SEEK_PASS bytes of them a read
+		 * at most: a few reads here and there seek, and one far forward
+		 * decodes little more than its own member, while a cp -a, each of
+		 * whose reads would start over and seek over every member before
+		 * its own (n^2 / 2 headers for n files: minutes for 20,000 files
+		 * in a zip), decodes the small ones about once. A bare tar reads
+		 * its plain members in place and spills none. A member that cannot be decoded (damaged,
 		 * encrypted) must not fail the read of another: should one fail,
 		 * none are spilled in passing from then on, and the read starts over.
 		 */
 		if (f->cur_seq < (int64_t)seq && f->scattered && !f->bare_tar && !f->no_passing &&
-		    (f->stream || f->starts > FRN_SEEK_STARTS) && f->nfiles &&
+		    (f->stream || f->back_starts >= FRN_SEEK_STARTS) && f->nfiles &&
 		    spill_header(f, e) < 0) {
 			f->no_passing = true;
 			return seek_member(f, seq, e);
@@ -816,6 +825,7 @@ ssize_t frn_pread(struct frn *f, const struct frn_member *m, void *buf, size_t l
 	f->last_seq = m->seq;
 	f->spill_broke = false;
 	f->spilled_now = false;
+	f->passed_now = 0;
 	/*
 	 * A small member is read from the spill file, unless the spill file
 	 * failed it (a full disk): then it is read where it lies, as a big one,

@@ -23,9 +23,10 @@
  * reading them in archive order does, instead of going back to the start (or
  * a checkpoint, or seeking over every member before the file's) for each
  * file, as long as the small files fit. An archive that seeks over members
- * (a zip, a cpio, an iso) spills them once its reader started FRN_SEEK_STARTS
- * times, so that a few reads out of order only seek; a bare tar spills none:
- * it reads its plain members in place.
+ * (a zip, a cpio, an iso) spills them once its reader started over
+ * FRN_SEEK_STARTS times for a member behind it, and FRN_SEEK_PASS bytes of them
+ * a read at most, so that a few reads out of order only seek; a bare tar
+ * spills none: it reads its plain members in place.
  *
  * A tar in a gzip file (gzip_tar; built with zlib) reads its plain members
  * -- regular files stored whole, not sparse -- straight from the decoded tar
@@ -50,6 +51,7 @@
 
 #define FRN_DEFAULT_SPILL_MAX (256ull << 20)
 #define FRN_SEEK_STARTS 3	/* see above */
+#define FRN_SEEK_PASS (8ull << 20)
 
 struct frn_member;
 

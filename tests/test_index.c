@@ -730,7 +730,7 @@ START_TEST(foreign_reads_out_of_order_decode_about_once)
 	static const char *const tmpl[] = {
 		"tar cJf @A -C @S .", "tar cjf @A -C @S .", "tar cf @A -C @S .",
 		"cd @S && bsdtar --format 7zip -cf @A .", "cd @S && bsdtar --format zip -cf @A .",
-		"cd @S && find . | bsdtar --format newc -cf @A -T -",
+		"cd @S && find . | bsdtar --format newc -n -cf @A -T -",
 		"cd @S && bsdtar --format iso9660 -cf @A ."
 	};
 	static const char *const names[] = { "small.tar.xz", "small.tar.bz2", "small.tar",
@@ -821,7 +821,9 @@ static int spill_files(const char *dir)
 /*
  * A zip seeks over the members a read passes: a few reads out of order only
  * seek (the spill file holds the members read), and only once its reader
- * started FRN_SEEK_STARTS times are passed members spilled, as a cp -a needs.
+ * started over FRN_SEEK_STARTS times are passed members spilled, as a cp -a
+ * needs; FRN_SEEK_PASS bytes of them a read at most, so that reads going back
+ * and forth between far members of a big zip decode little more than their own.
  */
 START_TEST(a_few_reads_out_of_order_in_a_zip_only_seek)
 {
@@ -850,6 +852,39 @@ START_TEST(a_few_reads_out_of_order_in_a_zip_only_seek)
 	read_out_of_order(x, true, 0, SMALL_FILES);
 	ck_assert_uint_le(idx_decoder_starts(x), FRN_SEEK_STARTS + 2);
 	ck_assert_uint_gt(spill_use(fixture_path("spill"), NULL), 2u << 20);
+	idx_close(x);
+
+	/* 40 members of 1 MiB, read 39, 0, 38, 1, 37, 2 (three starts over), then 36 */
+	enum { MIB = 1u << 20 };
+	unsigned char *buf = malloc(MIB);
+	mkdir(fixture_path("src/big"), 0755);
+	for (int k = 0; k < 40; k++) {
+		char path[4200];
+		snprintf(path, sizeof(path), "%s/big/b%02d", fixture_path("src"), k);
+		fixture_fill(buf, MIB, (uint64_t)k + 500, 0);
+		fixture_write(path, buf, MIB);
+	}
+	free(buf);
+	run_with("cd @S && bsdtar --format zip --options zip:compression=store -cf @A big",
+		 fixture_path("big.zip"));
+	ck_assert_msg(idx_open_with(fixture_path("big.zip"), &o, &x, &e) == 0, "%s", e.msg);
+	n = 0;
+	for (uint32_t seq = 0; seq < idx_members(x); seq++)
+		for (uint32_t i = 1; i < idx_count(x); i++) {
+			struct idx_entry ent;
+			idx_get(x, i, &ent);
+			if (ent.seq == seq && S_ISREG(ent.mode) && ent.target == i)
+				v[n++] = i;
+		}
+	ck_assert_uint_eq(n, 40);
+	static const int far[] = { 39, 0, 38, 1, 37, 2 };
+	for (int k = 0; k < 6; k++)
+		read_back(x, v[far[k]], r);
+	uint64_t before = spill_use(fixture_path("spill"), NULL);
+	read_back(x, v[36], r);
+	uint64_t after = spill_use(fixture_path("spill"), NULL);
+	ck_assert_msg(after <= before + FRN_SEEK_PASS + MIB, "one read spilled %llu bytes",
+		      (unsigned long long)(after - before));
 	idx_close(x);
 	idx_reader_free(r);
 }
