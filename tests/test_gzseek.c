@@ -11,6 +11,7 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <stdio.h>
 
 #include "fixture.h"
 
@@ -111,6 +112,57 @@ START_TEST(reads_right_through_thinning_and_widening)
 }
 END_TEST
 
+/*
+ * A reader trimmed after its chunks widened (gzs_trim(): no checkpoints, ring
+ * or inflate state left) reads right again from the start, and still finds a
+ * byte changed in the file since the chunks were first decoded.
+ */
+START_TEST(a_trimmed_reader_reads_right_and_still_checks_its_chunks)
+{
+	int fd = make_gzip();
+	struct gzs *g = gzs_new(fd, "x.gz");
+	unsigned char *buf = malloc(1u << 20);
+	struct gzs_stats st;
+	struct err e = { 0 };
+	uint64_t seed = 11;
+
+	ck_assert_ptr_nonnull(g);
+	for (uint64_t pos = 0; pos < SIZE; pos += 1u << 20)
+		check_read(g, pos, 1u << 20, buf);
+	ck_assert_uint_gt(g->chunk, CHUNK0);	/* widened */
+	for (int round = 0; round < 3; round++) {
+		gzs_trim(g);
+		gzs_stats(g, &st);
+		ck_assert_uint_eq(st.points, 0);
+		for (int k = 0; k < 20; k++) {
+			uint64_t pos = fixture_rand(&seed) % (SIZE - 65536);
+			check_read(g, pos, 1 + (size_t)(fixture_rand(&seed) % 65536), buf);
+		}
+	}
+	gzs_stats(g, &st);
+	ck_assert_uint_ge(st.starts, 4);
+	/* a byte of the first member's deflate data changes; read up to before its trailer */
+	int wfd = open(fixture_path("x.gz"), O_RDWR);
+	unsigned char c;
+	ck_assert_int_eq(pread(wfd, &c, 1, 2000000), 1);
+	c ^= 0x10;
+	ck_assert_int_eq(pwrite(wfd, &c, 1, 2000000), 1);
+	close(wfd);
+	gzs_trim(g);
+	int failed = 0;
+	for (uint64_t pos = 0; pos < (16u << 20) && !failed; pos += 1u << 20)
+		failed = gzs_read(g, pos, buf, 1u << 20, &e) < 0 ||
+			 memcmp(buf, data + pos, 1u << 20) != 0 ? 1 + (e.code == EIO) : 0;
+	ck_assert_msg(failed == 2, "the changed byte read as %s",
+		      failed ? "wrong bytes" : "the right ones");
+	fprintf(stderr, "after a trim: %s\n", e.msg);
+	gzs_free(g);
+	close(fd);
+	free(buf);
+	free(data);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("gzseek");
@@ -118,6 +170,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, reads_right_through_thinning_and_widening);
+	tcase_add_test(tc, a_trimmed_reader_reads_right_and_still_checks_its_chunks);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
 }
