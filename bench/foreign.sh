@@ -11,21 +11,24 @@
 # readdir order, as the old backups did. The archives, in BENCH_DIR/store:
 #   a-20250101_000000.tar.gz   tar czf of all of it (gzip -6)
 #   b-20250102_000000.tar.xz   tar cJf of the small files (xz -6)
+#   c-20250103_000000.zip      bsdtar --format zip of the small files (deflate)
+#   d-20250104_000000.7z       bsdtar --format 7zip of the small files (one solid LZMA block)
 # Steps, on each archive, each on a fresh mount after `echo 3 > drop_caches`:
 #   scan      snapfs: mount, then the first `ls` of the snapshot (its one scan); archivemount:
 #             its mount, which reads the archive through
 #   cp-a      cp -a of the snapshot to a directory in /dev/shm: names in sorted order, which
 #             is not the archive's
 #   in-order  cat of every file in the archive's own order (`tar t`'s)
-#   untar     tar x of the archive into /dev/shm: the old way, no mount (cp-a and in-order
-#             put it under both)
-#   decode    gzip -dc / xz -dc of the archive to /dev/null: the decoder alone
+#   untar     tar x (bsdtar x for the zip and the 7z) of the archive into /dev/shm: the old
+#             way, no mount (cp-a and in-order put it under both)
+#   decode    gzip -dc / xz -dc / bsdtar xOf of the archive to /dev/null: the decoder alone
 # Every cp -a copy is compared with the tree. archivemount runs one round (it takes minutes
 # a step), capped at AM_TIMEOUT seconds: ">N" is a step it did not finish. ALT_SNAPFS=PATH
 # adds another snapfs binary (an earlier commit's, say) as the peer snapfs-alt, run like
 # archivemount; ARCHIVEMOUNT=0 leaves archivemount out.
 #
-# Environment: BENCH_DIR (default /var/tmp/snapfs-foreign), SCALE (default 1.0), RUNS
+# Environment: FORMATS (default "gz xz zip 7z": the archives measured), BENCH_DIR (default
+# /var/tmp/snapfs-foreign), SCALE (default 1.0), RUNS
 # (default 3), AM_TIMEOUT (default 120), ALT_SNAPFS (default none), QUIET_WAIT (default 30 s of waiting for an idle
 # machine before each timed step). Results: BENCH_DIR/results/ (runs.tsv, summary.txt); an
 # earlier run's are moved to results.<its time> first.
@@ -52,6 +55,17 @@ SHM=/dev/shm/snapfs-foreign
 SNAPFS=$ROOT/build-bench2/fs/snapfs
 GZ=a-20250101_000000.tar.gz
 XZ=b-20250102_000000.tar.xz
+ZIP=c-20250103_000000.zip
+SZ=d-20250104_000000.7z
+FORMATS=${FORMATS:-gz xz zip 7z}
+ARCHIVES=""
+for f in $FORMATS; do
+	case $f in
+	gz) ARCHIVES="$ARCHIVES $GZ" ;; xz) ARCHIVES="$ARCHIVES $XZ" ;;
+	zip) ARCHIVES="$ARCHIVES $ZIP" ;; 7z) ARCHIVES="$ARCHIVES $SZ" ;;
+	*) printf 'foreign.sh: FORMATS takes gz, xz, zip and 7z, not %s\n' "$f" >&2; exit 2 ;;
+	esac
+done
 GZ_DIRS="config queue status .env logs"
 XZ_DIRS="config queue status .env"
 
@@ -60,7 +74,7 @@ die() { printf 'foreign.sh: %s\n' "$*" >&2; exit 2; }
 
 [ "$(id -u)" = 0 ] || die "run as root (drop_caches and mounts)"
 [ -c /dev/fuse ] || die "/dev/fuse is missing"
-for tool in archivemount xz gzip tar fusermount3 mountpoint meson ninja cc timeout; do
+for tool in archivemount xz gzip tar bsdtar fusermount3 mountpoint meson ninja cc timeout; do
 	command -v "$tool" >/dev/null || die "'$tool' is missing (see the header for apt-get)"
 done
 
@@ -113,16 +127,21 @@ if ! [ -f "$W/tree.stamp" ] || [ "$(cat "$W/tree.stamp")" != "$stamp" ]; then
 	(cd "$TREE" && tar czf "$STORE/$GZ" $GZ_DIRS && tar cJf "$STORE/$XZ" $XZ_DIRS)
 	echo "$stamp" >"$W/tree.stamp"
 fi
+# (made apart: a tree of an earlier foreign.sh has the two tars only)
+# shellcheck disable=SC2086
+[ -f "$STORE/$ZIP" ] || (cd "$TREE" && bsdtar --format zip -cf "$STORE/$ZIP" $XZ_DIRS)
+# shellcheck disable=SC2086
+[ -f "$STORE/$SZ" ] || (cd "$TREE" && bsdtar --format 7zip -cf "$STORE/$SZ" $XZ_DIRS)
 [ -d "$RES" ] && mv "$RES" "$RES.$(date -r "$RES" +%Y%m%d-%H%M%S)"
 mkdir -p "$RES"
 : >"$RES/runs.tsv"
-for a in $GZ $XZ; do
-	tar tf "$STORE/$a" | grep -v '/$' | tr '\n' '\0' >"$W/order-$a"
+for a in $ARCHIVES; do
+	bsdtar tf "$STORE/$a" | grep -v '/$' | sed 's|^\./||' | tr '\n' '\0' >"$W/order-$a"
 done
 
 # ---- steps -----------------------------------------------------------------------------------
 
-snap_of() { local b=${1#*-}; echo "${b%%.tar.*}"; }
+snap_of() { local b=${1#*-}; echo "${b%%.*}"; }
 
 # mount_peer PEER ARCHIVE: mount it on MNT, echo the directory holding the archive's files
 mount_peer() {
@@ -153,8 +172,8 @@ steps() {
 	t=$(tsec "$limit" "cp -a '$d/.' '$SHM/x'")
 	row "$r" "$1" "$2" cp-a "$t"
 	if [ "${t:0:1}" != ">" ]; then
-		local dirs=$GZ_DIRS
-		[ "$2" = "$XZ" ] && dirs=$XZ_DIRS
+		local dirs=$XZ_DIRS
+		[ "$2" = "$GZ" ] && dirs=$GZ_DIRS
 		for sub in $dirs; do
 			diff -r "$TREE/$sub" "$SHM/x/$sub" >/dev/null || die "$1: $2: cp -a differs in $sub"
 		done
@@ -170,19 +189,20 @@ steps() {
 
 for r in $(seq "$RUNS"); do
 	log "round $r of $RUNS"
-	for a in $GZ $XZ; do
+	for a in $ARCHIVES; do
 		steps snapfs "$a"
 		[ "$r" = 1 ] && [ "$ARCHIVEMOUNT" = 1 ] && steps archivemount "$a"
 		[ "$r" = 1 ] && [ -n "$ALT_SNAPFS" ] && steps snapfs-alt "$a"
 		drop_caches
 		mkdir -p "$SHM"
 		quiet
-		row "$r" untar "$a" untar "$(tsec 600 "tar xf '$STORE/$a' -C '$SHM'")"
+		x="tar xf"
+		case $a in *.zip | *.7z) x="bsdtar xf" ;; esac
+		row "$r" untar "$a" untar "$(tsec 600 "$x '$STORE/$a' -C '$SHM'")"
 		rm -rf "$SHM"
 		drop_caches
 		quiet
-		dec="gzip -dc"
-		[ "$a" = "$XZ" ] && dec="xz -dc"
+		case $a in *.gz) dec="gzip -dc" ;; *.xz) dec="xz -dc" ;; *) dec="bsdtar xOf" ;; esac
 		row "$r" "${dec%% *}" "$a" decode "$(tsec 600 "$dec '$STORE/$a' >/dev/null")"
 	done
 done
@@ -195,7 +215,7 @@ done
 	echo "archivemount: $(archivemount --version 2>&1 | head -1)"
 	[ -z "$ALT_SNAPFS" ] || echo "snapfs-alt: $ALT_SNAPFS"
 	echo "scale: $SCALE, rounds: $RUNS; archivemount: $([ "$ARCHIVEMOUNT" = 1 ] && echo 1 || echo 0), snapfs-alt: $([ -n "$ALT_SNAPFS" ] && echo 1 || echo 0) round, capped at ${AM_TIMEOUT}s"
-	for a in $GZ $XZ; do
+	for a in $ARCHIVES; do
 		echo "$a: $(stat -c %s "$STORE/$a") bytes, $(tr -cd '\0' <"$W/order-$a" | wc -c) files"
 	done
 	[ -f "$RES/noisy.txt" ] && echo "steps measured on a busy machine: $(wc -l <"$RES/noisy.txt")"
