@@ -572,9 +572,10 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 		 * whose reads would start over and seek over every member before
 		 * its own (n^2 / 2 headers for n files: minutes for 20,000 files
 		 * in a zip), decodes the small ones about once. A bare tar reads
-		 * its plain members in place and spills none. A member that cannot be decoded (damaged,
-		 * encrypted) must not fail the read of another: should one fail,
-		 * none are spilled in passing from then on, and the read starts over.
+		 * its plain members in place and spills none. A member that cannot
+		 * be decoded (damaged, encrypted) must not fail the read of
+		 * another: should one fail, none are spilled in passing from then
+		 * on, and the read starts over.
 		 */
 		if (f->cur_seq < (int64_t)seq && f->scattered && !f->bare_tar && !f->no_passing &&
 		    (f->stream || f->back_starts >= FRN_SEEK_STARTS) && f->nfiles &&
