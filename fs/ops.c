@@ -60,7 +60,7 @@ void ops_init(struct ops *o)
 	o->ra_kib = 0;
 	atomic_init(&o->ra_done, false);
 	o->se = NULL;
-	o->pushing = false;
+	atomic_init(&o->pushing, false);
 	atomic_init(&o->stop, false);
 	pthread_mutex_init(&o->pmu, NULL);
 	pthread_cond_init(&o->pcv, NULL);
@@ -147,7 +147,7 @@ void ops_stop(struct ops *o)
 	pthread_cond_signal(&o->pcv);
 	pthread_mutex_unlock(&o->pmu);
 	pthread_join(o->pusher, NULL);
-	o->pushing = false;
+	atomic_init(&o->pushing, false);
 	while (o->jobs) {	/* left when stopped in the middle */
 		struct ops_push *j = o->jobs;
 		o->jobs = j->next;

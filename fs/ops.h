@@ -44,7 +44,7 @@ struct ops {
 	 */
 	struct fuse_session *se;
 	pthread_t pusher;
-	bool pushing;
+	atomic_bool pushing;	/* ops_stop() clears it while reads look at it */
 	pthread_mutex_t pmu;
 	pthread_cond_t pcv;
 	struct ops_push *jobs, *last;
