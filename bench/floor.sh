@@ -81,8 +81,7 @@ trap 'exit 130' INT TERM
 wait_gone() { for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done; kill -KILL "$1" 2>/dev/null || true; }
 
 cd "$ROOT"
-[ -d build-bench2 ] || meson setup build-bench2 --buildtype=release >/dev/null
-ninja -C build-bench2 fs/snapfs >/dev/null
+release_build "$ROOT" fs/snapfs
 if [ -e "$RES/runs.tsv" ]; then
 	mv "$RES" "$RES.$(date -r "$RES/runs.tsv" +%Y%m%d_%H%M%S)"
 fi

@@ -106,14 +106,12 @@ umount_wait() {
 	die "a daemon stayed after unmounting $MNT"
 }
 
-quiet() { machine_idle "$QUIET_WAIT" || { log "machine busy; measuring anyway"; echo busy >>"$RES/noisy.txt"; }; }
 
 # ---- build, tree, archives -----------------------------------------------------------------
 
 log "building snapfs (release, build-bench2/)"
 cd "$ROOT"
-[ -d build-bench2 ] || meson setup build-bench2 --buildtype=release >/dev/null
-ninja -C build-bench2 fs/snapfs >/dev/null
+release_build "$ROOT" fs/snapfs
 mkdir -p "$BIN" "$STORE" "$MNT"
 cc -O2 -std=c11 -Wall -Wextra -o "$BIN/gentree" bench/gentree.c
 stamp="$(sha256sum bench/gentree.c | cut -c1-16) scale=$SCALE"

@@ -1,5 +1,5 @@
-# bench/machine.sh: sourced by bench/take.sh, bench/mount.sh, bench/floor.sh and
-# bench/foreign.sh.
+# bench/machine.sh: sourced by bench/take.sh, bench/mount.sh, bench/floor.sh,
+# bench/foreign.sh and bench/many.sh.
 # machine_lines ROOT: the first lines of a results summary, the machine and the
 # commit measured (each script adds its own tools after them).
 machine_lines() {
@@ -28,6 +28,18 @@ machine_idle() {
 		fi
 	done
 	return 1
+}
+
+# quiet: wait for an idle machine (QUIET_WAIT seconds at most); if it stays busy, say so
+# and note it in RES/noisy.txt (the script's log, RES and QUIET_WAIT)
+quiet() { machine_idle "$QUIET_WAIT" || { log "machine busy; measuring anyway"; echo busy >>"$RES/noisy.txt"; }; }
+
+# release_build ROOT TARGET...: build the targets in ROOT/build-bench2 (release), set up once
+release_build() {
+	local root=$1
+	shift
+	[ -d "$root/build-bench2" ] || meson setup "$root/build-bench2" "$root" --buildtype=release >/dev/null
+	ninja -C "$root/build-bench2" "$@" >/dev/null
 }
 
 # tsec LIMIT CMD: run the bash command, print its wall seconds, or ">LIMIT" if it hit the cap

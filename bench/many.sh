@@ -81,7 +81,6 @@ drop_caches() {
 	tar --version >/dev/null
 	"$SNAPFS" --version >/dev/null
 }
-quiet() { machine_idle "$QUIET_WAIT" || { log "machine busy; measuring anyway"; echo busy >>"$RES/noisy.txt"; }; }
 kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 # spill_kib PID: KiB on disk of PID's unlinked files in SPILL
 spill_kib() {
@@ -96,8 +95,7 @@ spill_kib() {
 
 log "building snapfs (release, build-bench2/)"
 cd "$ROOT"
-[ -d build-bench2 ] || meson setup build-bench2 --buildtype=release >/dev/null
-ninja -C build-bench2 fs/snapfs >/dev/null
+release_build "$ROOT" fs/snapfs
 mkdir -p "$BIN" "$STORE" "$MNT" "$SPILL"
 cc -O2 -std=c11 -Wall -Wextra -o "$BIN/gentree" bench/gentree.c
 stamp="$(sha256sum bench/gentree.c | cut -c1-16) scale=$SCALE n=$N"

@@ -232,8 +232,7 @@ kv() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 
 log "building snapfs and snapkeep (release, build-bench2/) and the bench tools"
 cd "$ROOT"
-[ -d build-bench2 ] || meson setup build-bench2 --buildtype=release >/dev/null
-ninja -C build-bench2 fs/snapfs tools/snapkeep >/dev/null
+release_build "$ROOT" fs/snapfs tools/snapkeep
 mkdir -p "$BIN" "$TMP" "$MNTS"
 cc -O2 -std=c11 -Wall -Wextra -o "$BIN/gentree" bench/gentree.c
 cc -O2 -std=c11 -Wall -Wextra -o "$BIN/randmnt" bench/randmnt.c

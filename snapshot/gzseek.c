@@ -70,10 +70,10 @@ struct gzs *gzs_new(int fd, const char *path)
 {
 	struct gzs *g = calloc(1, sizeof(*g));
 
+	/* the input buffer, the ring and the inflate state are made by the first restart() */
 	if (!g || !(g->path = strdup(path)) ||
 	    !(g->pts = calloc(GZS_POINTS, sizeof(*g->pts))) ||
-	    !(g->crcs = calloc(CHUNKS, sizeof(*g->crcs))) ||
-	    !(g->ring = malloc(2 * CHUNK0)) || !(g->in = malloc(IN_SIZE))) {
+	    !(g->crcs = calloc(CHUNKS, sizeof(*g->crcs)))) {
 		gzs_free(g);
 		return NULL;
 	}
@@ -81,11 +81,6 @@ struct gzs *gzs_new(int fd, const char *path)
 	g->span = GZS_SPAN;
 	g->chunk = CHUNK0;
 	g->rsize = 2 * CHUNK0;
-	if (inflateInit2(&g->zs, -MAX_WBITS) != Z_OK) {
-		gzs_free(g);
-		return NULL;
-	}
-	g->zinit = true;
 	return g;
 }
 
@@ -93,14 +88,9 @@ void gzs_free(struct gzs *g)
 {
 	if (!g)
 		return;
-	if (g->zinit)
-		inflateEnd(&g->zs);
-	for (uint32_t i = 0; g->pts && i < g->npts; i++)
-		free(g->pts[i].win);
+	gzs_trim(g);
 	free(g->pts);
 	free(g->crcs);
-	free(g->ring);
-	free(g->in);
 	free(g->path);
 	free(g);
 }

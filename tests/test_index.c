@@ -638,17 +638,29 @@ static void read_back(struct idx *x, uint32_t i, struct idx_reader *r)
 	free(want);
 }
 
-static void read_all_in_order(struct idx *x)
+/* The regular files of x (one of each hard-link group) in member order, into v (idx_members() long). */
+static uint32_t files_in_order(struct idx *x, uint32_t *v)
 {
-	struct idx_reader *r = idx_reader_new();
+	uint32_t n = 0;
 
 	for (uint32_t seq = 0; seq < idx_members(x); seq++)
 		for (uint32_t i = 1; i < idx_count(x); i++) {
 			struct idx_entry ent;
 			idx_get(x, i, &ent);
 			if (ent.seq == seq && S_ISREG(ent.mode) && ent.target == i)
-				read_back(x, i, r);
+				v[n++] = i;
 		}
+	return n;
+}
+
+static void read_all_in_order(struct idx *x)
+{
+	struct idx_reader *r = idx_reader_new();
+	uint32_t *v = malloc(idx_members(x) * sizeof(*v)), n = files_in_order(x, v);
+
+	for (uint32_t k = 0; k < n; k++)
+		read_back(x, v[k], r);
+	free(v);
 	idx_reader_free(r);
 }
 
@@ -688,19 +700,17 @@ static void small_files_archive(const char *name, const char *tmpl)
 static uint64_t read_out_of_order(struct idx *x, bool rev, uint64_t seed, uint32_t most)
 {
 	struct idx_reader *r = idx_reader_new();
-	uint32_t *v = malloc(idx_members(x) * sizeof(*v)), n = 0;
+	uint32_t *v = malloc(idx_members(x) * sizeof(*v)), all = files_in_order(x, v), n = 0;
 	uint64_t end = 0;
 
-	for (uint32_t seq = 0; seq < idx_members(x); seq++)
-		for (uint32_t i = 1; i < idx_count(x); i++) {
-			struct idx_entry ent;
-			idx_get(x, i, &ent);
-			if (ent.seq == seq && S_ISREG(ent.mode) && ent.target == i &&
-			    ent.size < 6000) {
-				v[n++] = i;
-				end = ent.data_off + ent.size;
-			}
+	for (uint32_t k = 0; k < all; k++) {	/* the small ones */
+		struct idx_entry ent;
+		idx_get(x, v[k], &ent);
+		if (ent.size < 6000) {
+			v[n++] = v[k];
+			end = ent.data_off + ent.size;
 		}
+	}
 	ck_assert_uint_eq(n, SMALL_FILES);
 	for (uint32_t k = 0; k < n && k < most; k++) {
 		uint32_t j = rev ? n - 1 - k : k + (uint32_t)(fixture_rand(&seed) % (n - k));
@@ -829,20 +839,15 @@ START_TEST(a_few_reads_out_of_order_in_a_zip_only_seek)
 {
 	struct idx_opts o = { .spill_dir = fixture_path("spill") };
 	struct idx_reader *r = idx_reader_new();
-	uint32_t v[SMALL_FILES], n = 0;
+	uint32_t *v, n;
 	struct idx *x;
 	struct err e;
 
 	small_files_archive("small.zip", "cd @S && bsdtar --format zip -cf @A .");
 	mkdir(fixture_path("spill"), 0755);
 	ck_assert_msg(idx_open_with(fixture_path("small.zip"), &o, &x, &e) == 0, "%s", e.msg);
-	for (uint32_t seq = 0; seq < idx_members(x); seq++)
-		for (uint32_t i = 1; i < idx_count(x); i++) {
-			struct idx_entry ent;
-			idx_get(x, i, &ent);
-			if (ent.seq == seq && S_ISREG(ent.mode) && ent.target == i)
-				v[n++] = i;
-		}
+	v = malloc(idx_members(x) * sizeof(*v));
+	n = files_in_order(x, v);
 	ck_assert_uint_eq(n, SMALL_FILES);
 	read_back(x, v[700], r);
 	read_back(x, v[10], r);
@@ -868,14 +873,9 @@ START_TEST(a_few_reads_out_of_order_in_a_zip_only_seek)
 	run_with("cd @S && bsdtar --format zip --options zip:compression=store -cf @A big",
 		 fixture_path("big.zip"));
 	ck_assert_msg(idx_open_with(fixture_path("big.zip"), &o, &x, &e) == 0, "%s", e.msg);
-	n = 0;
-	for (uint32_t seq = 0; seq < idx_members(x); seq++)
-		for (uint32_t i = 1; i < idx_count(x); i++) {
-			struct idx_entry ent;
-			idx_get(x, i, &ent);
-			if (ent.seq == seq && S_ISREG(ent.mode) && ent.target == i)
-				v[n++] = i;
-		}
+	free(v);
+	v = malloc(idx_members(x) * sizeof(*v));
+	n = files_in_order(x, v);
 	ck_assert_uint_eq(n, 40);
 	static const int far[] = { 39, 0, 38, 1, 37, 2 };
 	for (int k = 0; k < 6; k++)
@@ -886,6 +886,7 @@ START_TEST(a_few_reads_out_of_order_in_a_zip_only_seek)
 	ck_assert_msg(after <= before + FRN_SEEK_PASS + MIB, "one read spilled %llu bytes",
 		      (unsigned long long)(after - before));
 	idx_close(x);
+	free(v);
 	idx_reader_free(r);
 }
 END_TEST
