@@ -13,6 +13,8 @@
 #   snapfs       the daemon, over bench/mount.sh's store (its one archive of the tree)
 #   snapfs-auto  the same with -o readdirplus=auto: the kernel lists names only when
 #                no one stats, and every file opened costs a LOOKUP
+#   floor-cpu0   floor with the daemon and the program measuring both on CPU 0 (taskset):
+#                no request or reply then wakes the other CPU (lookup only)
 #   squashfuse   squashfuse_ll over the image (walk only)
 #   tree         the tree itself, through no FUSE at all (reads only)
 #   zstd         zstd -d -c ARCHIVE > /dev/null, from a cold cache
@@ -21,6 +23,8 @@
 #   read-big     find state logs -type f -print0 | randmnt -R: the 13 big files
 #   read-small   the same over config queue status .env: the ~20,400 small files
 #   read-all     the same over everything
+#   lookup       randmnt -S: lstat every file by path, with no listing before it, so
+#                each is one LOOKUP round trip (floor, floor-cpu0, snapfs-auto)
 # (randmnt -R reads as bench/mount.sh does since its run 10: open, read, close, with
 # none of `cat`'s own cost a file.) For each step on a FUSE peer, the daemon's user and
 # system CPU seconds go beside the wall time: the same work on the same binary, so their
@@ -94,15 +98,16 @@ cc -O2 -std=c11 -Wall -Wextra -o "$BIN/pagetouch" bench/pagetouch.c
 
 # mount_peer PEER: mounts it at MNT (untimed); TOP: where the tree is in it
 mount_peer() {
-	local cmd
+	local cmd pin=()
 	case $1 in
 	floor) cmd=("$BIN/floor" "$TREE" "$MNT") ;;
 	floor-plus) cmd=("$BIN/floor" -o plus "$TREE" "$MNT") ;;
+	floor-cpu0) pin=(taskset -c 0) cmd=("$BIN/floor" "$TREE" "$MNT") ;;
 	snapfs) cmd=("$SNAPFS" -o "cache_size=$CACHE_MIB" "$STORE" "$MNT") ;;
 	snapfs-auto) cmd=("$SNAPFS" -o "cache_size=$CACHE_MIB,readdirplus=auto" "$STORE" "$MNT") ;;
 	squashfuse) cmd=("$SQUASHFUSE" "$IMG" "$MNT") ;;
 	esac
-	"${cmd[@]}" >&2 || die "mount failed: ${cmd[*]}"
+	"${pin[@]}" "${cmd[@]}" >&2 || die "mount failed: ${cmd[*]}"
 	for _ in $(seq 100); do mountpoint -q "$MNT" && break; sleep 0.05; done
 	mountpoint -q "$MNT" || die "not mounted: ${cmd[*]}"
 	DAEMON=$(pgrep -n -f -- "${cmd[0]##*/} .*$MNT\$") || die "no daemon for $MNT"
@@ -131,7 +136,7 @@ drop_caches() {
 	zstd -V >/dev/null
 	case $1 in
 	floor*|tree)
-		if [ "$2" = walk ]; then
+		if [ "$2" = walk ] || [ "$2" = lookup ]; then
 			find "$TREE" >/dev/null
 		else
 			find "$TREE" -type f -print0 | "$BIN/randmnt" -R >/dev/null
@@ -139,11 +144,16 @@ drop_caches() {
 	esac
 }
 
-# cmd_of METRIC ROOT
+# cmd_of METRIC ROOT PEER
 cmd_of() {
-	local d list=""
+	local d list="" on_cpu0=""
 	case $1 in
 	walk) echo "find '$2' -type f | wc -l >'$RES/count'"; return ;;
+	lookup)
+		[ "$3" != floor-cpu0 ] || on_cpu0="taskset -c 0"
+		echo "set -o pipefail; cd '$2' && $on_cpu0 '$BIN/randmnt' -S <'$RES/files.list' |" \
+			"sed -n 's/^files=\([0-9]*\) .*/\1/p' >'$RES/count'"
+		return ;;
 	read-all) list="'$2'" ;;
 	read-big) for d in $BIGDIRS; do list="$list '$2/$d'"; done ;;
 	read-small) for d in $SMALLDIRS; do list="$list '$2/$d'"; done ;;
@@ -160,7 +170,7 @@ timed() {
 	local cmd t0 t1 c0="-	-" c1 cpu="-	-"
 	TOP=$TREE
 	[ "$2" = tree ] || mount_peer "$2"
-	cmd=$(cmd_of "$3" "$TOP")
+	cmd=$(cmd_of "$3" "$TOP" "$2")
 	wait_idle "round $1: $2 $3"
 	drop_caches "$2" "$3"
 	[ "$2" = tree ] || c0=$(cpu_of "$DAEMON")
@@ -180,7 +190,8 @@ timed() {
 
 HZ=$(getconf CLK_TCK)
 files=$(find "$TREE" -type f | wc -l)
-declare -A want=([walk]=$files [read-all]=$files)
+declare -A want=([walk]=$files [read-all]=$files [lookup]=$files)
+(cd "$TREE" && find . -type f -print0) >"$RES/files.list"
 # shellcheck disable=SC2086
 want[read-big]=$(cd "$TREE" && find $BIGDIRS -type f | wc -l)
 # shellcheck disable=SC2086
@@ -197,10 +208,14 @@ tar_bytes=$(zstd -dc "$ARCHIVE" | wc -c)
 
 WALKERS=(floor floor-plus squashfuse snapfs snapfs-auto)
 READERS=(floor-plus snapfs snapfs-auto tree)
+LOOKERS=(floor floor-cpu0 snapfs-auto)
 for r in $(seq "$RUNS"); do
 	log "round $r of $RUNS"
 	for i in "${!WALKERS[@]}"; do
 		timed "$r" "${WALKERS[$(((i + r) % ${#WALKERS[@]}))]}" walk
+	done
+	for i in "${!LOOKERS[@]}"; do
+		timed "$r" "${LOOKERS[$(((i + r) % ${#LOOKERS[@]}))]}" lookup
 	done
 	for m in read-big read-small read-all; do
 		for i in "${!READERS[@]}"; do
@@ -217,7 +232,7 @@ for r in $(seq "$RUNS"); do
 done
 
 # medians, and the ratios the targets of bench/mount.sh are stated in
-awk -F'\t' -v bytes="$bytes" -v tar_bytes="$tar_bytes" -v small="${want[read-small]}" '
+awk -F'\t' -v bytes="$bytes" -v tar_bytes="$tar_bytes" -v small="${want[read-small]}" -v files="$files" '
 	{ k = $2 SUBSEP $3; v[k, ++n[k]] = $4; if (!(k in seen)) { seen[k] = 1; order[++m] = k } }
 	$5 != "-" { u[k] = u[k] " " $5; s[k] = s[k] " " $6 }
 	function med(k,   i, j, t, c, a) {
@@ -245,6 +260,9 @@ awk -F'\t' -v bytes="$bytes" -v tar_bytes="$tar_bytes" -v small="${want[read-sma
 		d = med("snapfs-auto" SUBSEP "read-small") - med("snapfs" SUBSEP "read-small")
 		printf "\nthe small files without attributes in the listings: %+.3f s, %.1f us a file (its LOOKUP)\n",
 		       d, d / small * 1e6
+		printf "\na LOOKUP round trip (lstat of every file by path, no listing before; us a file)\n"
+		split("floor floor-cpu0 snapfs-auto", w, " ")
+		for (i = 1; i <= 3; i++) printf "  %-12s %.1f\n", w[i], med(w[i] SUBSEP "lookup") / files * 1e6
 	}' "$RES/runs.tsv" | tee -a "$RES/summary.txt"
 if [ -s "$RES/busy.txt" ]; then
 	echo "measured on a busy machine: $(paste -sd, "$RES/busy.txt")" | tee -a "$RES/summary.txt"

@@ -9,6 +9,11 @@ machine_lines() {
 	echo "cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 	echo "kernel: $(uname -sr)"
 	echo "memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+	# an idle CPU that halts at once (no polling) must be woken by the next request or reply:
+	# on a VM that doubles a FUSE round trip (bench/mount-results.md, session 17)
+	local hp=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+	echo "cpuidle: $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo '?')$(
+		[ -r $hp ] && echo ", guest_halt_poll_ns=$(cat $hp)")"
 }
 
 # machine_idle MAX_SECONDS: returns 0 once the machine has been >= 90 % idle for 2 s in a row,

@@ -32,6 +32,12 @@
  * and two page faults a file; ~40 us a file in all, measured in session 11
  * on the VM of runs 6-12.
  *
+ *	randmnt -S < LIST
+ *
+ * lstat()s every path named on stdin (NUL-separated) once and prints how many
+ * and the mean microseconds a stat. On a FUSE mount whose listings carried no
+ * attributes, each is one LOOKUP round trip to the daemon (bench/floor.sh).
+ *
  *	randmnt -w TIMEOUT_S PATH CMD [ARG...]
  *
  * Mount to first stat: starts CMD (a mount command), then stat()s PATH every
@@ -170,6 +176,31 @@ static int read_all(void)
 	return 0;
 }
 
+static int stat_all(void)
+{
+	char *name = NULL;
+	size_t cap = 0;
+	unsigned long long files = 0;
+	struct timespec t0, t1;
+	struct stat st;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	errno = 0;
+	while (getdelim(&name, &cap, '\0', stdin) > 0) {
+		if (lstat(name, &st) < 0)
+			die("cannot stat '%s'", name);
+		files++;
+		errno = 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (ferror(stdin) || errno == ENOMEM)
+		die("cannot read the list of files%s", "");
+	free(name);
+	double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3;
+	printf("files=%llu stat_us=%.2f\n", files, files ? us / (double)files : 0.0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	size_t count = 2000, bytes = 4096, done = 0;
@@ -186,6 +217,8 @@ int main(int argc, char **argv)
 		return open_close(argc, argv);
 	if (argc == 2 && strcmp(argv[1], "-R") == 0)
 		return read_all();
+	if (argc == 2 && strcmp(argv[1], "-S") == 0)
+		return stat_all();
 	while ((opt = getopt(argc, argv, "n:s:b:ut:c:")) != -1) {
 		switch (opt) {
 		case 'n': count = strtoull(optarg, NULL, 10); break;
@@ -197,7 +230,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr, "usage: randmnt [-n COUNT] [-s SEED] [-b BYTES] [-u] "
 					"[-t BUDGET_S] [-c SOURCE] FILE\n"
-					"       randmnt -O COUNT FILE | -w TIMEOUT_S PATH CMD... | -R\n");
+					"       randmnt -O COUNT FILE | -w TIMEOUT_S PATH CMD... | -R | -S\n");
 			return 2;
 		}
 	}
