@@ -1654,8 +1654,22 @@ t_threads_frames() {
 	unmount "$m"
 	return $bad
 }
-# (this shell waits for the substitution's child: its wchan names where, or is 0 if hidden)
-if [[ $(cat "/proc/$$/wchan" 2>/dev/null) == [a-z_]* ]]; then
+# wchan_named: /proc/PID/wchan names where a sleeping thread waits (0 where the kernel hides
+# it). Asked of a sleep until it sleeps: asking this shell while it waited for a command
+# substitution raced with the shell reaching its wait, and skipped the checks now and then.
+wchan_named() {
+	local p named=1
+	sleep 30 &
+	p=$!
+	for _ in $(seq 250); do
+		[[ $(cat "/proc/$p/wchan" 2>/dev/null) == [a-z_]* ]] && { named=0; break; }
+		sleep 0.02
+	done
+	kill "$p" 2>/dev/null
+	wait "$p" 2>/dev/null || true
+	return $named
+}
+if wchan_named; then
 	check "program: with one request blocked on a slow store, other threads answer" t_threads
 	# one reader a CPU: libfuse runs 10 workers at most, and one must stay free
 	if [ "$(nproc)" -le 8 ]; then
