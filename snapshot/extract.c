@@ -142,6 +142,7 @@ static bool link_inside(struct ext *x, struct archive_entry *entry, const char *
 {
 	char sym[PATH_MAX];
 	struct alias *a;
+	struct stat st;
 
 	if (clean_name(hl, x->link, sizeof(x->link)) != NAME_OK)
 		return refuse(x, raw, "it is a hard link to a path outside the directory: '", hl);
@@ -153,6 +154,17 @@ static bool link_inside(struct ext *x, struct archive_entry *entry, const char *
 	}
 	if (behind_symlink(x->dirfd, x->link, sym, sizeof(sym)))
 		return refuse(x, raw, "it is a hard link through the symlink '", sym);
+	/*
+	 * A link that carries data (pax, newc cpio) is written through after it is
+	 * made, and given the member's mode, ACL and times by the target's path: to
+	 * a symlink (or anything else not a file), those would follow it out.
+	 */
+	if (archive_entry_size(entry) > 0 &&
+	    fstatat(x->dirfd, x->link, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+		return refuse(x, raw, S_ISLNK(st.st_mode)
+					      ? "it has data for a hard link to the symlink '"
+					      : "it has data for a hard link to a non-file: '",
+			      hl);
 	return true;
 }
 
@@ -169,6 +181,12 @@ static bool accept(struct ext *x, struct archive_entry *entry)
 
 	raw = raw ? raw : "";
 	kind = clean_name(raw, x->name, sizeof(x->name));
+	/*
+	 * "./" (as `tar -C DIR .` stores first) is DIR itself: DIR keeps its own
+	 * owner and mode, which an archive must not hand to another user.
+	 */
+	if (kind == NAME_OK && !x->name[0])
+		return false;
 	if (kind == NAME_DOTDOT)
 		return x->o->npaths ? false : refuse(x, raw, "its name climbs out with '..'", NULL);
 	if (kind == NAME_TOO_LONG)

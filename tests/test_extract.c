@@ -59,7 +59,9 @@ struct member {
 	const char *data;
 };
 
-static const char *write_archive(const char *name, const struct member *m, size_t n)
+/* With modes[i] and owners[i] where given (and not 0): 0755 for directories, 0644, root. */
+static const char *write_archive_as(const char *name, const struct member *m, size_t n,
+				    const unsigned *modes, const int *owners)
 {
 	struct archive *a = archive_write_new();
 
@@ -69,7 +71,10 @@ static const char *write_archive(const char *name, const struct member *m, size_
 		struct archive_entry *ent = archive_entry_new();
 		archive_entry_set_pathname(ent, m[i].path);
 		archive_entry_set_filetype(ent, (unsigned)m[i].type);
-		archive_entry_set_perm(ent, m[i].type == AE_IFDIR ? 0755 : 0644);
+		archive_entry_set_perm(ent, modes && modes[i] ? modes[i]
+					    : m[i].type == AE_IFDIR ? 0755 : 0644);
+		archive_entry_set_uid(ent, owners ? owners[i] : 0);
+		archive_entry_set_gid(ent, owners ? owners[i] : 0);
 		if (m[i].symlink)
 			archive_entry_set_symlink(ent, m[i].symlink);
 		if (m[i].hardlink)
@@ -83,6 +88,11 @@ static const char *write_archive(const char *name, const struct member *m, size_
 	archive_write_close(a);
 	archive_write_free(a);
 	return fixture_path(name);
+}
+
+static const char *write_archive(const char *name, const struct member *m, size_t n)
+{
+	return write_archive_as(name, m, n, NULL, NULL);
 }
 
 /* The names in dir, sorted, one string: "a b c". */
@@ -282,6 +292,99 @@ static void compare_entry(const char *rel)
 	}
 }
 
+/*
+ * newc cpio stores a file's data with the last of its names, which libarchive
+ * reads as a hard link to the first that carries the data. Such a link is
+ * written through once made, and given the member's mode and ACL by path: to
+ * a symlink out, that would reach a file outside.
+ */
+START_TEST(data_for_a_hard_link_to_a_symlink_reaches_nothing_outside)
+{
+	static const struct {
+		const char *path, *symlink, *data;
+		unsigned mode;
+		int ino;
+	} m[] = {
+		{ "s", NULL, NULL, AE_IFLNK | 0777, 42 },	/* symlink target: victim */
+		{ "h", NULL, "through the symlink\n", AE_IFREG | 04777, 42 },
+		{ "f", NULL, NULL, AE_IFREG | 0644, 43 },
+		{ "g", NULL, "second\n", AE_IFREG | 0600, 43 },	/* to a file: fine */
+	};
+	char victim[4300];
+	struct archive *w = archive_write_new();
+	struct ext_stats st;
+	struct stat sv, sf, sg;
+	struct err e;
+
+	ck_assert_int_eq(mkdir(fixture_path("outside"), 0755), 0);
+	snprintf(victim, sizeof(victim), "%s", fixture_path("outside/victim"));
+	fixture_write(victim, "victim\n", 7);
+	ck_assert_int_eq(chmod(victim, 0600), 0);
+	archive_write_set_format_cpio_newc(w);
+	ck_assert_int_eq(archive_write_open_filename(w, fixture_path("hlsym.cpio")), ARCHIVE_OK);
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		struct archive_entry *ent = archive_entry_new();
+		archive_entry_set_pathname(ent, m[i].path);
+		archive_entry_set_mode(ent, m[i].mode);
+		archive_entry_set_ino(ent, m[i].ino);
+		archive_entry_set_nlink(ent, 2);
+		if (S_ISLNK(m[i].mode))
+			archive_entry_set_symlink(ent, victim);
+		archive_entry_set_size(ent, m[i].data ? (la_int64_t)strlen(m[i].data) : 0);
+		ck_assert_int_eq(archive_write_header(w, ent), ARCHIVE_OK);
+		if (m[i].data)
+			archive_write_data(w, m[i].data, strlen(m[i].data));
+		archive_entry_free(ent);
+	}
+	archive_write_close(w);
+	archive_write_free(w);
+	ck_assert_msg(restore(fixture_path("hlsym.cpio"), fixture_path("in"), NULL, 0, &st, &e) == 0,
+		      "%s", e.msg);
+	ck_assert_int_eq(stat(victim, &sv), 0);
+	ck_assert_msg((sv.st_mode & 07777) == 0600, "the file outside got mode %o", sv.st_mode);
+	assert_file(victim, "victim\n");
+	ck_assert_msg(st.refused == 1, "%s", warnings);
+	ck_assert_ptr_nonnull(strstr(warnings, "refusing 'h': it has data for a hard link to the "
+						"symlink 's'"));
+	ck_assert_int_eq(stat(fixture_path("in/f"), &sf), 0);
+	ck_assert_int_eq(stat(fixture_path("in/g"), &sg), 0);
+	ck_assert_uint_eq(sf.st_ino, sg.st_ino);
+	assert_file(fixture_path("in/f"), "second\n");
+	ck_assert_uint_eq(sg.st_mode & 07777, 0600);
+	ck_assert_int_eq(lstat(fixture_path("in/s"), &sv), 0);
+	ck_assert(S_ISLNK(sv.st_mode));
+}
+END_TEST
+
+/*
+ * "./", as `tar -C DIR .` stores first, is the restore directory itself: it
+ * keeps its own mode and owner, which an archive must not hand to others.
+ */
+START_TEST(the_root_member_leaves_the_directory_as_it_was)
+{
+	static const struct member m[] = {
+		{ "./", AE_IFDIR, NULL, NULL, NULL },
+		{ ".", AE_IFDIR, NULL, NULL, NULL },
+		{ "a.txt", AE_IFREG, NULL, NULL, "a\n" },
+	};
+	static const unsigned modes[] = { 01777, 0777, 0 };
+	static const int owners[] = { 65534, 65534, 0 };
+	struct ext_stats st;
+	struct stat sd;
+	struct err e;
+	const char *a = write_archive_as("root.tar", m, sizeof(m) / sizeof(m[0]), modes, owners);
+
+	ck_assert_int_eq(mkdir(fixture_path("in"), 0700), 0);
+	ck_assert_msg(restore(a, fixture_path("in"), NULL, 0, &st, &e) == 0, "%s", e.msg);
+	ck_assert_msg(st.warnings == 0, "%s", warnings);
+	ck_assert_uint_eq(st.restored, 1);
+	assert_file(fixture_path("in/a.txt"), "a\n");
+	ck_assert_int_eq(stat(fixture_path("in"), &sd), 0);
+	ck_assert_msg((sd.st_mode & 07777) == 0700, "the directory got mode %o", sd.st_mode);
+	ck_assert_uint_eq(sd.st_uid, geteuid());
+}
+END_TEST
+
 START_TEST(round_trip_equals_the_source)
 {
 	static const char *const all[] = { "config", "config/cc-cluster.yaml", "config/personalities",
@@ -306,7 +409,7 @@ START_TEST(round_trip_equals_the_source)
 	ck_assert_msg(restore(take("a.tar.zst"), fixture_path("out"), NULL, 0, &st, &e) == 0, "%s",
 		      e.msg);
 	ck_assert_msg(st.warnings == 0, "%s", warnings);
-	ck_assert_uint_eq(st.restored, 14);	/* "." and the 13 entries */
+	ck_assert_uint_eq(st.restored, 13);	/* the 13 entries: "." is the directory itself */
 	if (acls) {	/* restored with its ACL (and the mode's group bits, the mask's) */
 		ck_assert_int_eq(getxattr(fixture_path("out/config/personalities/grand_boss.txt"),
 					  "system.posix_acl_access", got, sizeof(got)), sizeof(acl));
@@ -416,6 +519,8 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, nothing_is_written_outside_the_directory);
 	tcase_add_test(tc, existing_symlink_in_the_directory_is_not_followed);
+	tcase_add_test(tc, data_for_a_hard_link_to_a_symlink_reaches_nothing_outside);
+	tcase_add_test(tc, the_root_member_leaves_the_directory_as_it_was);
 	tcase_add_test(tc, round_trip_equals_the_source);
 	tcase_add_test(tc, restores_only_the_paths_asked_for);
 	tcase_add_test(tc, restores_a_foreign_archive_into_a_new_directory);
