@@ -470,6 +470,25 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+# names from archives reach the terminal with their control characters escaped
+# ---------------------------------------------------------------------------
+ESCN=$(printf 'x\033[2Jy\nz')
+mkdir -p "$W/esc/d" && ln -s /tmp "$W/esc/l" && : >"$W/esc/d/$ESCN"
+# GNU tar stores d/NAME as l/NAME: a member written through the symlink l
+tar -cf "$W/esc.tar" -C "$W/esc" --transform 's,^d/,l/,' l "d/$ESCN"
+"$SK" restore "$W/esc.tar" --to "$W/esc-out" >/dev/null 2>"$W/err"
+check_eq "restore of a member through a symlink exits 1 (done with warnings)" "$?" 1
+check_eq "its warning is one line" "$(wc -l <"$W/err")" 1
+check "the warning writes the name's escape and newline as \\x1b and \\n" \
+	grep -qF "refusing 'l/x\\x1b[2Jy\\nz'" "$W/err"
+check "no escape character reaches the terminal" sh -c '! grep -q "$(printf "\033")" "$1"' - "$W/err"
+cp "$A" "$W/$ESCN.tar.zst" && printf 'damage' | dd of="$W/$ESCN.tar.zst" bs=1 seek=200 conv=notrunc 2>/dev/null
+"$SK" verify "$W/$ESCN.tar.zst" >"$W/out" 2>/dev/null
+check_eq "verify of a damaged archive with a newline in its name exits 1" "$?" 1
+check "verify prints one FAIL line, the name escaped" \
+	sh -c '[ "$(wc -l <"$1")" = 1 ] && grep -qF "x\\x1b[2Jy\\nz.tar.zst: " "$1"' - "$W/out"
+
+# ---------------------------------------------------------------------------
 # argument errors
 # ---------------------------------------------------------------------------
 "$SK" take --store "$W/stores/bad" --name '../x' -C "$SRC" config >/dev/null 2>"$W/err"

@@ -41,16 +41,47 @@ static const char usage_text[] =
 	"       snapkeep verify [--require PATH]... ARCHIVE...\n"
 	"       snapkeep restore ARCHIVE [PATH...] --to DIR\n";
 
+/*
+ * Text for the terminal with its control characters written as escapes. Names
+ * come from archives, stores and source trees: a newline in one cannot start a
+ * line of its own, nor an escape sequence steer the terminal.
+ */
+static void put_escaped(const char *text, FILE *f)
+{
+	for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+		if (*c >= 0x20 && *c != 0x7f)
+			fputc(*c, f);
+		else if (*c == '\n')
+			fputs("\\n", f);
+		else if (*c == '\t')
+			fputs("\\t", f);
+		else
+			fprintf(f, "\\x%02x", *c);
+	}
+}
+
+/* A message on stderr, one line (put_escaped). */
 __attribute__((format(printf, 1, 2)))
 static void complain(const char *fmt, ...)
 {
+	char buf[2 * PATH_MAX + 512], *msg = buf;
 	va_list ap;
+	int n;
 
-	fputs("snapkeep: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	if (n >= (int)sizeof(buf)) {
+		va_start(ap, fmt);
+		if (vasprintf(&msg, fmt, ap) < 0)
+			msg = buf;	/* cut short, then */
+		va_end(ap);
+	}
+	fputs("snapkeep: ", stderr);
+	put_escaped(msg, stderr);
 	fputc('\n', stderr);
+	if (msg != buf)
+		free(msg);
 }
 
 static int fail(const struct err *e)
@@ -769,7 +800,9 @@ static void verify_progress(void *ctx, const struct vfy_progress *p)
 	if (since(&ui->start) < 0.5 || since(&ui->last) < 0.2)
 		return;
 	ui->last = now;
-	fprintf(stderr, "\r\033[Kverifying %s: %.0f%%, %.1f MiB/s read", ui->name,
+	fputs("\r\033[Kverifying ", stderr);
+	put_escaped(ui->name, stderr);
+	fprintf(stderr, ": %.0f%%, %.1f MiB/s read",
 		p->total ? 100.0 * (double)p->done / (double)p->total : 100.0,
 		(double)p->done / 1048576 / since(&ui->start));
 	ui->shown = true;
@@ -790,10 +823,13 @@ static int verify_one(const char *path, const char *const *require, size_t nrequ
 	rc = vfy_archive(path, &o, NULL, &e);
 	if (ui.shown)
 		fputs("\r\033[K", stderr);
-	if (rc < 0)
-		printf("FAIL %s: %s\n", path, e.msg);
-	else
-		printf("OK %s\n", path);
+	fputs(rc < 0 ? "FAIL " : "OK ", stdout);
+	put_escaped(path, stdout);
+	if (rc < 0) {
+		fputs(": ", stdout);
+		put_escaped(e.msg, stdout);
+	}
+	putchar('\n');
 	fflush(stdout);
 	return rc < 0 ? EXIT_WARN : 0;
 }
