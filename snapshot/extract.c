@@ -32,6 +32,15 @@ struct alias {
 	char *as;
 };
 
+/* A directory member's owner, given to it once every member is written (hold_dir()). */
+struct dirmeta {
+	char *name;
+	size_t seq;			/* its place in the archive: a later one wins */
+	uid_t uid;
+	gid_t gid;
+	mode_t mode;			/* as restored, to check after the owner's change */
+};
+
 struct ext {
 	const char *path;
 	const char *dir;
@@ -47,6 +56,9 @@ struct ext {
 	bool *found;
 	struct alias *aliases;
 	size_t naliases;
+	struct dirmeta *dirs;
+	size_t ndirs, capdirs;
+	bool owners;			/* owners restored: running as root */
 	char name[PATH_MAX];		/* the current member's name, normalised */
 	char link[PATH_MAX];		/* its hard link target, normalised */
 };
@@ -244,12 +256,47 @@ static int copy_data(struct ext *x, struct err *e)
 	return r == ARCHIVE_EOF ? 0 : damaged(x, x->name, e);
 }
 
+/*
+ * Restoring as root, a directory is root's until every member is written, and
+ * its owner noted for the end. libarchive would give it its owner when it
+ * makes it, then write what lies below by path: another user could swap a
+ * directory of theirs for a symlink out while the restore writes below it.
+ * Modes need no holding: libarchive makes a directory with at most 0775 (less
+ * the umask) and gives it its mode at the end. An existing directory that is
+ * a member becomes root's too.
+ */
+static int hold_dir(struct ext *x, struct archive_entry *entry, struct err *e)
+{
+	if (!x->owners)
+		return 0;
+	if (x->ndirs == x->capdirs) {
+		size_t cap = x->capdirs ? 2 * x->capdirs : 64;
+		struct dirmeta *v = realloc(x->dirs, cap * sizeof(*v));
+		if (!v)
+			return err_set(e, ENOMEM, "out of memory");
+		x->dirs = v;
+		x->capdirs = cap;
+	}
+	struct dirmeta *d = &x->dirs[x->ndirs];
+	if (!(d->name = strdup(x->name)))
+		return err_set(e, ENOMEM, "out of memory");
+	d->seq = x->ndirs++;
+	d->uid = (uid_t)archive_entry_uid(entry);
+	d->gid = (gid_t)archive_entry_gid(entry);
+	d->mode = archive_entry_perm(entry) & 07777;
+	archive_entry_set_uid(entry, geteuid());
+	archive_entry_set_gid(entry, getegid());
+	return 0;
+}
+
 static int restore_member(struct ext *x, struct archive_entry *entry, struct err *e)
 {
 	int r;
 
 	if (!accept(x, entry))
 		return 0;
+	if (archive_entry_filetype(entry) == AE_IFDIR && hold_dir(x, entry, e) < 0)
+		return -1;
 	r = archive_write_header(x->w, entry);
 	if (r == ARCHIVE_FATAL)
 		return write_failed(x, "", e);
@@ -270,6 +317,86 @@ static int restore_member(struct ext *x, struct archive_entry *entry, struct err
 	return 0;
 }
 
+/*
+ * Open the directory name (normalised, relative to x->dirfd) one component at
+ * a time, following no symlink: whatever was swapped in meanwhile, the
+ * descriptor is of a directory below x->dirfd.
+ */
+static int open_beneath(struct ext *x, const char *name)
+{
+	char part[NAME_MAX + 1];
+	int fd = x->dirfd;
+
+	while (*name) {
+		size_t len = strcspn(name, "/");
+		int next;
+		if (len > NAME_MAX) {
+			errno = ENAMETOOLONG;
+			next = -1;
+		} else {
+			memcpy(part, name, len);
+			part[len] = '\0';
+			next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (fd != x->dirfd)
+			close(fd);
+		if (next < 0)
+			return -1;
+		fd = next;
+		name += len + (name[len] == '/');
+	}
+	return fd == x->dirfd ? dup(fd) : fd;
+}
+
+static int deeper_first(const void *a, const void *b)
+{
+	const struct dirmeta *p = a, *q = b;
+	size_t dp = 0, dq = 0;
+
+	for (const char *c = p->name; *c; c++)
+		dp += *c == '/';
+	for (const char *c = q->name; *c; c++)
+		dq += *c == '/';
+	if (dp != dq)
+		return dp < dq ? 1 : -1;
+	return p->seq < q->seq ? -1 : p->seq > q->seq;
+}
+
+/*
+ * The directories' owners, now that everything is written and libarchive has
+ * given them their modes and times (which a change of owner leaves). The
+ * deepest first, so that each is reached through directories no other user
+ * can change yet, and by descriptor, opened with no symlink followed.
+ */
+static void restore_dirs(struct ext *x)
+{
+	qsort(x->dirs, x->ndirs, sizeof(*x->dirs), deeper_first);
+	for (size_t i = 0; i < x->ndirs; i++) {
+		const struct dirmeta *d = &x->dirs[i];
+		struct stat st;
+		int fd = open_beneath(x, d->name);
+		if (fd < 0) {
+			warn(x, "'%s': owner not restored: %s", d->name, strerror(errno));
+			continue;
+		}
+		if (fchown(fd, d->uid, d->gid) < 0)
+			warn(x, "'%s': owner not restored: %s", d->name, strerror(errno));
+		/* a set-group-ID bit the change of owner took away */
+		else if (fstat(fd, &st) == 0 && (st.st_mode & 07777) != d->mode &&
+			 fchmod(fd, d->mode) < 0)
+			warn(x, "'%s': mode not restored: %s", d->name, strerror(errno));
+		close(fd);
+	}
+}
+
+/* Directories get their modes and times (libarchive), then owners, whatever happened before. */
+static void finish_dirs(struct ext *x)
+{
+	if (archive_write_close(x->w) < ARCHIVE_WARN)
+		warn(x, "directory modes or times not restored: %s", archive_error_string(x->w));
+	restore_dirs(x);
+}
+
 static int restore_all(struct ext *x, struct err *e)
 {
 	struct archive_entry *entry;
@@ -278,18 +405,21 @@ static int restore_all(struct ext *x, struct err *e)
 	while ((r = archive_read_next_header(x->r, &entry)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		if (r == ARCHIVE_WARN)
 			warn(x, "'%s': %s", archive_entry_pathname(entry), archive_error_string(x->r));
-		if (restore_member(x, entry, e) < 0)
+		if (restore_member(x, entry, e) < 0) {
+			finish_dirs(x);
 			return -1;
+		}
 	}
 	if (r != ARCHIVE_EOF)
-		return damaged(x, NULL, e);
+		r = damaged(x, NULL, e);
 	/* the last checksums (a gzip trailer, the last frame's) lie past the tar's end */
-	if (x->dec && dec_finish(x->dec, e) < 0)
-		return -1;
+	else if (x->dec && dec_finish(x->dec, e) < 0)
+		r = -1;
+	else
+		r = 0;
 	/* directories get their modes and times now, after everything inside them */
-	if (archive_write_close(x->w) < ARCHIVE_WARN)
-		warn(x, "directory modes or times not restored: %s", archive_error_string(x->w));
-	return 0;
+	finish_dirs(x);
+	return r;
 }
 
 /* ---- setting up ---- */
@@ -388,7 +518,7 @@ static int open_archive(struct ext *x, struct err *e)
 		    ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SPARSE | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 		    ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
 
-	if (geteuid() == 0)
+	if ((x->owners = geteuid() == 0))
 		flags |= ARCHIVE_EXTRACT_OWNER;
 	if (!(x->r = archive_read_new()) || !(x->w = archive_write_disk_new()))
 		return err_set(e, ENOMEM, "out of memory");
@@ -429,6 +559,9 @@ static void release(struct ext *x)
 		free(x->aliases[i].as);
 	}
 	free(x->aliases);
+	for (size_t i = 0; i < x->ndirs; i++)
+		free(x->dirs[i].name);
+	free(x->dirs);
 	archive_read_free(x->r);
 	archive_write_free(x->w);
 	dec_close(x->dec);

@@ -14,7 +14,16 @@
  * hard link whose target is absolute, climbs out, or lies behind a symlink.
  * These checks are made here, relative to the directory; libarchive's
  * ARCHIVE_EXTRACT_SECURE_* flags repeat them at write time (in 3.6.2 they
- * refuse all of the above too, hard-link targets included).
+ * refuse all of the above too, hard-link targets included). A hard link that
+ * carries data must name a file: libarchive writes through it.
+ *
+ * The checks and the writes go by path, so they hold against the archive, not
+ * against another user changing the directory meanwhile. Restoring as root,
+ * directories the archive gives to other users stay root's until every member
+ * is written, and get their owners last, deepest first, by descriptors opened
+ * with no symlink followed; the directory itself ("./") keeps its own owner
+ * and mode. A directory that already belongs to another user and is no
+ * member is not guarded.
  *
  *	ext_restore()	one call per archive
  *

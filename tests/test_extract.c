@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -22,9 +23,13 @@
 static int nwarnings;
 static char warnings[4096];
 
+static void (*on_warn_hook)(void);	/* called at each warning, while the restore runs */
+
 static void on_warn(void *ctx, const char *msg)
 {
 	(void)ctx;
+	if (on_warn_hook)
+		on_warn_hook();
 	nwarnings++;
 	strncat(warnings, msg, sizeof(warnings) - strlen(warnings) - 2);
 	strcat(warnings, "\n");
@@ -385,6 +390,77 @@ START_TEST(the_root_member_leaves_the_directory_as_it_was)
 }
 END_TEST
 
+/* While the restore runs: in/d's owner, and whether nobody could put a symlink in it. */
+static uid_t d_owner_during;
+static int nobody_symlink_during;	/* 0, or the errno of nobody's symlinkat() */
+
+static void look_at_d(void)
+{
+	struct stat sd;
+	int status;
+	pid_t pid;
+
+	ck_assert_int_eq(stat(fixture_path("in/d"), &sd), 0);
+	d_owner_during = sd.st_uid;
+	if ((pid = fork()) == 0) {
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(100);
+		_exit(symlink("/etc", fixture_path("in/d/sw")) < 0 ? errno : 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) != 100);
+	nobody_symlink_during = WEXITSTATUS(status);
+}
+
+/*
+ * Restoring as root, a directory of another user's is root's until every
+ * member is written: else that user could swap a directory below it for a
+ * symlink out while the restore writes there (a reviewer's race put 316 of
+ * 20,000 files into a directory outside).
+ */
+START_TEST(a_directory_is_its_owners_only_once_everything_is_written)
+{
+	static const struct member m[] = {
+		{ "d/", AE_IFDIR, NULL, NULL, NULL },
+		{ "d/e/", AE_IFDIR, NULL, NULL, NULL },
+		{ "d/../../x", AE_IFREG, NULL, NULL, "refused: a warning mid-way\n" },
+		{ "d/e/f", AE_IFREG, NULL, NULL, "f\n" },
+	};
+	static const unsigned modes[] = { 02750, 0700, 0, 0 };
+	static const int owners[] = { 65534, 65534, 0, 65534 };
+	struct ext_stats st;
+	struct stat sd, se, sf;
+	struct err e;
+	const char *a;
+
+	if (geteuid() != 0) {
+		fixture_skip("a_directory_is_its_owners_only_once_everything_is_written: not root");
+		return;
+	}
+	a = write_archive_as("owners.tar", m, sizeof(m) / sizeof(m[0]), modes, owners);
+	/* nobody may reach in/d: only d itself stands in the way */
+	ck_assert_int_eq(chmod(fixture_path("."), 0755), 0);
+	ck_assert_int_eq(mkdir(fixture_path("in"), 0755), 0);
+	on_warn_hook = look_at_d;
+	int rc = restore(a, fixture_path("in"), NULL, 0, &st, &e);
+	on_warn_hook = NULL;
+	ck_assert_msg(rc == 0, "%s", e.msg);
+	ck_assert_msg(st.refused == 1 && st.warnings == 1, "%s", warnings);
+	ck_assert_uint_eq(d_owner_during, 0);
+	ck_assert_int_eq(nobody_symlink_during, EACCES);
+	ck_assert_int_eq(lstat(fixture_path("in/d/sw"), &sd), -1);
+	ck_assert_int_eq(stat(fixture_path("in/d"), &sd), 0);
+	ck_assert_int_eq(stat(fixture_path("in/d/e"), &se), 0);
+	ck_assert_int_eq(stat(fixture_path("in/d/e/f"), &sf), 0);
+	ck_assert_uint_eq(sd.st_uid, 65534);
+	ck_assert_uint_eq(sd.st_gid, 65534);
+	ck_assert_msg((sd.st_mode & 07777) == 02750, "d: mode %o", sd.st_mode);
+	ck_assert_uint_eq(se.st_uid, 65534);
+	ck_assert_msg((se.st_mode & 07777) == 0700, "d/e: mode %o", se.st_mode);
+	ck_assert_uint_eq(sf.st_uid, 65534);
+}
+END_TEST
+
 START_TEST(round_trip_equals_the_source)
 {
 	static const char *const all[] = { "config", "config/cc-cluster.yaml", "config/personalities",
@@ -521,6 +597,7 @@ int main(void)
 	tcase_add_test(tc, existing_symlink_in_the_directory_is_not_followed);
 	tcase_add_test(tc, data_for_a_hard_link_to_a_symlink_reaches_nothing_outside);
 	tcase_add_test(tc, the_root_member_leaves_the_directory_as_it_was);
+	tcase_add_test(tc, a_directory_is_its_owners_only_once_everything_is_written);
 	tcase_add_test(tc, round_trip_equals_the_source);
 	tcase_add_test(tc, restores_only_the_paths_asked_for);
 	tcase_add_test(tc, restores_a_foreign_archive_into_a_new_directory);
