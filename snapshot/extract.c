@@ -370,6 +370,8 @@ static int deeper_first(const void *a, const void *b)
  */
 static void restore_dirs(struct ext *x)
 {
+	if (!x->ndirs)
+		return;
 	qsort(x->dirs, x->ndirs, sizeof(*x->dirs), deeper_first);
 	for (size_t i = 0; i < x->ndirs; i++) {
 		const struct dirmeta *d = &x->dirs[i];
