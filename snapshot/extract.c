@@ -218,13 +218,47 @@ static bool accept(struct ext *x, struct archive_entry *entry)
 	return !hl || link_inside(x, entry, raw, hl);
 }
 
+/*
+ * Open the directory name (normalised, relative to x->dirfd) one component at
+ * a time, following no symlink: whatever was swapped in meanwhile, the
+ * descriptor is of a directory below x->dirfd.
+ */
+static int open_beneath(struct ext *x, const char *name)
+{
+	char part[NAME_MAX + 1];
+	int fd = x->dirfd;
+
+	while (*name) {
+		size_t len = strcspn(name, "/");
+		int next;
+		if (len > NAME_MAX) {
+			errno = ENAMETOOLONG;
+			next = -1;
+		} else {
+			memcpy(part, name, len);
+			part[len] = '\0';
+			next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (fd != x->dirfd)
+			close(fd);
+		if (next < 0)
+			return -1;
+		fd = next;
+		name += len + (name[len] == '/');
+	}
+	return fd == x->dirfd ? dup(fd) : fd;
+}
+
 static int write_failed(struct ext *x, const char *what, struct err *e)
 {
 	int code = archive_errno(x->w);
+	const char *msg = archive_error_string(x->w);
+	bool full = code == ENOSPC || code == EDQUOT;
 
-	return err_set(e, code > 0 ? code : EIO, "cannot restore '%s' into '%s': %s%s%s", x->name,
-		       x->dir, what, archive_error_string(x->w) ? ": " : "",
-		       archive_error_string(x->w) ? archive_error_string(x->w) : "");
+	return err_set(e, code > 0 ? code : EIO, "cannot restore '%s' into '%s': %s%s%s%s%s%s",
+		       x->name, x->dir, what, msg ? ": " : "", msg ? msg : "", code > 0 ? ": " : "",
+		       code > 0 ? strerror(code) : "",
+		       full ? "; free space there and restore again" : "");
 }
 
 static int damaged(struct ext *x, const char *member, struct err *e)
@@ -247,13 +281,41 @@ static int copy_data(struct ext *x, struct err *e)
 	const void *buf;
 	size_t len;
 	la_int64_t off;
-	int r;
+	int r, w;
 
 	while ((r = archive_read_data_block(x->r, &buf, &len, &off)) == ARCHIVE_OK) {
-		if (archive_write_data_block(x->w, buf, len, off) < ARCHIVE_WARN)
+		w = archive_write_data_block(x->w, buf, len, off);
+		/* a failed write(), ENOSPC or EIO, is only a warning to libarchive */
+		if (w < ARCHIVE_WARN || (w == ARCHIVE_WARN && archive_errno(x->w) > 0))
 			return write_failed(x, "writing data", e);
+		if (w == ARCHIVE_WARN)	/* more data than the member's size: the rest is dropped */
+			warn(x, "'%s': %s", x->name, archive_error_string(x->w));
 	}
 	return r == ARCHIVE_EOF ? 0 : damaged(x, x->name, e);
+}
+
+/*
+ * A file whose data could not all be written (a full disk, a damaged archive)
+ * goes: libarchive lets it go at its full size with its stored time, which
+ * would pass for a restored file. Removed through its directory, opened with
+ * no symlink followed.
+ */
+static void drop_partial(struct ext *x, struct err *e)
+{
+	char parent[PATH_MAX];
+	const char *slash = strrchr(x->name, '/'), *base = slash ? slash + 1 : x->name;
+	int fd;
+
+	archive_write_finish_entry(x->w);
+	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - x->name) : 0, x->name);
+	if ((fd = open_beneath(x, parent)) < 0)
+		return;
+	if (unlinkat(fd, base, 0) == 0) {
+		size_t n = strlen(e->msg);
+		snprintf(e->msg + n, sizeof(e->msg) - n, "; the incomplete '%s' was removed",
+			 x->name);
+	}
+	close(fd);
 }
 
 /*
@@ -306,8 +368,10 @@ static int restore_member(struct ext *x, struct archive_entry *entry, struct err
 	}
 	if (r == ARCHIVE_WARN)
 		warn(x, "'%s': %s", x->name, archive_error_string(x->w));
-	if (archive_entry_size(entry) > 0 && copy_data(x, e) < 0)
+	if (archive_entry_size(entry) > 0 && copy_data(x, e) < 0) {
+		drop_partial(x, e);
 		return -1;
+	}
 	r = archive_write_finish_entry(x->w);
 	if (r == ARCHIVE_FATAL)
 		return write_failed(x, "", e);
@@ -315,37 +379,6 @@ static int restore_member(struct ext *x, struct archive_entry *entry, struct err
 		warn(x, "'%s' not fully restored: %s", x->name, archive_error_string(x->w));
 	x->st->restored++;
 	return 0;
-}
-
-/*
- * Open the directory name (normalised, relative to x->dirfd) one component at
- * a time, following no symlink: whatever was swapped in meanwhile, the
- * descriptor is of a directory below x->dirfd.
- */
-static int open_beneath(struct ext *x, const char *name)
-{
-	char part[NAME_MAX + 1];
-	int fd = x->dirfd;
-
-	while (*name) {
-		size_t len = strcspn(name, "/");
-		int next;
-		if (len > NAME_MAX) {
-			errno = ENAMETOOLONG;
-			next = -1;
-		} else {
-			memcpy(part, name, len);
-			part[len] = '\0';
-			next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		}
-		if (fd != x->dirfd)
-			close(fd);
-		if (next < 0)
-			return -1;
-		fd = next;
-		name += len + (name[len] == '/');
-	}
-	return fd == x->dirfd ? dup(fd) : fd;
 }
 
 static int deeper_first(const void *a, const void *b)

@@ -4,11 +4,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -563,8 +565,42 @@ START_TEST(damaged_archive_stops_with_an_error)
 	ck_assert_int_eq(restore(a, fixture_path("out"), NULL, 0, &st, &e), -1);
 	ck_assert_int_eq(e.code, EIO);
 	ck_assert_ptr_nonnull(strstr(e.msg, "big.bin"));
+	/* cut short, it would pass for restored: full size, stored time, zeros at the end */
+	ck_assert_int_eq(access(fixture_path("out/big.bin"), F_OK), -1);
 	ck_assert_int_eq(restore(fixture_path("none.tar"), fixture_path("out"), NULL, 0, &st, &e),
 			 -1);
+}
+END_TEST
+
+/*
+ * A write that fails (here past RLIMIT_FSIZE, as on a full disk) stops the
+ * restore with its reason, and the file it cut short is not left behind.
+ */
+START_TEST(a_failed_write_stops_and_leaves_no_short_file)
+{
+	struct ext_stats st;
+	struct err e;
+	int status;
+	pid_t pid;
+	const char *a;
+
+	make_tree();
+	a = take("a.tar.zst");
+	if ((pid = fork()) == 0) {
+		struct rlimit rl = { 1024 * 1024, 1024 * 1024 };
+		signal(SIGXFSZ, SIG_IGN);
+		if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+			_exit(100);
+		if (restore(a, fixture_path("out"), NULL, 0, &st, &e) == 0)
+			_exit(101);
+		_exit(e.code == EFBIG && strstr(e.msg, "big.bin") &&
+		      strstr(e.msg, "File too large") && strstr(e.msg, "incomplete 'big.bin' was removed")
+			      ? 0 : 102);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_eq(access(fixture_path("out/big.bin"), F_OK), -1);
 }
 END_TEST
 
@@ -602,6 +638,7 @@ int main(void)
 	tcase_add_test(tc, restores_only_the_paths_asked_for);
 	tcase_add_test(tc, restores_a_foreign_archive_into_a_new_directory);
 	tcase_add_test(tc, damaged_archive_stops_with_an_error);
+	tcase_add_test(tc, a_failed_write_stops_and_leaves_no_short_file);
 	tcase_add_test(tc, working_directory_is_unchanged);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
