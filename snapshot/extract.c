@@ -58,6 +58,8 @@ struct ext {
 	size_t naliases;
 	struct dirmeta *dirs;
 	size_t ndirs, capdirs;
+	struct idx *ix;			/* a native archive's index, once a name needs it */
+	bool ix_tried;
 	bool owners;			/* owners restored: running as root */
 	char name[PATH_MAX];		/* the current member's name, normalised */
 	char link[PATH_MAX];		/* its hard link target, normalised */
@@ -351,12 +353,90 @@ static int hold_dir(struct ext *x, struct archive_entry *entry, struct err *e)
 	return 0;
 }
 
+/*
+ * libarchive 3.6.2 wrote an extended attribute name with a space, '%', '=' or
+ * a byte outside ASCII URL-encoded into the tar stream ("user.a%20b"), and
+ * reads it back so. A native archive's index holds the name as it was: the
+ * member gets that name back.
+ */
+static int decode_xattr_names(struct ext *x, struct archive_entry *entry, struct err *e)
+{
+	const char *name;
+	const void *value;
+	size_t len, n = 0, k = 0;
+	bool encoded = false;
+	uint32_t i;
+	struct idx_entry ent;
+
+	if (!x->z || archive_entry_xattr_reset(entry) == 0)
+		return 0;
+	while (archive_entry_xattr_next(entry, &name, &value, &len) == ARCHIVE_OK) {
+		encoded |= name && strchr(name, '%');
+		n++;
+	}
+	if (!encoded)
+		return 0;
+	if (!x->ix_tried) {	/* by a descriptor of its own: the working directory is dir */
+		char self[64];
+		x->ix_tried = true;
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", x->fd);
+		int fd = open(self, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			idx_open_fd(fd, x->path, NULL, &x->ix, NULL);
+	}
+	if (!x->ix || (i = idx_lookup_path(x->ix, x->name)) == IDX_NONE)
+		return 0;
+	idx_get(x->ix, i, &ent);
+	struct xa {
+		char *name;
+		void *value;
+		size_t len;
+	} *v = calloc(n, sizeof(*v));
+	if (!v)
+		return err_set(e, ENOMEM, "out of memory");
+	archive_entry_xattr_reset(entry);
+	while (k < n && archive_entry_xattr_next(entry, &name, &value, &len) == ARCHIVE_OK) {
+		struct idx_xattr p;
+		for (uint32_t j = 0; j < ent.nxattrs; j++) {
+			idx_xattr(x->ix, &ent, j, &p);
+			if (name && idx_xattr_name_encoded(p.name, p.name_len, name, strlen(name)) &&
+			    p.value_len == len && (!len || memcmp(p.value, value, len) == 0)) {
+				v[k].name = strndup(p.name, p.name_len);
+				break;
+			}
+		}
+		if (!v[k].name)
+			v[k].name = strdup(name ? name : "");
+		v[k].value = malloc(len ? len : 1);
+		if (v[k].value && len)
+			memcpy(v[k].value, value, len);
+		v[k].len = len;
+		if (!v[k].name || !v[k].value)
+			break;
+		k++;
+	}
+	bool ok = k == n;
+	if (ok) {
+		archive_entry_xattr_clear(entry);
+		for (k = 0; k < n; k++)
+			archive_entry_xattr_add_entry(entry, v[k].name, v[k].value, v[k].len);
+	}
+	for (size_t j = 0; j < n; j++) {
+		free(v[j].name);
+		free(v[j].value);
+	}
+	free(v);
+	return ok ? 0 : err_set(e, ENOMEM, "out of memory");
+}
+
 static int restore_member(struct ext *x, struct archive_entry *entry, struct err *e)
 {
 	int r;
 
 	if (!accept(x, entry))
 		return 0;
+	if (decode_xattr_names(x, entry, e) < 0)
+		return -1;
 	if (archive_entry_filetype(entry) == AE_IFDIR && hold_dir(x, entry, e) < 0)
 		return -1;
 	r = archive_write_header(x->w, entry);
@@ -597,6 +677,8 @@ static void release(struct ext *x)
 	for (size_t i = 0; i < x->ndirs; i++)
 		free(x->dirs[i].name);
 	free(x->dirs);
+	if (x->ix)
+		idx_close(x->ix);
 	archive_read_free(x->r);
 	archive_write_free(x->w);
 	dec_close(x->dec);

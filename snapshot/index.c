@@ -207,6 +207,26 @@ static void refuse(struct idx_builder *b, enum idx_refusal why, const char *path
 		b->refused_first[why] = strdup(path);
 }
 
+bool idx_xattr_name_encoded(const char *name, size_t len, const char *enc, size_t enc_len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t j = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c >= 33 && c <= 126 && c != '%' && c != '=') {
+			if (j >= enc_len || enc[j++] != (char)c)
+				return false;
+		} else if (j + 3 > enc_len || enc[j] != '%' || enc[j + 1] != hex[c >> 4] ||
+			   enc[j + 2] != hex[c & 15]) {
+			return false;
+		} else {
+			j += 3;
+		}
+	}
+	return j == enc_len;
+}
+
 ssize_t idx_normalise(const char *path, char *buf, size_t size)
 {
 	size_t n = 0;

@@ -113,6 +113,14 @@ int idx_builder_add(struct idx_builder *b, struct archive_entry *entry, uint64_t
 ssize_t idx_normalise(const char *path, char *buf, size_t size);
 
 /*
+ * Whether enc is the extended attribute name name as libarchive 3.6.2 writes
+ * it into a SCHILY.xattr record: every byte outside '!'..'~', and '%' and
+ * '=', as "%XX". Readers give the name back so ("user.a%20b" for "user.a b");
+ * the index keeps the name as it was.
+ */
+bool idx_xattr_name_encoded(const char *name, size_t len, const char *enc, size_t enc_len);
+
+/*
  * The member idx_builder_add() just added holds stored bytes in the archive.
  * A file that is not sparse but holds fewer bytes than its size (a GNU sparse
  * member whose map lists no region, or one libarchive cannot map) is not read

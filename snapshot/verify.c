@@ -137,17 +137,33 @@ static bool same_str(const char *a, uint32_t alen, const char *b, uint32_t blen)
 	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
+/*
+ * Whether y's entry b has x's attribute p: the same name, or the name as
+ * libarchive wrote it into the tar stream (idx_xattr_name_encoded()), whose
+ * other attributes may then sort before or after it.
+ */
+static bool has_xattr(const struct idx *y, const struct idx_entry *b, const struct idx_xattr *p)
+{
+	struct idx_xattr q;
+
+	for (uint32_t j = 0; j < b->nxattrs; j++) {
+		idx_xattr(y, b, j, &q);
+		if (same_str(p->name, p->name_len, q.name, q.name_len) ||
+		    idx_xattr_name_encoded(p->name, p->name_len, q.name, q.name_len))
+			return same_str(p->value, p->value_len, q.value, q.value_len);
+	}
+	return false;
+}
+
 static const char *diff_lists(const struct idx *x, const struct idx_entry *a, const struct idx *y,
 			      const struct idx_entry *b)
 {
 	if (a->nxattrs != b->nxattrs)
 		return "extended attributes";
 	for (uint32_t k = 0; k < a->nxattrs; k++) {
-		struct idx_xattr p, q;
+		struct idx_xattr p;
 		idx_xattr(x, a, k, &p);
-		idx_xattr(y, b, k, &q);
-		if (!same_str(p.name, p.name_len, q.name, q.name_len) ||
-		    !same_str(p.value, p.value_len, q.value, q.value_len))
+		if (!has_xattr(y, b, &p))
 			return "extended attributes";
 	}
 	if (a->nsparse != b->nsparse)
