@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <locale.h>
 #include <pthread.h>
 
 /*
@@ -68,4 +69,10 @@ int arlib_load(struct err *e)
 	if (load_err.code)
 		return err_set(e, load_err.code, "%s", load_err.msg);
 	return 0;
+}
+
+void arlib_utf8_names(void)
+{
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		setlocale(LC_CTYPE, "C.utf8");
 }

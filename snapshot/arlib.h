@@ -113,6 +113,15 @@ extern struct arlib arlib;
  */
 int arlib_load(struct err *e);
 
+/*
+ * Make names UTF-8 for libarchive, first thing in main() (setlocale() is no
+ * call for a running thread): it converts a zip's or a 7z's UTF-8 names to
+ * the locale's character set, and in the "C" locale a program starts in every
+ * name beyond ASCII failed and its member was dropped. Only LC_CTYPE changes;
+ * tar names stay bytes as stored.
+ */
+void arlib_utf8_names(void);
+
 /* libarchive's function f, through the loaded library. */
 #define AR(f) (arlib.f)
 

@@ -908,6 +908,28 @@ while read -r ts a; do
 		t_foreign "$a" "$ts"
 done <"$W/foreign.list"
 
+# A zip or a 7z stores names in UTF-8, which libarchive converts to the locale's
+# character set: in the "C" locale a daemon starts in, "été" failed and vanished.
+t_utf8_names() {
+	local u=$W/u8 st=$W/store-u8 m=$W/m-u8 ts
+	mkdir -p "$u/src" "$st" && printf 'e\n' >"$u/src/été" && printf 'j\n' >"$u/src/日本.txt" &&
+		printf 'p\n' >"$u/src/plain" || { why "cannot build the source"; return 1; }
+	(cd "$u/src" && LC_ALL=C.UTF-8 bsdtar --format zip -cf "$st/u-20260301_000000.zip" . &&
+		LC_ALL=C.UTF-8 bsdtar --format 7zip -cf "$st/u-20260302_000000.7z" .) ||
+		{ why "cannot build the archives"; return 1; }
+	need_mount "$st" "$m" || return 1
+	for ts in 20260301_000000 20260302_000000; do
+		[ "$(cd "$m/$ts" && LC_ALL=C ls | tr '\n' ' ')" = "plain été 日本.txt " ] ||
+			why "$ts lists: $(cd "$m/$ts" && ls | tr '\n' ' ')"
+		diff -r "$u/src" "$m/$ts" >/dev/null || why "$ts differs from its source"
+	done
+	unmount "$m"
+	"$SNAPKEEP" restore "$st/u-20260301_000000.zip" --to "$u/out" 2>"$u/err" ||
+		why "restore of the zip: $(cat "$u/err")"
+	diff -r "$u/src" "$u/out" >/dev/null || why "the zip's restore differs from its source"
+}
+check "foreign: UTF-8 names of a zip and a 7z show and restore" t_utf8_names
+
 t_find_cat() {
 	local bytes want
 	want=$(cat "${F6[@]/#/$S6/}" | wc -c)
