@@ -45,6 +45,9 @@ struct wr {
 	struct wr_progress prog;
 	struct timespec last_progress;
 	uint64_t warnings;
+	bool skip;			/* o->skip_dir exists: skip_dev, skip_ino */
+	dev_t skip_dev;
+	ino_t skip_ino;
 };
 
 static const unsigned char zeros[65536];
@@ -501,6 +504,8 @@ static int walk(struct wr *w, int dirfd, const char *base, bool top, struct err 
 	}
 	if (*name && wr_excluded(w->o, name, S_ISDIR(st.st_mode)))
 		return 0;
+	if (w->skip && S_ISDIR(st.st_mode) && st.st_dev == w->skip_dev && st.st_ino == w->skip_ino)
+		return 0;	/* the store: as GNU tar leaves out its own archive */
 	if ((S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) &&
 	    (fd = open_member(w, dirfd, base, &st)) < 0)
 		return 0;
@@ -605,8 +610,14 @@ int wr_write(int fd, const char *name, const struct wr_opts *o, struct wr_stats 
 	struct wr w = { .o = o, .name = name };
 	char *src_abs = NULL;
 	int src = -1, rc = -1;
+	struct stat sk;
 
 	memset(st, 0, sizeof(*st));
+	if (o->skip_dir && stat(o->skip_dir, &sk) == 0) {
+		w.skip = true;
+		w.skip_dev = sk.st_dev;
+		w.skip_ino = sk.st_ino;
+	}
 	if ((src = open_source(o, e)) < 0)
 		goto done;
 	if (!(src_abs = realpath(o->source ? o->source : ".", NULL))) {

@@ -45,6 +45,12 @@ struct wr_opts {
 	size_t noptional;
 	const char *const *exclude;	/* "dir/" matches directories only; globs as fnmatch */
 	size_t nexclude;
+	/*
+	 * A directory never stored, nor anything in it: the store the archive
+	 * goes to, should it lie inside a path (else each snapshot would hold the
+	 * one being written and every one before it). NULL: none.
+	 */
+	const char *skip_dir;
 	int level;			/* zstd level */
 	int threads;			/* 0 = one per core */
 	size_t frame_size;		/* 0 = WR_DEFAULT_FRAME_SIZE */

@@ -470,6 +470,20 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+# a store inside the source is left out of its own snapshots
+# ---------------------------------------------------------------------------
+mkdir -p "$W/inner" && echo a >"$W/inner/a"
+I1=$("$SK" take --store "$W/inner/store" --name s -C "$W/inner" . 2>"$W/err")
+check_eq "take into a store inside the source exits 0" "$?" 0
+sleep 1.1
+I2=$("$SK" take --store "$W/inner/store" --name s -C "$W/inner" . 2>"$W/err")
+check_eq "the second take too (its own temporary file and the first archive lie in the source)" \
+	"$?" 0
+check_eq "the second archive holds the source and no store" \
+	"$(members "$I2" | tr '\n' ' ')" "$(members "$I1" | tr '\n' ' ')"
+check_eq "which is ./ and ./a" "$(members "$I2" | tr '\n' ' ')" "./ ./a "
+
+# ---------------------------------------------------------------------------
 # extended attribute names libarchive 3.6.2 writes URL-encoded ("user.a%20b")
 # ---------------------------------------------------------------------------
 mkdir -p "$W/xsrc" && : >"$W/xsrc/f" && : >"$W/xsrc/g"

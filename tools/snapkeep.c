@@ -182,6 +182,7 @@ static int take_one(struct take_job *j)
 	j->o.progress = on_progress;
 	j->o.ctx = &ui;
 	j->o.time = (int64_t)time(NULL);
+	j->o.skip_dir = j->store;	/* made below if missing; stat()ed once it is */
 	/* a missing path fails before anything, even the store, is made */
 	if (wr_check_paths(&j->o, &e) < 0)
 		return fail(&e);
