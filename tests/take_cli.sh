@@ -522,6 +522,11 @@ cp "$A" "$W/$ESCN.tar.zst" && printf 'damage' | dd of="$W/$ESCN.tar.zst" bs=1 se
 check_eq "verify of a damaged archive with a newline in its name exits 1" "$?" 1
 check "verify prints one FAIL line, the name escaped" \
 	sh -c '[ "$(wc -l <"$1")" = 1 ] && grep -qF "x\\x1b[2Jy\\nz.tar.zst: " "$1"' - "$W/out"
+mkdir -p "$W/stores/esc" && cp "$A" "$W/stores/esc/$(printf 'a\nb')-20200101_000000.tar.zst"
+"$SK" list --store "$W/stores/esc" >"$W/out" 2>"$W/err"
+check_eq "list of an archive with a newline in its name exits 0" "$?" 0
+check "list prints it on one line, the newline as \\n" \
+	sh -c '[ "$(wc -l <"$1")" = 1 ] && grep -qF "a\\nb-20200101_000000.tar.zst" "$1"' - "$W/out"
 
 # ---------------------------------------------------------------------------
 # argument errors

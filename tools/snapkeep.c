@@ -407,10 +407,12 @@ static void list_entry(struct list_out *lo, const char *dir, const struct store_
 		iso_time(s->time, when, sizeof(when));
 	if (!lo->json) {
 		human_size(s->size, size, sizeof(size));
+		printf("%-25s  ", when);
+		put_escaped(s->file, stdout);
 		if (n >= 0)
-			printf("%-25s  %s  %10s  %lld\n", when, s->file, size, n);
+			printf("  %10s  %lld\n", size, n);
 		else
-			printf("%-25s  %s  %10s  ? (unreadable)\n", when, s->file, size);
+			printf("  %10s  ? (unreadable)\n", size);
 		return;
 	}
 	printf("%s\n  {\"archive\": ", lo->first ? "" : ",");
@@ -573,7 +575,9 @@ static void print_verdict(struct prune_out *po, const char *file, bool keep, uns
 		json_string(stdout, file);
 		printf(", \"action\": \"%s\", \"reasons\": [", keep ? "keep" : "prune");
 	} else {
-		printf("%-5s  %s%s", keep ? "keep" : "prune", file, reasons || extra ? "  " : "");
+		printf("%-5s  ", keep ? "keep" : "prune");
+		put_escaped(file, stdout);
+		fputs(reasons || extra ? "  " : "", stdout);
 	}
 	for (unsigned bit = 1; bit <= KEEP_REASON_WITHIN; bit <<= 1) {
 		if (!(reasons & bit))
