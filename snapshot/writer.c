@@ -45,6 +45,8 @@ struct wr {
 	struct wr_progress prog;
 	struct timespec last_progress;
 	uint64_t warnings;
+	int dirfd;			/* the member's directory, and its name there */
+	const char *base;
 	bool skip;			/* o->skip_dir exists: skip_dev, skip_ino */
 	dev_t skip_dev;
 	ino_t skip_ino;
@@ -351,7 +353,17 @@ static int write_member(struct wr *w, int fd, const struct stat *st, struct err 
 		goto done;
 	}
 	archive_entry_copy_pathname(entry, w->rel.s);
-	archive_entry_copy_sourcepath(entry, w->abs.s);
+	/*
+	 * libarchive reads a symlink's target, and the extended attributes of
+	 * what it cannot open, by path: one past PATH_MAX is named through its
+	 * directory's descriptor instead.
+	 */
+	char via[64 + NAME_MAX];
+	if (w->abs.len >= PATH_MAX &&
+	    snprintf(via, sizeof(via), "/proc/self/fd/%d/%s", w->dirfd, w->base) < (int)sizeof(via))
+		archive_entry_copy_sourcepath(entry, via);
+	else
+		archive_entry_copy_sourcepath(entry, w->abs.s);
 	r = archive_read_disk_entry_from_file(w->disk, entry, fd, st);
 	if (r < ARCHIVE_WARN) {
 		note_warning(w, w->disk, "cannot read its metadata; skipped");
@@ -509,6 +521,8 @@ static int walk(struct wr *w, int dirfd, const char *base, bool top, struct err 
 	if ((S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) &&
 	    (fd = open_member(w, dirfd, base, &st)) < 0)
 		return 0;
+	w->dirfd = dirfd;
+	w->base = base;
 	rc = write_member(w, fd, &st, e);
 	if (rc == 0 && S_ISDIR(st.st_mode))
 		rc = walk_dir(w, fd, e);
