@@ -232,6 +232,21 @@ else
 	echo "$out"
 fi
 
+# Archives of different names in one store are kept apart, as restic keeps apart the
+# snapshots of different paths: --keep-last 1 keeps the newest of each name.
+mkdir -p "$work/names"
+for f in a-20200101_000000 a-20200102_000000 b-20200101_120000; do : >"$work/names/$f.tar.zst"; done
+out=$("$snapkeep" prune --store "$work/names" --keep-last 1)
+got=$(cd "$work/names" && ls | tr '\n' ' ')
+if [ "$got" = "a-20200102_000000.tar.zst b-20200101_120000.tar.zst " ]; then
+	passed=$((passed + 1))
+	echo "ok: --keep-last 1 over two names keeps the newest of each"
+else
+	failed=$((failed + 1))
+	echo "FAIL: --keep-last 1 over two names left: $got"
+	echo "$out"
+fi
+
 # No rule: refuse with exit 2 and name the flags.
 "$snapkeep" prune --store "$work/store" >/dev/null 2>"$work/err"
 rc=$?

@@ -632,6 +632,49 @@ done:
 	return rc;
 }
 
+static bool same_name(const struct store_entry *a, const struct store_entry *b)
+{
+	return a->parsed.name_len == b->parsed.name_len &&
+	       memcmp(a->file, b->file, a->parsed.name_len) == 0;
+}
+
+/*
+ * As restic keeps apart the snapshots of different paths, the archives of
+ * different names (NAME-YYYYMMDD_HHMMSS) in one directory are decided apart:
+ * --keep-last 1 keeps the newest of each. A set's directory holds one name.
+ */
+static int decide_by_name(const struct keep_policy *p, const struct store_entry *v, size_t n,
+			  struct keep_verdict *verdicts, struct err *e)
+{
+	struct store_entry *g = malloc((n + 1) * sizeof(*g));
+	struct keep_verdict *gv = malloc((n + 1) * sizeof(*gv));
+	size_t *at = malloc((n + 1) * sizeof(*at));
+	bool *done = calloc(n + 1, sizeof(*done));
+	int rc = 0;
+
+	if (!g || !gv || !at || !done)
+		rc = err_set(e, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		size_t k = 0;
+		for (size_t j = i; j < n && !done[i]; j++) {
+			if (!done[j] && same_name(&v[i], &v[j])) {
+				at[k] = j;
+				g[k++] = v[j];
+			}
+		}
+		for (size_t j = 0; j < k; j++)
+			done[at[j]] = true;
+		if (k && (rc = decide(p, g, k, gv, e)) == 0)
+			for (size_t j = 0; j < k; j++)
+				verdicts[at[j]] = gv[j];
+	}
+	free(g);
+	free(gv);
+	free(at);
+	free(done);
+	return rc;
+}
+
 static void prune_one(struct prune_out *po, const char *dir, const struct store_entry *s,
 		      const struct keep_verdict *vd)
 {
@@ -663,7 +706,7 @@ static int prune_dir(struct prune_out *po, const char *dir, const struct keep_po
 		store_list_free(v, n);
 		return 0;
 	}
-	if (!(vd = calloc(n, sizeof(*vd))) || decide(p, v, n, vd, &e) < 0) {
+	if (!(vd = calloc(n, sizeof(*vd))) || decide_by_name(p, v, n, vd, &e) < 0) {
 		free(vd);
 		store_list_free(v, n);
 		return vd ? fail(&e) : EXIT_FAIL;
