@@ -1790,20 +1790,11 @@ int idx_open_blob(const void *blob, size_t len, const char *name, struct idx **o
 	return 0;
 }
 
-void idx_close(struct idx *x)
+/* Free the tables a body filled, whole or in part, and zero their counts. */
+static void drop_tables(struct idx *x)
 {
-	if (!x)
-		return;
-	zseek_close(x->z);
-	frn_free(x->frn);
-	free(x->files);
-	if (x->fd >= 0)
-		close(x->fd);
 	fill_free(x->ce);
 	fill_free(x->seq);
-	for (int k = 0; k < IDX_REFUSALS; k++)
-		free(x->refused_first[k]);
-	free(x->damage);
 	free(x->ext);
 	free(x->ranges);
 	free(x->hint);
@@ -1813,6 +1804,33 @@ void idx_close(struct idx *x)
 	fill_free(x->xattrs);
 	fill_free(x->sparse);
 	fill_free(x->strings);
+	x->ce = NULL;
+	x->seq = x->hint = x->ohash = NULL;
+	x->ext = NULL;
+	x->ranges = NULL;
+	x->wide = NULL;
+	x->owners = NULL;
+	x->xattrs = x->sparse = NULL;
+	x->strings = NULL;
+	x->n = x->nxattrs = x->nsparse = x->members = x->nstrings = 0;
+	x->next = x->capext = x->nranges = x->capranges = x->covered = x->cur = 0;
+	x->nwide = x->capwide = x->nowners = x->capowners = x->ohcap = 0;
+	x->loading = false;
+}
+
+void idx_close(struct idx *x)
+{
+	if (!x)
+		return;
+	zseek_close(x->z);
+	frn_free(x->frn);
+	free(x->files);
+	if (x->fd >= 0)
+		close(x->fd);
+	drop_tables(x);
+	for (int k = 0; k < IDX_REFUSALS; k++)
+		free(x->refused_first[k]);
+	free(x->damage);
 	free(x->name);
 	free(x);
 }
@@ -2088,12 +2106,15 @@ int idx_open_fd(int fd, const char *name, const struct idx_opts *o, struct idx *
 		rc = err_set(e, errno, "cannot open '%s': %s", name, strerror(errno));
 	} else if (has_seek_footer(x->fd, (uint64_t)st.st_size)) {
 		rc = open_native(x, (uint64_t)st.st_size, e);
-		if (rc < 0 && e && e->code == EIO && x->z && !x->loading) {
+		if (rc < 0 && e && e->code == EIO && x->z && (!x->loading || (o && o->salvage))) {
 			/*
 			 * A seekable zstd file from another tool, or a snapfs index whose
 			 * header is damaged: either way the tar stream is whole, so scan it.
+			 * So too, salvaging, past a damaged body: the frames of the tar
+			 * stream carry checksums of their own.
 			 */
 			char why[sizeof(e->msg)];
+			drop_tables(x);
 			zseek_close(x->z);
 			x->z = NULL;
 			x->tar_size = 0;	/* a damaged header's, if it was read */

@@ -535,6 +535,46 @@ START_TEST(a_damaged_index_header_scans_the_tar_and_says_so)
 }
 END_TEST
 
+/*
+ * A body that fails to decode fails the open, as snapkeep verify wants; the
+ * daemon, salvaging, reads the files by a scan of the tar stream instead,
+ * whose frames carry checksums of their own.
+ */
+START_TEST(a_damaged_index_body_is_scanned_when_salvaging)
+{
+	const struct idx_opts salvage = { .salvage = true };
+	const char *path = native_archive();
+	size_t len;
+	unsigned char *file = fixture_read(path, &len);
+	uint64_t at = index_frame_offset(path);
+	uint32_t skip = le32_get(file + at + 4);	/* the skippable frame's content */
+	struct idx_reader *r = idx_reader_new();
+	unsigned char want[3000], got[3001];
+	struct idx *x;
+	struct err e = { 0 };
+
+	fixture_fill(want, sizeof(want), 1, 1);
+	ck_assert_int_eq(memcmp(file + at + 8 + IDX_HDR_MAGIC, IDX_MAGIC, 8), 0);
+	file[at + 8 + IDX_HDR_SIZE + (skip - IDX_HDR_SIZE) / 2] ^= 0x5a;
+	fixture_write(fixture_path("body.tar.zst"), file, len);
+	ck_assert_int_eq(idx_open(fixture_path("body.tar.zst"), &x, &e), -1);
+	ck_assert_int_eq(e.code, EIO);
+	ck_assert_msg(idx_open_with(fixture_path("body.tar.zst"), &salvage, &x, &e) == 0, "%s",
+		      e.msg);
+	ck_assert(!idx_is_native(x));
+	ck_assert_uint_eq(idx_members(x), 3);
+	ck_assert_ptr_nonnull(idx_damage(x));
+	ck_assert_msg(strstr(idx_damage(x), "its files are read by scanning the tar stream"), "%s",
+		      idx_damage(x));
+	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "a.yaml"), got, sizeof(got), 0, r, &e),
+			 sizeof(want));
+	ck_assert_int_eq(memcmp(got, want, sizeof(want)), 0);
+	idx_close(x);
+	idx_reader_free(r);
+	free(file);
+}
+END_TEST
+
 START_TEST(truncated_archive_is_refused)
 {
 	const char *path = native_archive();
@@ -3891,6 +3931,7 @@ int main(void)
 	tcase_add_test(tc, damaged_trailer_gives_eio_naming_the_archive);
 	tcase_add_test(tc, a_last_frame_of_another_kind_scans_as_foreign);
 	tcase_add_test(tc, a_damaged_index_header_scans_the_tar_and_says_so);
+	tcase_add_test(tc, a_damaged_index_body_is_scanned_when_salvaging);
 	tcase_add_test(tc, text_under_an_archive_name_is_no_archive);
 	tcase_add_test(tc, an_index_of_version_1_reads);
 	tcase_add_test(tc, truncated_archive_is_refused);
