@@ -496,9 +496,13 @@ static void restore_dirs(struct ext *x)
 		}
 		if (fchown(fd, d->uid, d->gid) < 0)
 			warn(x, "'%s': owner not restored: %s", d->name, strerror(errno));
-		/* a set-group-ID bit the change of owner took away */
-		else if (fstat(fd, &st) == 0 && (st.st_mode & 07777) != d->mode &&
-			 fchmod(fd, d->mode) < 0)
+		/*
+		 * Linux keeps a directory's set-ID bits through a change of owner; a
+		 * kernel that took them is given them back, and nothing else: the
+		 * group bits are an ACL's mask now, which libarchive has set.
+		 */
+		else if (fstat(fd, &st) == 0 && (d->mode & 06000 & ~st.st_mode) &&
+			 fchmod(fd, (st.st_mode & 07777) | (d->mode & 06000)) < 0)
 			warn(x, "'%s': mode not restored: %s", d->name, strerror(errno));
 		close(fd);
 	}

@@ -138,9 +138,11 @@ static bool same_str(const char *a, uint32_t alen, const char *b, uint32_t blen)
 }
 
 /*
- * Whether y's entry b has x's attribute p: the same name, or the name as
- * libarchive wrote it into the tar stream (idx_xattr_name_encoded()), whose
- * other attributes may then sort before or after it.
+ * Whether y's entry b has x's attribute p, value and all: under the same name,
+ * or under the name as libarchive wrote it into the tar stream
+ * (idx_xattr_name_encoded()), whose other attributes may then sort before or
+ * after it. One name may be both ("user.a%20b" is "user.a b" encoded): the
+ * value tells them apart.
  */
 static bool has_xattr(const struct idx *y, const struct idx_entry *b, const struct idx_xattr *p)
 {
@@ -148,9 +150,10 @@ static bool has_xattr(const struct idx *y, const struct idx_entry *b, const stru
 
 	for (uint32_t j = 0; j < b->nxattrs; j++) {
 		idx_xattr(y, b, j, &q);
-		if (same_str(p->name, p->name_len, q.name, q.name_len) ||
-		    idx_xattr_name_encoded(p->name, p->name_len, q.name, q.name_len))
-			return same_str(p->value, p->value_len, q.value, q.value_len);
+		if ((same_str(p->name, p->name_len, q.name, q.name_len) ||
+		     idx_xattr_name_encoded(p->name, p->name_len, q.name, q.name_len)) &&
+		    same_str(p->value, p->value_len, q.value, q.value_len))
+			return true;
 	}
 	return false;
 }
