@@ -26,7 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arlib.h"
 #include "fcache.h"
 #include "foreign.h"
 #include "log.h"
@@ -506,7 +505,6 @@ int main(int argc, char **argv)
 	struct err e;
 	int rc;
 
-	arlib_utf8_names();
 	if ((rc = parse(argc, argv, &d.o)) != 0)
 		return rc < 0 ? 1 : 0;
 	log_open("snapfs", true, d.o.debug);

@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <locale.h>
 #include <pthread.h>
+#include <string.h>
+
+#include "fdio.h"
 
 /*
  * Loading is tried once per process: a failure stands until the program starts
@@ -71,8 +74,42 @@ int arlib_load(struct err *e)
 	return 0;
 }
 
-void arlib_utf8_names(void)
+static locale_t utf8_locale;
+static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
+
+static void make_utf8_locale(void)
 {
-	if (!setlocale(LC_CTYPE, "C.UTF-8"))
-		setlocale(LC_CTYPE, "C.utf8");
+	utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	if (!utf8_locale)
+		utf8_locale = newlocale(LC_CTYPE_MASK, "C.utf8", (locale_t)0);
+}
+
+locale_t arlib_names_locale(int fd)
+{
+	unsigned char m[8] = { 0 }, iso[5] = { 0 };
+	bool converted;
+
+	if (fd_pread_all(fd, m, sizeof(m), 0) < 0 && fd_pread_all(fd, m, 6, 0) < 0)
+		return (locale_t)0;
+	converted = (m[0] == 'P' && m[1] == 'K' && ((m[2] == 3 && m[3] == 4) || (m[2] == 5 && m[3] == 6) ||
+						    (m[2] == 7 && m[3] == 8))) ||
+		    memcmp(m, "7z\xbc\xaf\x27\x1c", 6) == 0 || memcmp(m, "Rar!\x1a\x07", 6) == 0 ||
+		    memcmp(m, "MSCF", 4) == 0 ||
+		    (m[2] == '-' && m[3] == 'l' && (m[4] == 'h' || m[4] == 'z') && m[6] == '-') ||
+		    (fd_pread_all(fd, iso, sizeof(iso), 32769) == 0 && memcmp(iso, "CD001", 5) == 0);
+	if (!converted)
+		return (locale_t)0;
+	pthread_once(&utf8_once, make_utf8_locale);
+	return utf8_locale;
+}
+
+locale_t arlib_names_enter(locale_t names)
+{
+	return names ? uselocale(names) : (locale_t)0;
+}
+
+void arlib_names_leave(locale_t before)
+{
+	if (before)
+		uselocale(before);
 }

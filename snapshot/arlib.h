@@ -19,6 +19,7 @@
 #ifndef SNAPFS_ARLIB_H
 #define SNAPFS_ARLIB_H
 
+#include <locale.h>
 #include <stdbool.h>
 
 #include <archive.h>
@@ -114,13 +115,22 @@ extern struct arlib arlib;
 int arlib_load(struct err *e);
 
 /*
- * Make names UTF-8 for libarchive, first thing in main() (setlocale() is no
- * call for a running thread): it converts a zip's or a 7z's UTF-8 names to
- * the locale's character set, and in the "C" locale a program starts in every
- * name beyond ASCII failed and its member was dropped. Only LC_CTYPE changes;
- * tar names stay bytes as stored.
+ * The locale to read the names of the archive open on fd in, by its first
+ * bytes: UTF-8 for a zip, 7z, rar, cab, lha or iso9660, whose names libarchive
+ * converts to the locale's character set (in the "C" locale every name beyond
+ * ASCII failed, and its member was dropped); (locale_t)0 for the rest. A tar
+ * or a cpio stays in the "C" locale, where names are the bytes stored: under
+ * a UTF-8 one libarchive would turn a pax name's decomposed characters into
+ * composed ones ("e\u0301" into "\u00e9"), and two names into one.
  */
-void arlib_utf8_names(void);
+locale_t arlib_names_locale(int fd);
+
+/*
+ * Around the libarchive calls that read headers: the thread's locale becomes
+ * names (if not 0) until arlib_names_leave() with what this returned.
+ */
+locale_t arlib_names_enter(locale_t names);
+void arlib_names_leave(locale_t before);
 
 /* libarchive's function f, through the loaded library. */
 #define AR(f) (arlib.f)

@@ -14,6 +14,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "arlib.h"
 #include "decode.h"
 #include "index.h"
 #include "store.h"
@@ -521,7 +522,9 @@ static int restore_all(struct ext *x, struct err *e)
 	struct archive_entry *entry;
 	int r;
 
-	while ((r = archive_read_next_header(x->r, &entry)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+	locale_t names = arlib_names_locale(x->fd), before;
+	while ((before = arlib_names_enter(names), r = archive_read_next_header(x->r, &entry),
+		arlib_names_leave(before), r == ARCHIVE_OK || r == ARCHIVE_WARN)) {
 		if (r == ARCHIVE_WARN)
 			warn(x, "'%s': %s", archive_entry_pathname(entry), archive_error_string(x->r));
 		if (restore_member(x, entry, e) < 0) {

@@ -27,6 +27,7 @@ struct spilled {
 
 struct frn {
 	int fd;
+	locale_t names;		/* arlib_names_locale() */
 	bool bare_tar, gzip_tar;	/* frn_opts */
 	char *path;
 	char *spill_dir;
@@ -107,6 +108,7 @@ int frn_new(int fd, const char *path, const struct frn_opts *o, struct frn **out
 		return err_set(e, ENOMEM, "out of memory");
 	}
 	f->fd = fd;
+	f->names = arlib_names_locale(fd);
 	f->bare_tar = o && o->bare_tar;
 	f->gzip_tar = o && o->gzip_tar;
 	f->spill_max = o && o->spill_max ? o->spill_max : FRN_DEFAULT_SPILL_MAX;
@@ -549,7 +551,9 @@ static int seek_member(struct frn *f, uint32_t seq, struct err *e)
 		f->stream = f->dec || AR(archive_filter_count)(f->a) > 1;
 	}
 	while (f->cur_seq < (int64_t)seq) {
+		locale_t before = arlib_names_enter(f->names);
 		r = AR(archive_read_next_header)(f->a, &entry);
+		arlib_names_leave(before);
 		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
 			damaged(f, "a member is missing", e);
 			close_reader(f);

@@ -1972,7 +1972,9 @@ static int scan_foreign(struct idx *x, uint64_t size, int64_t mtime, bool salvag
 				AR(archive_error_string)(a));
 		goto done;
 	}
-	while ((r = AR(archive_read_next_header)(a, &entry)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+	locale_t names = arlib_names_locale(x->fd), before;
+	while ((before = arlib_names_enter(names), r = AR(archive_read_next_header)(a, &entry),
+		arlib_names_leave(before), r == ARCHIVE_OK || r == ARCHIVE_WARN)) {
 		struct err skip;
 		uint64_t at = (uint64_t)AR(archive_filter_bytes)(a, 0);
 		/* libarchive takes any text for an mtree manifest, which holds no file's bytes */

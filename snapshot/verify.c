@@ -12,6 +12,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "arlib.h"
 #include "bytes.h"
 #include "decode.h"
 #include "fdio.h"
@@ -99,7 +100,9 @@ static int scan(struct vfy *v, struct archive *a, bool read_data, struct err *e)
 	struct archive_entry *entry;
 	int r;
 
-	while ((r = archive_read_next_header(a, &entry)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+	locale_t names = arlib_names_locale(v->fd), before;
+	while ((before = arlib_names_enter(names), r = archive_read_next_header(a, &entry),
+		arlib_names_leave(before), r == ARCHIVE_OK || r == ARCHIVE_WARN)) {
 		struct err skip;
 		if (idx_builder_add(v->b, entry, (uint64_t)archive_filter_bytes(a, 0), &skip) < 0 &&
 		    skip.code != EINVAL) {

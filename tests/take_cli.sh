@@ -490,6 +490,25 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+# names that differ only in how a character is composed stay two (tar names are bytes)
+# ---------------------------------------------------------------------------
+mkdir -p "$W/nfd"
+if python3 -c 'import sys
+open(sys.argv[1] + "/caf\u00e9", "w").write("NFC\n")
+open(sys.argv[1] + "/cafe\u0301", "w").write("NFD\n")' "$W/nfd"; then
+	AN=$("$SK" take --store "$W/stores/nfd" --name n -C "$W/nfd" . 2>"$W/err")
+	check_eq "take of 'café' composed and decomposed exits 0" "$?" 0
+	"$SK" verify "$AN" >/dev/null 2>&1
+	check_eq "verify passes it" "$?" 0
+	"$SK" restore "$AN" --to "$W/nfd-out" 2>"$W/err"
+	check_eq "restore exits 0" "$?" 0
+	check "restore gives both names, each with its own bytes" diff -r "$W/nfd" "$W/nfd-out"
+else
+	note "SKIP composed and decomposed names: no python3"
+	SKIPPED=1
+fi
+
+# ---------------------------------------------------------------------------
 # a store inside the source is left out of its own snapshots
 # ---------------------------------------------------------------------------
 mkdir -p "$W/inner" && echo a >"$W/inner/a"

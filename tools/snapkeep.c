@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arlib.h"
 #include "config.h"
 #include "extract.h"
 #include "index.h"
@@ -1021,7 +1020,6 @@ int main(int argc, char **argv)
 	const char *config = getenv("SNAPKEEP_CONFIG");
 	int i = 1;
 
-	arlib_utf8_names();
 	if (!config)
 		config = "/etc/snapkeep.yaml";
 	for (; i < argc && argv[i][0] == '-'; i++) {
