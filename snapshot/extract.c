@@ -62,6 +62,15 @@ struct ext {
 	struct idx *ix;			/* a native archive's index, once a name needs it */
 	bool ix_tried;
 	bool owners;			/* owners restored: running as root */
+	bool made_dir;			/* dir did not exist: this restore made it */
+	struct {			/* the archive's "./", for a dir this restore made */
+		bool set;
+		mode_t mode;
+		uid_t uid;
+		gid_t gid;
+		struct timespec mtime;
+		bool has_mtime;
+	} root;
 	char name[PATH_MAX];		/* the current member's name, normalised */
 	char link[PATH_MAX];		/* its hard link target, normalised */
 };
@@ -197,11 +206,23 @@ static bool accept(struct ext *x, struct archive_entry *entry)
 	raw = raw ? raw : "";
 	kind = clean_name(raw, x->name, sizeof(x->name));
 	/*
-	 * "./" (as `tar -C DIR .` stores first) is DIR itself: DIR keeps its own
-	 * owner and mode, which an archive must not hand to another user.
+	 * "./" (as `tar -C DIR .` stores first) is DIR itself. An existing DIR
+	 * keeps its own owner and mode, which an archive must not hand to another
+	 * user; one this restore made gets them with its time at the end
+	 * (finish_dirs()), 0700 and the restoring user's until then.
 	 */
-	if (kind == NAME_OK && !x->name[0])
+	if (kind == NAME_OK && !x->name[0]) {
+		if (x->made_dir && archive_entry_filetype(entry) == AE_IFDIR) {
+			x->root.set = true;
+			x->root.mode = archive_entry_perm(entry) & 07777;
+			x->root.uid = (uid_t)archive_entry_uid(entry);
+			x->root.gid = (gid_t)archive_entry_gid(entry);
+			x->root.mtime = (struct timespec){ archive_entry_mtime(entry),
+							   archive_entry_mtime_nsec(entry) };
+			x->root.has_mtime = archive_entry_mtime_is_set(entry);
+		}
 		return false;
+	}
 	if (kind == NAME_DOTDOT)
 		return x->o->npaths ? false : refuse(x, raw, "its name climbs out with '..'", NULL);
 	if (kind == NAME_TOO_LONG)
@@ -313,10 +334,17 @@ static void drop_partial(struct ext *x, struct err *e)
 	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - x->name) : 0, x->name);
 	if ((fd = open_beneath(x, parent)) < 0)
 		return;
+	/* a hard link's other names would keep the file: it is left empty under them */
+	int f = openat(fd, base, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	bool linked = f >= 0 && fstat(f, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1 &&
+		      ftruncate(f, 0) == 0;
+	if (f >= 0)
+		close(f);
 	if (unlinkat(fd, base, 0) == 0) {
 		size_t n = strlen(e->msg);
-		snprintf(e->msg + n, sizeof(e->msg) - n, "; the incomplete '%s' was removed",
-			 x->name);
+		snprintf(e->msg + n, sizeof(e->msg) - n, "; the incomplete '%s' was removed%s",
+			 x->name, linked ? ", and its other names left empty" : "");
 	}
 	close(fd);
 }
@@ -492,7 +520,9 @@ static void restore_dirs(struct ext *x)
 		struct stat st;
 		int fd = open_beneath(x, d->name);
 		if (fd < 0) {
-			warn(x, "'%s': owner not restored: %s", d->name, strerror(errno));
+			/* a later member of the same name that is no directory took its place */
+			if (errno != ENOTDIR && errno != ELOOP)
+				warn(x, "'%s': owner not restored: %s", d->name, strerror(errno));
 			continue;
 		}
 		if (fchown(fd, d->uid, d->gid) < 0)
@@ -509,12 +539,29 @@ static void restore_dirs(struct ext *x)
 	}
 }
 
+/* The directory this restore made: the archive's "./" owner, mode and time, through dirfd. */
+static void restore_root(struct ext *x)
+{
+	struct timespec t[2];
+
+	if (!x->root.set)
+		return;
+	if (x->owners && fchown(x->dirfd, x->root.uid, x->root.gid) < 0)
+		warn(x, "'%s': owner not restored: %s", x->dir, strerror(errno));
+	if (fchmod(x->dirfd, x->root.mode) < 0)
+		warn(x, "'%s': mode not restored: %s", x->dir, strerror(errno));
+	t[0] = t[1] = x->root.mtime;
+	if (x->root.has_mtime && futimens(x->dirfd, t) < 0)
+		warn(x, "'%s': time not restored: %s", x->dir, strerror(errno));
+}
+
 /* Directories get their modes and times (libarchive), then owners, whatever happened before. */
 static void finish_dirs(struct ext *x)
 {
 	if (archive_write_close(x->w) < ARCHIVE_WARN)
 		warn(x, "directory modes or times not restored: %s", archive_error_string(x->w));
 	restore_dirs(x);
+	restore_root(x);
 }
 
 static int restore_all(struct ext *x, struct err *e)
@@ -702,7 +749,10 @@ int ext_restore(const char *path, const char *dir, const struct ext_opts *o, str
 	struct ext x = { .path = path, .dir = dir, .o = o, .st = st, .dirfd = -1, .fd = -1 };
 	int rc = -1;
 
+	struct stat before;
+
 	memset(st, 0, sizeof(*st));
+	x.made_dir = stat(dir, &before) < 0 && errno == ENOENT;
 	if (normalise_wanted(&x, e) < 0 || store_mkdir(dir, e) < 0)
 		goto done;
 	x.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

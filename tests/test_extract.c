@@ -389,6 +389,60 @@ START_TEST(the_root_member_leaves_the_directory_as_it_was)
 	ck_assert_int_eq(stat(fixture_path("in"), &sd), 0);
 	ck_assert_msg((sd.st_mode & 07777) == 0700, "the directory got mode %o", sd.st_mode);
 	ck_assert_uint_eq(sd.st_uid, geteuid());
+	/* a directory the restore makes is the archive's: its "./" is applied, last */
+	ck_assert_msg(restore(a, fixture_path("made"), NULL, 0, &st, &e) == 0, "%s", e.msg);
+	ck_assert_msg(st.warnings == 0, "%s", warnings);
+	ck_assert_int_eq(stat(fixture_path("made"), &sd), 0);
+	ck_assert_msg((sd.st_mode & 07777) == 0777, "the directory made got mode %o", sd.st_mode);
+	ck_assert_uint_eq(sd.st_uid, geteuid() == 0 ? 65534 : geteuid());
+	ck_assert_int_eq(sd.st_mtime, 0);
+	assert_file(fixture_path("made/a.txt"), "a\n");
+}
+END_TEST
+
+/*
+ * A hard link set whose data a damaged archive cuts short: the name written
+ * is removed, and its other names are left empty, not at full size with zeros.
+ */
+START_TEST(a_cut_hard_link_set_is_left_empty)
+{
+	static const char *const names[] = { "a", "b", "c" };
+	unsigned char *data = malloc(300000), *file;
+	struct archive *w = archive_write_new();
+	struct ext_stats st;
+	struct stat sa;
+	struct err e;
+	size_t len;
+
+	fixture_fill(data, 300000, 7, 0);
+	archive_write_set_format_cpio_newc(w);
+	ck_assert_int_eq(archive_write_open_filename(w, fixture_path("links.cpio")), ARCHIVE_OK);
+	for (int i = 0; i < 3; i++) {	/* newc: the data goes with the last name */
+		struct archive_entry *ent = archive_entry_new();
+		archive_entry_set_pathname(ent, names[i]);
+		archive_entry_set_mode(ent, AE_IFREG | 0644);
+		archive_entry_set_ino(ent, 50);
+		archive_entry_set_nlink(ent, 3);
+		archive_entry_set_size(ent, i == 2 ? 300000 : 0);
+		ck_assert_int_eq(archive_write_header(w, ent), ARCHIVE_OK);
+		if (i == 2)
+			archive_write_data(w, data, 300000);
+		archive_entry_free(ent);
+	}
+	archive_write_close(w);
+	archive_write_free(w);
+	file = fixture_read(fixture_path("links.cpio"), &len);
+	fixture_write(fixture_path("cut.cpio"), file, 150000);
+	ck_assert_int_eq(restore(fixture_path("cut.cpio"), fixture_path("out"), NULL, 0, &st, &e), -1);
+	ck_assert_msg(strstr(e.msg, "the incomplete 'c' was removed, and its other names left empty"),
+		      "%s", e.msg);
+	ck_assert_int_eq(access(fixture_path("out/c"), F_OK), -1);
+	ck_assert_int_eq(stat(fixture_path("out/a"), &sa), 0);
+	ck_assert_int_eq(sa.st_size, 0);
+	ck_assert_int_eq(stat(fixture_path("out/b"), &sa), 0);
+	ck_assert_int_eq(sa.st_size, 0);
+	free(file);
+	free(data);
 }
 END_TEST
 
@@ -651,6 +705,7 @@ int main(void)
 	tcase_add_test(tc, restores_a_foreign_archive_into_a_new_directory);
 	tcase_add_test(tc, damaged_archive_stops_with_an_error);
 	tcase_add_test(tc, a_failed_write_stops_and_leaves_no_short_file);
+	tcase_add_test(tc, a_cut_hard_link_set_is_left_empty);
 	tcase_add_test(tc, working_directory_is_unchanged);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
