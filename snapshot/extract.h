@@ -21,9 +21,10 @@
  * against another user changing the directory meanwhile. Restoring as root,
  * directories the archive gives to other users stay root's until every member
  * is written, and get their owners last, deepest first, by descriptors opened
- * with no symlink followed; the directory itself ("./") keeps its own owner
- * and mode. A directory that already belongs to another user and is no
- * member is not guarded.
+ * with no symlink followed. The directory itself keeps its own owner and mode
+ * if it existed; if the restore made it, it gets the archive's "./" last. A
+ * directory that already belongs to another user and is no member is not
+ * guarded.
  *
  *	ext_restore()	one call per archive
  *
