@@ -232,7 +232,8 @@ for r in $(seq "$RUNS"); do
 done
 
 # medians, and the ratios the targets of bench/mount.sh are stated in
-awk -F'\t' -v bytes="$bytes" -v tar_bytes="$tar_bytes" -v small="${want[read-small]}" -v files="$files" '
+awk -F'\t' -v bytes="$bytes" -v tar_bytes="$tar_bytes" -v small="${want[read-small]}" \
+	-v files="$files" '
 	{ k = $2 SUBSEP $3; v[k, ++n[k]] = $4; if (!(k in seen)) { seen[k] = 1; order[++m] = k } }
 	$5 != "-" { u[k] = u[k] " " $5; s[k] = s[k] " " $6 }
 	function med(k,   i, j, t, c, a) {
@@ -260,9 +261,10 @@ awk -F'\t' -v bytes="$bytes" -v tar_bytes="$tar_bytes" -v small="${want[read-sma
 		d = med("snapfs-auto" SUBSEP "read-small") - med("snapfs" SUBSEP "read-small")
 		printf "\nthe small files without attributes in the listings: %+.3f s, %.1f us a file (its LOOKUP)\n",
 		       d, d / small * 1e6
-		printf "\na LOOKUP round trip (lstat of every file by path, no listing before; us a file)\n"
+		printf "\na LOOKUP round trip (lstat of each file by path, none listed first; us)\n"
 		split("floor floor-cpu0 snapfs-auto", w, " ")
-		for (i = 1; i <= 3; i++) printf "  %-12s %.1f\n", w[i], med(w[i] SUBSEP "lookup") / files * 1e6
+		for (i = 1; i <= 3; i++)
+			printf "  %-12s %.1f\n", w[i], med(w[i] SUBSEP "lookup") / files * 1e6
 	}' "$RES/runs.tsv" | tee -a "$RES/summary.txt"
 if [ -s "$RES/busy.txt" ]; then
 	echo "measured on a busy machine: $(paste -sd, "$RES/busy.txt")" | tee -a "$RES/summary.txt"

@@ -12,7 +12,8 @@ machine_lines() {
 	# an idle CPU that halts at once (no polling) must be woken by the next request or reply:
 	# on a VM that doubles a FUSE round trip (bench/mount-results.md, session 17)
 	local hp=/sys/module/haltpoll/parameters/guest_halt_poll_ns
-	echo "cpuidle: $(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo '?')$(
+	local drv=/sys/devices/system/cpu/cpuidle/current_driver
+	echo "cpuidle: $(cat $drv 2>/dev/null || echo '?')$(
 		[ -r $hp ] && echo ", guest_halt_poll_ns=$(cat $hp)")"
 }
 

@@ -196,7 +196,8 @@ static int stat_all(void)
 	if (ferror(stdin) || errno == ENOMEM)
 		die("cannot read the list of files%s", "");
 	free(name);
-	double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3;
+	double us = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+		     (double)(t1.tv_nsec - t0.tv_nsec)) / 1e3;
 	printf("files=%llu stat_us=%.2f\n", files, files ? us / (double)files : 0.0);
 	return 0;
 }
@@ -230,7 +231,8 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr, "usage: randmnt [-n COUNT] [-s SEED] [-b BYTES] [-u] "
 					"[-t BUDGET_S] [-c SOURCE] FILE\n"
-					"       randmnt -O COUNT FILE | -w TIMEOUT_S PATH CMD... | -R | -S\n");
+					"       randmnt -O COUNT FILE | -w TIMEOUT_S PATH CMD... "
+					"| -R | -S\n");
 			return 2;
 		}
 	}

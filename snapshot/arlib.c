@@ -91,12 +91,14 @@ locale_t arlib_names_locale(int fd)
 
 	if (fd_pread_all(fd, m, sizeof(m), 0) < 0 && fd_pread_all(fd, m, 6, 0) < 0)
 		return (locale_t)0;
-	converted = (m[0] == 'P' && m[1] == 'K' && ((m[2] == 3 && m[3] == 4) || (m[2] == 5 && m[3] == 6) ||
-						    (m[2] == 7 && m[3] == 8))) ||
-		    memcmp(m, "7z\xbc\xaf\x27\x1c", 6) == 0 || memcmp(m, "Rar!\x1a\x07", 6) == 0 ||
-		    memcmp(m, "MSCF", 4) == 0 ||
-		    (m[2] == '-' && m[3] == 'l' && (m[4] == 'h' || m[4] == 'z') && m[6] == '-') ||
-		    (fd_pread_all(fd, iso, sizeof(iso), 32769) == 0 && memcmp(iso, "CD001", 5) == 0);
+	bool zip = m[0] == 'P' && m[1] == 'K' &&
+		   ((m[2] == 3 && m[3] == 4) || (m[2] == 5 && m[3] == 6) ||
+		    (m[2] == 7 && m[3] == 8));
+	bool lha = m[2] == '-' && m[3] == 'l' && (m[4] == 'h' || m[4] == 'z') && m[6] == '-';
+	converted = zip || lha || memcmp(m, "7z\xbc\xaf\x27\x1c", 6) == 0 ||
+		    memcmp(m, "Rar!\x1a\x07", 6) == 0 || memcmp(m, "MSCF", 4) == 0 ||
+		    (fd_pread_all(fd, iso, sizeof(iso), 32769) == 0 &&
+		     memcmp(iso, "CD001", 5) == 0);
 	if (!converted)
 		return (locale_t)0;
 	pthread_once(&utf8_once, make_utf8_locale);

@@ -312,7 +312,8 @@ static int copy_data(struct ext *x, struct err *e)
 		/* a failed write(), ENOSPC or EIO, is only a warning to libarchive */
 		if (w < ARCHIVE_WARN || (w == ARCHIVE_WARN && archive_errno(x->w) > 0))
 			return write_failed(x, "writing data", e);
-		if (w == ARCHIVE_WARN)	/* more data than the member's size: the rest is dropped */
+		/* more data than the member's size: the rest is dropped */
+		if (w == ARCHIVE_WARN)
 			warn(x, "'%s': %s", x->name, archive_error_string(x->w));
 	}
 	return r == ARCHIVE_EOF ? 0 : damaged(x, x->name, e);
@@ -428,7 +429,8 @@ static int decode_xattr_names(struct ext *x, struct archive_entry *entry, struct
 		struct idx_xattr p;
 		for (uint32_t j = 0; j < ent.nxattrs; j++) {
 			idx_xattr(x->ix, &ent, j, &p);
-			if (name && idx_xattr_name_encoded(p.name, p.name_len, name, strlen(name)) &&
+			if (name &&
+			    idx_xattr_name_encoded(p.name, p.name_len, name, strlen(name)) &&
 			    p.value_len == len && (!len || memcmp(p.value, value, len) == 0)) {
 				v[k].name = strndup(p.name, p.name_len);
 				break;

@@ -359,7 +359,7 @@ static int write_member(struct wr *w, int fd, const struct stat *st, struct err 
 	 * directory's descriptor instead.
 	 */
 	char via[64 + NAME_MAX];
-	if (w->abs.len >= PATH_MAX &&
+	if (w->abs.len >= PATH_MAX && w->base[0] != '/' &&
 	    snprintf(via, sizeof(via), "/proc/self/fd/%d/%s", w->dirfd, w->base) < (int)sizeof(via))
 		archive_entry_copy_sourcepath(entry, via);
 	else

@@ -483,7 +483,8 @@ os.mkfifo("fifo")' "$(mkdir -p "$W/deep" && echo "$W/deep")"; then
 	check_eq "take of a symlink and a FIFO past PATH_MAX exits 0" "$?" 0
 	check "the symlink is stored with its target" \
 		sh -c 'zstd -dc "$1" | tar -tvf - | grep -q "/lnk -> target-of-deep\$"' - "$AD"
-	check "the FIFO is stored" sh -c 'zstd -dc "$1" | tar -tvf - | grep -q "^p.*/fifo\$"' - "$AD"
+	check "the FIFO is stored" \
+		sh -c 'zstd -dc "$1" | tar -tvf - | grep -q "^p.*/fifo\$"' - "$AD"
 else
 	note "SKIP paths past PATH_MAX: python3 cannot make them here"
 	SKIPPED=1
@@ -535,9 +536,11 @@ if setfattr -n 'user.a b' -v 1 "$W/xsrc/f" && setfattr -n 'user.é%=' -v 2 "$W/x
 		"$?" 0
 	"$SK" restore "$AX" --to "$W/xout" 2>"$W/err"
 	check_eq "restore exits 0" "$?" 0
+	xattrs_of() {
+		(cd "$1" && getfattr -d f g 2>/dev/null | grep -v '^#' | sort | tr '\n' ' ')
+	}
 	check_eq "restore gives the names as they were" \
-		"$(cd "$W/xout" && getfattr -d --absolute-names f g 2>/dev/null | grep -v '^#' | sort | tr '\n' ' ')" \
-		"$(cd "$W/xsrc" && getfattr -d --absolute-names f g 2>/dev/null | grep -v '^#' | sort | tr '\n' ' ')"
+		"$(xattrs_of "$W/xout")" "$(xattrs_of "$W/xsrc")"
 else
 	note "SKIP xattr names: this file system takes no user.* attributes"
 	SKIPPED=1
@@ -555,8 +558,10 @@ check_eq "restore of a member through a symlink exits 1 (done with warnings)" "$
 check_eq "its warning is one line" "$(wc -l <"$W/err")" 1
 check "the warning writes the name's escape and newline as \\x1b and \\n" \
 	grep -qF "refusing 'l/x\\x1b[2Jy\\nz'" "$W/err"
-check "no escape character reaches the terminal" sh -c '! grep -q "$(printf "\033")" "$1"' - "$W/err"
-cp "$A" "$W/$ESCN.tar.zst" && printf 'damage' | dd of="$W/$ESCN.tar.zst" bs=1 seek=200 conv=notrunc 2>/dev/null
+check "no escape character reaches the terminal" \
+	sh -c '! grep -q "$(printf "\033")" "$1"' - "$W/err"
+cp "$A" "$W/$ESCN.tar.zst" &&
+	printf 'damage' | dd of="$W/$ESCN.tar.zst" bs=1 seek=200 conv=notrunc 2>/dev/null
 "$SK" verify "$W/$ESCN.tar.zst" >"$W/out" 2>/dev/null
 check_eq "verify of a damaged archive with a newline in its name exits 1" "$?" 1
 check "verify prints one FAIL line, the name escaped" \
