@@ -406,7 +406,11 @@ static int decode_xattr_names(struct ext *x, struct archive_entry *entry, struct
 	}
 	if (!encoded)
 		return 0;
-	if (!x->ix_tried) {	/* by a descriptor of its own: the working directory is dir */
+	/*
+	 * A partial restore opened it already (plan_links()); else it is opened by
+	 * a descriptor of its own, since the working directory is dir now.
+	 */
+	if (!x->ix_tried) {
 		char self[64];
 		x->ix_tried = true;
 		snprintf(self, sizeof(self), "/proc/self/fd/%d", x->fd);
@@ -624,8 +628,12 @@ static int plan_links(struct ext *x, struct err *e)
 	struct idx *ix;
 	int rc = 0;
 
-	if (!x->o->npaths || idx_open(x->path, &ix, NULL) < 0)
+	if (!x->o->npaths)
 		return 0;
+	x->ix_tried = true;	/* kept for decode_xattr_names() */
+	if (idx_open(x->path, &x->ix, NULL) < 0)
+		return 0;
+	ix = x->ix;
 	for (uint32_t i = 0; i < idx_count(ix) && rc == 0; i++) {
 		struct idx_entry ent;
 		idx_get(ix, i, &ent);
@@ -635,7 +643,6 @@ static int plan_links(struct ext *x, struct err *e)
 		if (selected(x, p, false) && !selected(x, t, false) && !find_alias(x, t))
 			rc = add_alias(x, t, p);
 	}
-	idx_close(ix);
 	return rc < 0 ? err_set(e, ENOMEM, "out of memory") : 0;
 }
 

@@ -495,6 +495,33 @@ START_TEST(text_under_an_archive_name_is_no_archive)
 END_TEST
 
 /*
+ * native_archive() with its index damaged, at path: it opens with o as a
+ * foreign archive of the same three members, idx_damage() says why (saying
+ * contains it) and that its files are read by a scan, and a.yaml reads right.
+ */
+static void opens_by_a_scan(const char *path, const struct idx_opts *o, const char *saying)
+{
+	struct idx_reader *r = idx_reader_new();
+	unsigned char want[3000], got[3001];
+	struct idx *x;
+	struct err e = { 0 };
+
+	fixture_fill(want, sizeof(want), 1, 1);	/* a.yaml's bytes, as native_archive() wrote them */
+	ck_assert_msg(idx_open_with(path, o, &x, &e) == 0, "%s", e.msg);
+	ck_assert(!idx_is_native(x));
+	ck_assert_uint_eq(idx_members(x), 3);
+	ck_assert_ptr_nonnull(idx_damage(x));
+	ck_assert_msg(strstr(idx_damage(x), saying), "%s", idx_damage(x));
+	ck_assert_msg(strstr(idx_damage(x), "its files are read by scanning the tar stream"), "%s",
+		      idx_damage(x));
+	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "a.yaml"), got, sizeof(got), 0, r, &e),
+			 sizeof(want));
+	ck_assert_int_eq(memcmp(got, want, sizeof(want)), 0);
+	idx_close(x);
+	idx_reader_free(r);
+}
+
+/*
  * A snapfs index whose header is damaged (an absurd body size) leaves the tar
  * stream whole: the archive is scanned as a foreign one, its files read back,
  * and idx_damage() says so, for the daemon to log.
@@ -504,33 +531,16 @@ START_TEST(a_damaged_index_header_scans_the_tar_and_says_so)
 	const char *path = native_archive();
 	size_t len;
 	unsigned char *file = fixture_read(path, &len);
-	struct idx *x;
-	struct err e = { 0 };
 	uint64_t at = index_frame_offset(path) + 8;	/* the skippable frame's header */
 
-	struct idx_reader *r = idx_reader_new();
-	unsigned char want[3000], got[3001];
-
-	fixture_fill(want, sizeof(want), 1, 1);	/* a.yaml's bytes, as native_archive() wrote them */
 	ck_assert_int_eq(memcmp(file + at + IDX_HDR_MAGIC, IDX_MAGIC, 8), 0);
 	le64_put(file + at + IDX_HDR_BODY_SIZE, UINT64_MAX / 4);
 	fixture_write(fixture_path("header.tar.zst"), file, len);
 	for (int salvage = 0; salvage < 2; salvage++) {
 		struct idx_opts o = { .salvage = salvage };
-		ck_assert_msg(idx_open_with(fixture_path("header.tar.zst"), &o, &x, &e) == 0, "%s",
-			      e.msg);
-		ck_assert(!idx_is_native(x));
-		ck_assert_uint_eq(idx_members(x), 3);
-		ck_assert_ptr_nonnull(idx_damage(x));
-		ck_assert_msg(strstr(idx_damage(x), "header.tar.zst' is damaged: index size is wrong; "
-						   "its files are read by scanning the tar stream"),
-			      "%s", idx_damage(x));
-		ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "a.yaml"), got, sizeof(got), 0, r, &e),
-				 sizeof(want));
-		ck_assert_int_eq(memcmp(got, want, sizeof(want)), 0);
-		idx_close(x);
+		opens_by_a_scan(fixture_path("header.tar.zst"), &o,
+				"header.tar.zst' is damaged: index size is wrong; ");
 	}
-	idx_reader_free(r);
 	free(file);
 }
 END_TEST
@@ -548,29 +558,15 @@ START_TEST(a_damaged_index_body_is_scanned_when_salvaging)
 	unsigned char *file = fixture_read(path, &len);
 	uint64_t at = index_frame_offset(path);
 	uint32_t skip = le32_get(file + at + 4);	/* the skippable frame's content */
-	struct idx_reader *r = idx_reader_new();
-	unsigned char want[3000], got[3001];
 	struct idx *x;
 	struct err e = { 0 };
 
-	fixture_fill(want, sizeof(want), 1, 1);
 	ck_assert_int_eq(memcmp(file + at + 8 + IDX_HDR_MAGIC, IDX_MAGIC, 8), 0);
 	file[at + 8 + IDX_HDR_SIZE + (skip - IDX_HDR_SIZE) / 2] ^= 0x5a;
 	fixture_write(fixture_path("body.tar.zst"), file, len);
 	ck_assert_int_eq(idx_open(fixture_path("body.tar.zst"), &x, &e), -1);
 	ck_assert_int_eq(e.code, EIO);
-	ck_assert_msg(idx_open_with(fixture_path("body.tar.zst"), &salvage, &x, &e) == 0, "%s",
-		      e.msg);
-	ck_assert(!idx_is_native(x));
-	ck_assert_uint_eq(idx_members(x), 3);
-	ck_assert_ptr_nonnull(idx_damage(x));
-	ck_assert_msg(strstr(idx_damage(x), "its files are read by scanning the tar stream"), "%s",
-		      idx_damage(x));
-	ck_assert_int_eq(idx_pread(x, idx_lookup_path(x, "a.yaml"), got, sizeof(got), 0, r, &e),
-			 sizeof(want));
-	ck_assert_int_eq(memcmp(got, want, sizeof(want)), 0);
-	idx_close(x);
-	idx_reader_free(r);
+	opens_by_a_scan(fixture_path("body.tar.zst"), &salvage, "body.tar.zst' is damaged: ");
 	free(file);
 }
 END_TEST
