@@ -60,6 +60,10 @@ struct ring {
 	uint32_t next;		/* the next frame a worker takes */
 	uint32_t taken;		/* frames handed to the reader */
 	uint32_t released;	/* frames whose slots may be reused */
+	uint64_t skip;		/* bytes of the first frame before the start asked for */
+	uint32_t bad;		/* frames handed out before a frame that holds no data and */
+	struct err bad_e;	/* is no skippable frame (UINT32_MAX: none): why, and where */
+	uint64_t bad_doff;	/* in the tar stream */
 	bool stop;
 	pthread_t *threads;
 	int nthreads;
@@ -113,6 +117,7 @@ struct dec {
 	struct dec_opts o;
 	bool failed;
 	bool cut;		/* the failure: the file ends inside a member or frame */
+	uint64_t fail_end;	/* frames: where the tar stream goes on past the failed frame */
 	struct err e;		/* why the decoder failed */
 	uint64_t out;		/* decoded bytes handed out */
 	uint64_t unit_out;	/* of them, those before the present member or frame */
@@ -184,8 +189,13 @@ static void *ring_worker(void *arg)
 	return NULL;
 }
 
-/* The data frames of z, in order; every other frame must be a skippable frame. */
-static int list_frames(struct ring *r, struct err *e)
+/*
+ * The data frames of z, in order, from the one that holds byte at of the tar
+ * stream. Every other frame after it must be a skippable frame: the first
+ * that is not fails the reader when it gets there (ring_next()), so the data
+ * before it, and after it, can still be read.
+ */
+static int list_frames(struct ring *r, uint64_t at, struct err *e)
 {
 	uint32_t nf = zseek_nframes(r->z);
 
@@ -196,10 +206,19 @@ static int list_frames(struct ring *r, struct err *e)
 		unsigned kind;
 
 		zseek_frame(r->z, i, &f);
-		if (f.dsize)
+		if (!f.dsize) {
+			struct err why = { 0 };
+			if ((r->n || !at) && r->bad == UINT32_MAX &&
+			    zseek_skippable_kind(r->z, i, &kind, &why) < 0) {	/* its header */
+				r->bad = r->n;
+				r->bad_e = why;
+				r->bad_doff = f.doff;
+			}
+		} else if (f.doff + f.dsize > at) {
+			if (!r->n)
+				r->skip = at - (at > f.doff ? f.doff : at);
 			r->frames[r->n++] = i;
-		else if (zseek_skippable_kind(r->z, i, &kind, e) < 0)	/* its header, checked */
-			return -1;
+		}
 	}
 	return 0;
 }
@@ -230,10 +249,12 @@ static int cores(void)
 	return n > 0 ? (int)n : 1;
 }
 
-static int ring_start(struct ring *r, const struct zseek *z, int threads, struct err *e)
+static int ring_start(struct ring *r, const struct zseek *z, uint64_t at, int threads,
+		      struct err *e)
 {
 	r->z = z;
-	if (list_frames(r, e) < 0)
+	r->bad = UINT32_MAX;
+	if (list_frames(r, at, e) < 0)
 		return -1;
 	if (threads <= 0)
 		threads = cores();
@@ -274,6 +295,12 @@ static ssize_t ring_next(struct dec *d, const void **buf)
 	pthread_mutex_lock(&r->mu);
 	r->released = r->taken;
 	pthread_cond_broadcast(&r->cv);
+	if (r->taken == r->bad) {
+		pthread_mutex_unlock(&r->mu);
+		d->e = r->bad_e;
+		d->fail_end = r->bad_doff;
+		return failed(d);
+	}
 	if (r->taken >= r->n) {
 		pthread_mutex_unlock(&r->mu);
 		return 0;
@@ -283,13 +310,21 @@ static ssize_t ring_next(struct dec *d, const void **buf)
 		pthread_cond_wait(&r->cv, &r->mu);
 	s->state = SLOT_EMPTY;
 	pthread_mutex_unlock(&r->mu);
+	zseek_frame(r->z, r->frames[r->taken], &f);
 	if (s->len < 0) {
 		d->e = s->e;
+		d->fail_end = f.doff + f.dsize;
 		return failed(d);
 	}
-	zseek_frame(r->z, r->frames[r->taken++], &f);
+	r->taken++;
 	progress(d, f.coff + f.csize);
 	*buf = s->buf;
+	if (r->skip) {	/* the first frame, of a decoder that starts inside it */
+		size_t skip = r->skip < (uint64_t)s->len ? (size_t)r->skip : (size_t)s->len;
+		r->skip = 0;
+		*buf = s->buf + skip;
+		return s->len - (ssize_t)skip;
+	}
 	return s->len;
 }
 
@@ -793,6 +828,12 @@ static struct dec *dec_new(int fd, const char *name, uint64_t size, const struct
 int dec_open_frames(int fd, const char *name, const struct zseek *z, const struct dec_opts *o,
 		    struct dec **out, struct err *e)
 {
+	return dec_open_frames_at(fd, name, z, o, 0, out, e);
+}
+
+int dec_open_frames_at(int fd, const char *name, const struct zseek *z, const struct dec_opts *o,
+		       uint64_t at, struct dec **out, struct err *e)
+{
 	struct dec *d = dec_new(fd, name, 0, o, DEC_FRAMES);
 
 	if (!d)
@@ -800,7 +841,8 @@ int dec_open_frames(int fd, const char *name, const struct zseek *z, const struc
 	pthread_mutex_init(&d->ring.mu, NULL);
 	pthread_cond_init(&d->ring.cv, NULL);
 	d->ring_started = true;
-	if (ring_start(&d->ring, z, d->o.threads, e) < 0) {
+	d->out = d->unit_out = at;
+	if (ring_start(&d->ring, z, at, d->o.threads, e) < 0) {
 		dec_close(d);
 		return -1;
 	}
@@ -869,6 +911,11 @@ int dec_attach(struct dec *d, struct archive *a)
 const struct err *dec_error(const struct dec *d)
 {
 	return d && d->failed ? &d->e : NULL;
+}
+
+uint64_t dec_failed_end(const struct dec *d)
+{
+	return d && d->failed ? d->fail_end : 0;
 }
 
 int dec_finish(struct dec *d, struct err *e)

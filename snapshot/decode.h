@@ -73,6 +73,13 @@ int dec_open_frames(int fd, const char *name, const struct zseek *z, const struc
 int dec_open_stream(int fd, const char *name, uint64_t size, const struct dec_opts *o,
 		    struct dec **out, struct err *e);
 
+/*
+ * The same from byte at of the tar stream on: the frames before the one that
+ * holds it are not read, nor handed out the bytes of that one before it.
+ */
+int dec_open_frames_at(int fd, const char *name, const struct zseek *z, const struct dec_opts *o,
+		       uint64_t at, struct dec **out, struct err *e);
+
 /* Open archive a over d's output (archive_read_open()); libarchive's result. */
 int dec_attach(struct dec *d, struct archive *a);
 
@@ -82,6 +89,14 @@ int dec_attach(struct dec *d, struct archive *a);
  * message names the file and the byte offset in it.
  */
 const struct err *dec_error(const struct dec *d);
+
+/*
+ * After a frame of a seekable file failed its check (or could not be read):
+ * the offset in the tar stream just past that frame, from which the frames
+ * that follow can be read (dec_open_frames_at()). 0 for any other failure,
+ * and before one.
+ */
+uint64_t dec_failed_end(const struct dec *d);
 
 /* Decode to the end, checking what libarchive left unread. 0, or -1 with e. */
 int dec_finish(struct dec *d, struct err *e);

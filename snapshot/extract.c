@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -61,6 +62,9 @@ struct ext {
 	size_t ndirs, capdirs;
 	struct idx *ix;			/* a native archive's index, once a name needs it */
 	bool ix_tried;
+	uint32_t seq;			/* members whose headers were read: the next one's seq */
+	uint64_t lost;			/* members not restored: they lie in damaged frames */
+	bool open_failed;		/* the first frame is damaged: past_damage() first */
 	bool owners;			/* owners restored: running as root */
 	bool made_dir;			/* dir did not exist: this restore made it */
 	struct {			/* the archive's "./", for a dir this restore made */
@@ -384,6 +388,24 @@ static int hold_dir(struct ext *x, struct archive_entry *entry, struct err *e)
 }
 
 /*
+ * A native archive's index, opened once: by plan_links() for a partial
+ * restore, else here by a descriptor of its own, since the working directory
+ * is dir by now. NULL when there is none or it cannot be read.
+ */
+static struct idx *native_index(struct ext *x)
+{
+	if (!x->ix_tried && x->z) {
+		char self[64];
+		x->ix_tried = true;
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", x->fd);
+		int fd = open(self, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			idx_open_fd(fd, x->path, NULL, &x->ix, NULL);
+	}
+	return x->ix;
+}
+
+/*
  * libarchive 3.6.2 wrote an extended attribute name with a space, '%', '=' or
  * a byte outside ASCII URL-encoded into the tar stream ("user.a%20b"), and
  * reads it back so. A native archive's index holds the name as it was: the
@@ -404,21 +426,7 @@ static int decode_xattr_names(struct ext *x, struct archive_entry *entry, struct
 		encoded |= name && strchr(name, '%');
 		n++;
 	}
-	if (!encoded)
-		return 0;
-	/*
-	 * A partial restore opened it already (plan_links()); else it is opened by
-	 * a descriptor of its own, since the working directory is dir now.
-	 */
-	if (!x->ix_tried) {
-		char self[64];
-		x->ix_tried = true;
-		snprintf(self, sizeof(self), "/proc/self/fd/%d", x->fd);
-		int fd = open(self, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0)
-			idx_open_fd(fd, x->path, NULL, &x->ix, NULL);
-	}
-	if (!x->ix || (i = idx_lookup_path(x->ix, x->name)) == IDX_NONE)
+	if (!encoded || !native_index(x) || (i = idx_lookup_path(x->ix, x->name)) == IDX_NONE)
 		return 0;
 	idx_get(x->ix, i, &ent);
 	struct xa {
@@ -570,30 +578,204 @@ static void finish_dirs(struct ext *x)
 	restore_root(x);
 }
 
-static int restore_all(struct ext *x, struct err *e)
+/*
+ * Where each member's headers start in the tar stream, by seq: after the data
+ * of the one before and its padding to 512 bytes, as a native archive's index
+ * tells (its data offset and stored length). UINT64_MAX where that is not
+ * known. by_seq: the entry of each member.
+ */
+static int member_starts(const struct idx *ix, uint64_t **start, uint32_t **by_seq)
 {
-	struct archive_entry *entry;
-	int r;
+	uint32_t n = idx_members(ix);
+	uint64_t *h = malloc(((size_t)n + 1) * sizeof(*h));
+	uint32_t *b = malloc(((size_t)n + 1) * sizeof(*b));
 
-	locale_t names = arlib_names_locale(x->fd), before;
-	while ((before = arlib_names_enter(names), r = archive_read_next_header(x->r, &entry),
-		arlib_names_leave(before), r == ARCHIVE_OK || r == ARCHIVE_WARN)) {
-		if (r == ARCHIVE_WARN)
-			warn(x, "'%s': %s", archive_entry_pathname(entry), archive_error_string(x->r));
-		if (restore_member(x, entry, e) < 0) {
-			finish_dirs(x);
+	if (!h || !b) {
+		free(h);
+		free(b);
+		return -1;
+	}
+	for (uint32_t k = 0; k <= n; k++) {
+		h[k] = UINT64_MAX;
+		b[k] = IDX_NONE;
+	}
+	h[0] = 0;
+	for (uint32_t i = 0; i < idx_count(ix); i++) {
+		struct idx_entry ent;
+		idx_get(ix, i, &ent);
+		if (ent.seq >= n)
+			continue;	/* implied, not a member */
+		b[ent.seq] = i;
+		uint64_t len = S_ISREG(ent.mode) && !(ent.flags & IDX_F_HARDLINK)
+				       ? idx_stored_bytes(ix, &ent) : 0;
+		if (ent.data_off <= UINT64_MAX - 511 - len)
+			h[ent.seq + 1] = (ent.data_off + len + 511) & ~(uint64_t)511;
+	}
+	*start = h;
+	*by_seq = b;
+	return 0;
+}
+
+/*
+ * A reader of the tar stream from byte at: its first member's name checked
+ * against the index's for that place (want). 1: it matches, and *r, *d and
+ * *entry are the reader, its decoder and that member (*h libarchive's
+ * ARCHIVE_OK or ARCHIVE_WARN for its header); 0: it does not (at is
+ * no member's start after all); -1: a frame there is damaged too, *end is
+ * where the stream goes on past it.
+ */
+static int reader_at(struct ext *x, uint64_t at, const char *want, struct archive **r,
+		     struct dec **d, struct archive_entry **entry, int *h, uint64_t *end)
+{
+	char name[PATH_MAX];
+	struct err e;
+	int rc = 0;
+
+	*d = NULL;
+	if (!(*r = archive_read_new()))
+		return 0;
+	archive_read_support_format_tar(*r);
+	if (dec_open_frames_at(x->fd, x->path, x->z, NULL, at, d, &e) == 0 &&
+	    dec_attach(*d, *r) == ARCHIVE_OK) {
+		*h = archive_read_next_header(*r, entry);
+		if ((*h == ARCHIVE_OK || *h == ARCHIVE_WARN) &&
+		    clean_name(archive_entry_pathname(*entry) ? archive_entry_pathname(*entry) : "",
+			       name, sizeof(name)) != NAME_DOTDOT &&
+		    strcmp(name, want) == 0)
+			return 1;
+	}
+	if (dec_failed_end(*d)) {
+		*end = dec_failed_end(*d);
+		rc = -1;
+	}
+	archive_read_free(*r);
+	dec_close(*d);
+	*r = NULL;
+	*d = NULL;
+	return rc;
+}
+
+/* A member lost to damage: named and counted, if it was asked for. */
+static bool lost(struct ext *x, const struct idx *ix, uint32_t i)
+{
+	char name[PATH_MAX];
+
+	if (i == IDX_NONE || idx_path(ix, i, name, sizeof(name), NULL) < 0 || !name[0] ||
+	    !selected(x, name, true))
+		return false;
+	x->lost++;
+	warn(x, "'%s' not restored: it lies in a damaged part of '%s'", name, x->path);
+	return true;
+}
+
+/*
+ * Damage in a frame of a native archive: the frames after it are whole, and
+ * the index says where in them the next member starts. The damage (e) goes to
+ * the warnings, the members in the damaged part are named, and the reader goes
+ * on from there. 1: *entry is the next member's header, read (*h as
+ * archive_read_next_header() returned); 0: no member
+ * follows the damage; -1: the restore cannot go on (any other failure, no
+ * index), e as it was.
+ */
+static int past_damage(struct ext *x, bool in_member, struct archive_entry **entry, int *h,
+		       struct err *e)
+{
+	uint64_t end = dec_failed_end(x->dec), *start;
+	uint32_t *by_seq, n, m, misses = 0;
+	char want[PATH_MAX];
+	struct archive *r = NULL;
+	struct dec *d = NULL;
+	struct idx *ix;
+
+	if (!x->z || !end || !(ix = native_index(x)) || member_starts(ix, &start, &by_seq) < 0)
+		return -1;
+	n = idx_members(ix);
+	for (m = x->seq; m < n; m++) {
+		if (start[m] == UINT64_MAX || start[m] < end || by_seq[m] == IDX_NONE ||
+		    idx_path(ix, by_seq[m], want, sizeof(want), NULL) < 0)
+			continue;
+		int rc = reader_at(x, start[m], want, &r, &d, entry, h, &end);
+		if (rc > 0)
+			break;
+		/* a header where the index puts none: give up before trying every member */
+		if (rc == 0 && ++misses == 16) {
+			free(start);
+			free(by_seq);
 			return -1;
 		}
 	}
-	if (r != ARCHIVE_EOF)
-		r = damaged(x, NULL, e);
-	/* the last checksums (a gzip trailer, the last frame's) lie past the tar's end */
-	else if (x->dec && dec_finish(x->dec, e) < 0)
-		r = -1;
-	else
+	warn(x, "%s", e->msg);
+	/* the member whose data the damage cut (e names it): restored under its own name */
+	if (in_member && !lost(x, ix, x->seq - 1 < n ? by_seq[x->seq - 1] : IDX_NONE))
+		x->lost++;
+	for (uint32_t k = x->seq; k < m; k++)
+		lost(x, ix, by_seq[k]);
+	free(start);
+	free(by_seq);
+	archive_read_free(x->r);
+	dec_close(x->dec);
+	x->r = r;
+	x->dec = d;
+	x->seq = m;
+	return r ? 1 : 0;
+}
+
+static int restore_all(struct ext *x, struct err *e)
+{
+	struct archive_entry *entry;
+	bool have = x->open_failed, ended = false;
+	int r = x->open_failed ? ARCHIVE_FATAL : ARCHIVE_OK;
+
+	locale_t names = arlib_names_locale(x->fd), before;
+	for (;;) {
+		if (!have) {
+			before = arlib_names_enter(names);
+			r = archive_read_next_header(x->r, &entry);
+			arlib_names_leave(before);
+		}
+		have = false;
+		if (r == ARCHIVE_EOF)
+			break;
+		bool in_member = r == ARCHIVE_OK || r == ARCHIVE_WARN;
+		if (in_member) {
+			x->seq++;
+			if (r == ARCHIVE_WARN)
+				warn(x, "'%s': %s", archive_entry_pathname(entry),
+				     archive_error_string(x->r));
+			if (restore_member(x, entry, e) == 0)
+				continue;
+		} else {
+			damaged(x, NULL, e);
+		}
+		int go = past_damage(x, in_member, &entry, &r, e);
+		if (go < 0) {
+			finish_dirs(x);
+			return -1;
+		}
+		if (go == 0) {
+			ended = true;
+			break;
+		}
+		have = true;
+	}
+	/*
+	 * The last checksums (a gzip trailer, the last frame's) lie past the
+	 * tar's end. A seekable file's frames were each checked before any of
+	 * their bytes were used: damage past the end took nothing restored.
+	 */
+	r = !ended && x->dec && dec_finish(x->dec, e) < 0 ? -1 : 0;
+	if (r < 0 && dec_failed_end(x->dec)) {
+		warn(x, "%s; that lies past the last member: none is lost", e->msg);
 		r = 0;
+	}
 	/* directories get their modes and times now, after everything inside them */
 	finish_dirs(x);
+	if (r == 0 && x->lost)
+		r = err_set(e, EIO, "'%s' is damaged: %" PRIu64 " member%s in its damaged parts %s "
+				    "not restored (named above), everything else is; restore "
+				    "%s from another snapshot, and move '%s' out of the store",
+			    x->path, x->lost, x->lost == 1 ? "" : "s", x->lost == 1 ? "is" : "are",
+			    x->lost == 1 ? "it" : "them", x->path);
 	return r;
 }
 
@@ -683,10 +865,14 @@ static int open_reader(struct ext *x, struct err *e)
 		return -1;
 	}
 	if ((x->dec ? dec_attach(x->dec, x->r) : archive_read_open_fd(x->r, x->fd, READ_BLOCK)) !=
-	    ARCHIVE_OK)
+	    ARCHIVE_OK) {
+		/* libarchive reads the first block to learn the format: the frames after it are whole */
+		if ((x->open_failed = dec_failed_end(x->dec) > 0))
+			return 0;
 		return dec_error(x->dec) ? (*e = *dec_error(x->dec), -1)
 					 : err_set(e, ENOTSUP, "cannot read '%s': %s", x->path,
 						   archive_error_string(x->r));
+	}
 	return 0;
 }
 

@@ -70,6 +70,12 @@ struct ext_stats {
  * on: the archive cannot be opened or is damaged (EIO, naming the member and
  * offset), dir cannot be made, or a write fails (ENOSPC, ...); what was
  * written until then stays.
+ *
+ * A native archive's damaged frame costs only the members in it: the damage
+ * and each member lost go to o->warn ("'NAME' not restored: ..."), the index
+ * says where the next whole member starts, and the restore goes on from
+ * there; it returns -1 (EIO, with the count) only at the end, and 0 with a
+ * warning when no member asked for was lost.
  */
 int ext_restore(const char *path, const char *dir, const struct ext_opts *o, struct ext_stats *st,
 		struct err *e);

@@ -573,6 +573,31 @@ check "list prints it on one line, the newline as \\n" \
 	sh -c '[ "$(wc -l <"$1")" = 1 ] && grep -qF "a\\nb-20200101_000000.tar.zst" "$1"' - "$W/out"
 
 # ---------------------------------------------------------------------------
+# a damaged frame costs restore only the members in it
+# ---------------------------------------------------------------------------
+for d in d0 d1 d2; do
+	mkdir -p "$W/dmg/$d"
+	for f in $(seq -w 0 39); do head -c 3000 /dev/urandom >"$W/dmg/$d/f$f"; done
+done
+"$SK" take --store "$W/stores/dmg" --name d --frame-size 32768 --group-size 32768 \
+	-C "$W/dmg" d0 d1 d2 >"$W/out" 2>"$W/err"
+DA=$(cat "$W/out")
+# the middle of the file lies in a frame of small members, well before the index
+printf 'damage' | dd of="$DA" bs=1 seek=$(($(stat -c %s "$DA") / 2)) conv=notrunc 2>/dev/null
+"$SK" restore "$DA" --to "$W/dmg-out" >/dev/null 2>"$W/err"
+check_eq "restore of an archive with a damaged frame exits 2" "$?" 2
+grep -o "^snapkeep: warning: '[^']*' not restored" "$W/err" | cut -d"'" -f2 | sort >"$W/lost"
+check "restore names the members it lost" test -s "$W/lost"
+check "each member named is missing, and every other is restored whole" \
+	sh -c 'cd "$1" && find d0 d1 d2 -type f | sort | grep -vxF -f "$2" |
+	       while read -r f; do cmp -s "$f" "$3/$f" || exit 1; done &&
+	       while read -r f; do [ ! -e "$3/$f" ] || exit 1; done <"$2"' - \
+	"$W/dmg" "$W/lost" "$W/dmg-out"
+check "the last line counts the members lost and says what to do" \
+	grep -qE "^snapkeep: .* $(wc -l <"$W/lost") members? in its damaged parts (is|are) not restored.*another snapshot" \
+	<(tail -1 "$W/err")
+
+# ---------------------------------------------------------------------------
 # argument errors
 # ---------------------------------------------------------------------------
 "$SK" take --store "$W/stores/bad" --name '../x' -C "$SRC" config >/dev/null 2>"$W/err"
