@@ -2,7 +2,7 @@
  * floor: what a FUSE daemon that does no work costs on this machine, for
  * bench/floor.sh (bench/mount-results.md, "The floor").
  *
- *	floor [-o plus] [-f] SOURCE MOUNTPOINT
+ *	floor [-o plus] [-o spin=US] [-f] SOURCE MOUNTPOINT
  *
  * Before mounting, reads the names and attributes of everything under directory
  * SOURCE into memory. Then mounts it read-only at MOUNTPOINT through libfuse3's
@@ -16,6 +16,11 @@
  * when every listing carries attributes (READDIRPLUS), as snapfs's do: the
  * kernel then makes an inode for every name listed.
  *
+ * -o spin=US: one thread instead of libfuse's pool, which after each request
+ * keeps asking /dev/fuse for the next (non-blocking) for US microseconds
+ * before it sleeps in poll(): a request that comes meanwhile wakes no thread.
+ * What that leaves of a round trip is the caller's own wakeup.
+ *
  * A benchmark tool, not a file system: hard links are not told apart, "." and
  * ".." are not listed, and nothing is checked for a SOURCE that changes.
  */
@@ -27,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TIMEOUT 86400.0
@@ -51,6 +58,7 @@ static struct node *nodes;
 static uint32_t count, cap;
 static int source = -1;		/* SOURCE, O_PATH */
 static bool plus;
+static long spin_us = -1;	/* -o spin=US; -1: libfuse's pool of threads */
 static pthread_key_t read_buf;	/* each thread's READ buffer, freed when the thread ends */
 
 static struct node *node_of(fuse_ino_t ino)
@@ -291,6 +299,45 @@ static const struct fuse_lowlevel_ops ops = {
 	.readdirplus = op_readdirplus,
 };
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* -o spin=US: one thread; polls the device for spin_us after each request, then sleeps. */
+static int spin_loop(struct fuse_session *se)
+{
+	struct fuse_buf buf = { 0 };
+	int fd = fuse_session_fd(se), rc = 0;
+	uint64_t last = 0, window = (uint64_t)spin_us * 1000;
+
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return 1;
+	while (!fuse_session_exited(se)) {
+		int r = fuse_session_receive_buf(se, &buf);
+		if (r == -EAGAIN) {
+			if (now_ns() - last >= window) {
+				struct pollfd p = { .fd = fd, .events = POLLIN };
+				poll(&p, 1, -1);
+			}
+			continue;
+		}
+		if (r == -EINTR)
+			continue;
+		if (r <= 0) {
+			rc = r < 0;
+			break;
+		}
+		fuse_session_process_buf(se, &buf);
+		last = now_ns();
+	}
+	free(buf.mem);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -302,6 +349,12 @@ int main(int argc, char **argv)
 		if (i + 1 < argc && strcmp(argv[i], "-o") == 0 &&
 		    strcmp(argv[i + 1], "plus") == 0) {
 			plus = true;
+			i++;
+			continue;
+		}
+		if (i + 1 < argc && strcmp(argv[i], "-o") == 0 &&
+		    strncmp(argv[i + 1], "spin=", 5) == 0) {
+			spin_us = atol(argv[i + 1] + 5);
 			i++;
 			continue;
 		}
@@ -323,12 +376,12 @@ int main(int argc, char **argv)
 		break;
 	}
 	if (source < 0) {
-		fprintf(stderr, "usage: floor [-o plus] [-f] SOURCE MOUNTPOINT\n");
+		fprintf(stderr, "usage: floor [-o plus] [-o spin=US] [-f] SOURCE MOUNTPOINT\n");
 		return 2;
 	}
 	fuse_opt_add_arg(&args, "-oro,default_permissions,fsname=floor,subtype=floor");
 	if (fuse_parse_cmdline(&args, &o) != 0 || !o.mountpoint) {
-		fprintf(stderr, "usage: floor [-o plus] [-f] SOURCE MOUNTPOINT\n");
+		fprintf(stderr, "usage: floor [-o plus] [-o spin=US] [-f] SOURCE MOUNTPOINT\n");
 		return 2;
 	}
 	if (pthread_key_create(&read_buf, free) != 0 || scan() < 0)
@@ -339,7 +392,8 @@ int main(int argc, char **argv)
 		if (fuse_session_mount(se, o.mountpoint) == 0) {
 			struct fuse_loop_config cfg = { .clone_fd = 0, .max_idle_threads = 10 };
 			if (fuse_daemonize(o.foreground) == 0)
-				rc = fuse_session_loop_mt(se, &cfg) != 0;
+				rc = spin_us >= 0 ? spin_loop(se)
+						  : fuse_session_loop_mt(se, &cfg) != 0;
 			fuse_session_unmount(se);
 		}
 		fuse_remove_signal_handlers(se);

@@ -15,6 +15,9 @@
 #                no one stats, and every file opened costs a LOOKUP
 #   floor-cpu0   floor with the daemon and the program measuring both on CPU 0 (taskset):
 #                no request or reply then wakes the other CPU (lookup only)
+#   floor-spin   floor with one thread that polls /dev/fuse for 50 us after each
+#                request before it sleeps (-o spin=50): a request then wakes no
+#                daemon thread, and only the caller's wakeup is left (lookup only)
 #   squashfuse   squashfuse_ll over the image (walk only)
 #   tree         the tree itself, through no FUSE at all (reads only)
 #   zstd         zstd -d -c ARCHIVE > /dev/null, from a cold cache
@@ -24,7 +27,8 @@
 #   read-small   the same over config queue status .env: the ~20,400 small files
 #   read-all     the same over everything
 #   lookup       randmnt -S: lstat every file by path, with no listing before it, so
-#                each is one LOOKUP round trip (floor, floor-cpu0, snapfs-auto)
+#                each is one LOOKUP round trip (floor, floor-cpu0, floor-spin,
+#                snapfs-auto)
 # (randmnt -R reads as bench/mount.sh does since its run 10: open, read, close, with
 # none of `cat`'s own cost a file.) For each step on a FUSE peer, the daemon's user and
 # system CPU seconds go beside the wall time: the same work on the same binary, so their
@@ -103,6 +107,7 @@ mount_peer() {
 	floor) cmd=("$BIN/floor" "$TREE" "$MNT") ;;
 	floor-plus) cmd=("$BIN/floor" -o plus "$TREE" "$MNT") ;;
 	floor-cpu0) pin=(taskset -c 0) cmd=("$BIN/floor" "$TREE" "$MNT") ;;
+	floor-spin) cmd=("$BIN/floor" -o spin=50 "$TREE" "$MNT") ;;
 	snapfs) cmd=("$SNAPFS" -o "cache_size=$CACHE_MIB" "$STORE" "$MNT") ;;
 	snapfs-auto) cmd=("$SNAPFS" -o "cache_size=$CACHE_MIB,readdirplus=auto" "$STORE" "$MNT") ;;
 	squashfuse) cmd=("$SQUASHFUSE" "$IMG" "$MNT") ;;
@@ -208,7 +213,7 @@ tar_bytes=$(zstd -dc "$ARCHIVE" | wc -c)
 
 WALKERS=(floor floor-plus squashfuse snapfs snapfs-auto)
 READERS=(floor-plus snapfs snapfs-auto tree)
-LOOKERS=(floor floor-cpu0 snapfs-auto)
+LOOKERS=(floor floor-cpu0 floor-spin snapfs-auto)
 for r in $(seq "$RUNS"); do
 	log "round $r of $RUNS"
 	for i in "${!WALKERS[@]}"; do
@@ -262,8 +267,8 @@ awk -F'\t' -v bytes="$bytes" -v tar_bytes="$tar_bytes" -v small="${want[read-sma
 		printf "\nthe small files without attributes in the listings: %+.3f s, %.1f us a file (its LOOKUP)\n",
 		       d, d / small * 1e6
 		printf "\na LOOKUP round trip (lstat of each file by path, none listed first; us)\n"
-		split("floor floor-cpu0 snapfs-auto", w, " ")
-		for (i = 1; i <= 3; i++)
+		split("floor floor-cpu0 floor-spin snapfs-auto", w, " ")
+		for (i = 1; i <= 4; i++)
 			printf "  %-12s %.1f\n", w[i], med(w[i] SUBSEP "lookup") / files * 1e6
 	}' "$RES/runs.tsv" | tee -a "$RES/summary.txt"
 if [ -s "$RES/busy.txt" ]; then
