@@ -64,6 +64,8 @@ struct ext {
 	bool ix_tried;
 	uint32_t seq;			/* members whose headers were read: the next one's seq */
 	uint64_t lost;			/* members not restored: they lie in damaged frames */
+	char **lost_names;		/* their names, for the hard links to them */
+	size_t nlost_names;
 	bool open_failed;		/* the first frame is damaged: past_damage() first */
 	bool owners;			/* owners restored: running as root */
 	bool made_dir;			/* dir did not exist: this restore made it */
@@ -133,6 +135,15 @@ static struct alias *find_alias(struct ext *x, const char *target)
 		if (strcmp(x->aliases[i].target, target) == 0)
 			return &x->aliases[i];
 	return NULL;
+}
+
+/* Whether name is that of a member lost to damage. */
+static bool was_lost(const struct ext *x, const char *name)
+{
+	for (size_t i = 0; i < x->nlost_names; i++)
+		if (strcmp(x->lost_names[i], name) == 0)
+			return true;
+	return false;
 }
 
 /* The first parent directory of name (relative to dirfd) that is a symlink, into buf. */
@@ -486,6 +497,12 @@ static int restore_member(struct ext *x, struct archive_entry *entry, struct err
 	if (r == ARCHIVE_FATAL)
 		return write_failed(x, "", e);
 	if (r < ARCHIVE_WARN) {
+		if (archive_entry_hardlink(entry) && was_lost(x, x->link)) {
+			x->lost++;
+			warn(x, "'%s' not restored: it is a hard link to '%s', which lies in a damaged "
+				"part of '%s'", x->name, x->link, x->path);
+			return 0;
+		}
 		warn(x, "'%s' not restored: %s", x->name, archive_error_string(x->w));
 		return 0;
 	}
@@ -603,8 +620,8 @@ static int member_starts(const struct idx *ix, uint64_t **start, uint32_t **by_s
 	for (uint32_t i = 0; i < idx_count(ix); i++) {
 		struct idx_entry ent;
 		idx_get(ix, i, &ent);
-		if (ent.seq >= n)
-			continue;	/* implied, not a member */
+		if ((ent.flags & IDX_F_IMPLICIT) || ent.seq >= n)
+			continue;	/* implied by a path, not a member */
 		b[ent.seq] = i;
 		uint64_t len = S_ISREG(ent.mode) && !(ent.flags & IDX_F_HARDLINK)
 				       ? idx_stored_bytes(ix, &ent) : 0;
@@ -655,16 +672,63 @@ static int reader_at(struct ext *x, uint64_t at, const char *want, struct archiv
 	return rc;
 }
 
-/* A member lost to damage: named and counted, if it was asked for. */
+/* A directory of a member lost to damage: made 0700 now, so what is restored below is private. */
+static void make_private_dir(struct ext *x, const char *name)
+{
+	const char *slash = strrchr(name, '/');
+	char parent[PATH_MAX];
+	int fd;
+
+	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - name) : 0, name);
+	if ((fd = open_beneath(x, parent)) < 0)
+		return;
+	mkdirat(fd, slash ? slash + 1 : name, 0700);
+	close(fd);
+}
+
+static bool alias_as(struct ext *x, const char *name)
+{
+	for (size_t i = 0; i < x->naliases; i++)
+		if (strcmp(x->aliases[i].as, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A member lost to damage: named and counted, if it was asked for, or is the
+ * target of a hard link asked for (restored under the link's name). A lost
+ * directory is made 0700, so that nothing restored below it is exposed.
+ */
 static bool lost(struct ext *x, const struct idx *ix, uint32_t i)
 {
 	char name[PATH_MAX];
+	struct idx_entry ent;
+	struct alias *a;
 
-	if (i == IDX_NONE || idx_path(ix, i, name, sizeof(name), NULL) < 0 || !name[0] ||
-	    !selected(x, name, true))
+	if (i == IDX_NONE || idx_path(ix, i, name, sizeof(name), NULL) < 0)
 		return false;
+	idx_get(ix, i, &ent);
+	if (!name[0]) {
+		if (x->made_dir)
+			warn(x, "'%s' stays 0700: the archive's own mode and owner for it (its './') "
+				"lie in a damaged part of '%s'", x->dir, x->path);
+		return false;
+	}
+	if (!(ent.flags & IDX_F_HARDLINK) && (a = find_alias(x, name)))
+		snprintf(name, sizeof(name), "%s", a->as);
+	else if (!selected(x, name, true) || ((ent.flags & IDX_F_HARDLINK) && alias_as(x, name)))
+		return false;	/* not asked for, or a link asked for that has its data already */
+	if (S_ISDIR(ent.mode))
+		make_private_dir(x, name);
+	char **v = realloc(x->lost_names, (x->nlost_names + 1) * sizeof(*v));
+	if (v) {
+		x->lost_names = v;
+		if ((v[x->nlost_names] = strdup(name)))
+			x->nlost_names++;
+	}
 	x->lost++;
-	warn(x, "'%s' not restored: it lies in a damaged part of '%s'", name, x->path);
+	warn(x, "'%s' not restored: it lies in a damaged part of '%s'%s", name, x->path,
+	     S_ISDIR(ent.mode) ? "; what is restored below it is in a directory made 0700" : "");
 	return true;
 }
 
@@ -687,7 +751,15 @@ static int past_damage(struct ext *x, bool in_member, struct archive_entry **ent
 	struct dec *d = NULL;
 	struct idx *ix;
 
-	if (!x->z || !end || !(ix = native_index(x)) || member_starts(ix, &start, &by_seq) < 0)
+	if (!x->z || !end)
+		return -1;
+	if (!(ix = native_index(x))) {
+		size_t len = strlen(e->msg);
+		snprintf(e->msg + len, sizeof(e->msg) - len,
+			 "; its index cannot be read either: nothing after the damage is restored");
+		return -1;
+	}
+	if (member_starts(ix, &start, &by_seq) < 0)
 		return -1;
 	n = idx_members(ix);
 	for (m = x->seq; m < n; m++) {
@@ -699,6 +771,9 @@ static int past_damage(struct ext *x, bool in_member, struct archive_entry **ent
 			break;
 		/* a header where the index puts none: give up before trying every member */
 		if (rc == 0 && ++misses == 16) {
+			size_t len = strlen(e->msg);
+			snprintf(e->msg + len, sizeof(e->msg) - len,
+				 "; no whole member found after it: nothing after the damage is restored");
 			free(start);
 			free(by_seq);
 			return -1;
@@ -765,15 +840,15 @@ static int restore_all(struct ext *x, struct err *e)
 	 */
 	r = !ended && x->dec && dec_finish(x->dec, e) < 0 ? -1 : 0;
 	if (r < 0 && dec_failed_end(x->dec)) {
-		warn(x, "%s; that lies past the last member: none is lost", e->msg);
+		warn(x, "%s; it lies past the last member, and costs none", e->msg);
 		r = 0;
 	}
 	/* directories get their modes and times now, after everything inside them */
 	finish_dirs(x);
 	if (r == 0 && x->lost)
 		r = err_set(e, EIO, "'%s' is damaged: %" PRIu64 " member%s in its damaged parts %s "
-				    "not restored (named above), everything else is; restore "
-				    "%s from another snapshot, and move '%s' out of the store",
+				    "not restored (named above); restore %s from another snapshot, "
+				    "and move '%s' out of the store",
 			    x->path, x->lost, x->lost == 1 ? "" : "s", x->lost == 1 ? "is" : "are",
 			    x->lost == 1 ? "it" : "them", x->path);
 	return r;
@@ -923,6 +998,9 @@ static void release(struct ext *x)
 		free(x->aliases[i].as);
 	}
 	free(x->aliases);
+	for (size_t i = 0; i < x->nlost_names; i++)
+		free(x->lost_names[i]);
+	free(x->lost_names);
 	for (size_t i = 0; i < x->ndirs; i++)
 		free(x->dirs[i].name);
 	free(x->dirs);

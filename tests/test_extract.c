@@ -655,7 +655,7 @@ START_TEST(a_damaged_frame_costs_only_its_members)
 }
 END_TEST
 
-/* 3 directories of 60 files, 3,000 random bytes each. */
+/* 3 directories of 60 files, 3,000 random bytes each; d2/link is d0/f00 linked. */
 static void make_groups(void)
 {
 	char name[64];
@@ -673,15 +673,15 @@ static void make_groups(void)
 			fixture_write(path, buf, sizeof(buf));
 		}
 	}
+	ck_assert_int_eq(link(fixture_path("src/d0/f00"), fixture_path("src/d2/link")), 0);
 }
 
-/* An archive of them in frames of about 32 KiB. */
-static const char *take_groups(void)
+/* An archive of paths (of them) in frames of about 32 KiB. */
+static const char *take_paths(const char *const *paths, size_t npaths)
 {
-	static const char *const paths[] = { "." };
 	char src[4200];
 	struct wr_opts o = { .source = strcpy(src, fixture_path("src")), .paths = paths,
-			     .npaths = 1, .level = 3, .frame_size = 32 * 1024,
+			     .npaths = npaths, .level = 3, .frame_size = 32 * 1024,
 			     .group_size = 32 * 1024, .time = 1 };
 	struct wr_stats st;
 	struct err e;
@@ -689,6 +689,13 @@ static const char *take_groups(void)
 	ck_assert_msg(wr_write(fd, "g.tar.zst", &o, &st, &e) == 0, "%s", e.msg);
 	close(fd);
 	return fixture_path("g.tar.zst");
+}
+
+static const char *take_groups(void)
+{
+	static const char *const all[] = { "." };
+
+	return take_paths(all, 1);
 }
 
 static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
@@ -726,26 +733,44 @@ static uint32_t data_frames(const char *a, struct zseek_frame *out, uint32_t max
 }
 
 /*
- * Every file is either restored whole or named in a warning as not restored,
- * and not both; returns how many were named.
+ * Every file (of d1 only f30, if only_f30) is either restored whole or named
+ * in a warning as not restored, and not both; returns how many were named.
+ * d2/link, too, named as a hard link to a lost d0/f00 when that is lost.
  */
-static int check_restored_or_named(void)
+static int check_restored_or_named(bool only_f30)
 {
 	int named = 0;
 
 	for (int d = 0; d < 3; d++)
 		for (int f = 0; f < 60; f++) {
 			char rel[64], quoted[80], path[4200];
+			if (only_f30 && d == 1 && f != 30)
+				continue;
 			snprintf(rel, sizeof(rel), "d%d/f%02d", d, f);
 			snprintf(quoted, sizeof(quoted), "'%s' not restored", rel);
 			snprintf(path, sizeof(path), "%s/out/%s", fixture_dir, rel);
 			if (strstr(warnings, quoted)) {
 				ck_assert_msg(access(path, F_OK) == -1, "%s named, but restored", rel);
 				named++;
+			} else if (d == 0 && f == 0 && strstr(warnings, "'d2/link' not restored")) {
+				char orig[4200];
+				size_t la, lb;
+				snprintf(orig, sizeof(orig), "%s/src/%s", fixture_dir, rel);
+				unsigned char *da = fixture_read(orig, &la), *db = fixture_read(path, &lb);
+				ck_assert_msg(la == lb && memcmp(da, db, la) == 0, "%s differs", rel);
+				free(da);
+				free(db);
 			} else {
 				compare_entry(rel);
 			}
 		}
+	if (strstr(warnings, "'d0/f00' not restored")) {
+		ck_assert_msg(strstr(warnings, "'d2/link' not restored: it is a hard link to 'd0/f00'"),
+			      "%s", warnings);
+		ck_assert_int_eq(access(fixture_path("out/d2/link"), F_OK), -1);
+	} else if (!strstr(warnings, "'d2/link' not restored")) {
+		compare_entry("d2/link");
+	}
 	return named;
 }
 
@@ -775,7 +800,7 @@ START_TEST(each_member_of_a_damaged_frame_is_named)
 		rm_out();
 		ck_assert_int_eq(restore(a, fixture_path("out"), NULL, 0, &st, &e), -1);
 		ck_assert_int_eq(e.code, EIO);
-		int named = check_restored_or_named();
+		int named = check_restored_or_named(false);
 		ck_assert_msg(named > 0, "frame at %llu: nothing named\n%s",
 			      (unsigned long long)f->coff, warnings);
 		/* a directory lost with its first files is named too, and counted */
@@ -788,13 +813,71 @@ START_TEST(each_member_of_a_damaged_frame_is_named)
 END_TEST
 
 /*
+ * Directories implied by a path taken (d1 for d1/f30) are in the index but no
+ * member: the index still tells where each member starts.
+ */
+START_TEST(implied_directories_do_not_mislead_the_restart)
+{
+	static const char *const paths[] = { "d0", "d1/f30", "d2" };
+	struct zseek_frame fr[256];
+	struct ext_stats st;
+	struct err e;
+	const char *a = (make_groups(), take_paths(paths, 3));
+	uint32_t n = data_frames(a, fr, 256);
+	int fd = open(a, O_RDWR);
+
+	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(fr[0].coff + fr[0].csize / 2)), 4);
+	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4,
+				(off_t)(fr[n / 2].coff + fr[n / 2].csize / 2)), 4);
+	close(fd);
+	ck_assert_int_eq(restore(a, fixture_path("out"), NULL, 0, &st, &e), -1);
+	ck_assert_int_gt(check_restored_or_named(true), 0);
+	/* d0, the first member, was in the first frame; d1 never was a member */
+	ck_assert_msg(strstr(warnings, "'d0' not restored") && !strstr(warnings, "'d1' not"), "%s",
+		      warnings);
+}
+END_TEST
+
+/*
+ * A partial restore of a hard link whose target (not asked for) is lost:
+ * the link is named, and its directory, lost too, is made 0700.
+ */
+START_TEST(a_link_asked_for_is_named_when_its_target_is_lost)
+{
+	static const char *const want[] = { "queue" };
+	struct zseek_frame fr[64];
+	struct ext_stats st;
+	struct err e;
+	struct stat sb;
+	const char *a;
+	uint32_t n;
+	int fd;
+
+	make_tree();
+	a = take("a.tar.zst");
+	n = data_frames(a, fr, 64);
+	/* the last data frame holds everything after big.bin: "hard" with the data, then "queue" */
+	fd = open(a, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4,
+				(off_t)(fr[n - 1].coff + fr[n - 1].csize / 2)), 4);
+	close(fd);
+	ck_assert_int_eq(restore(a, fixture_path("out"), want, 1, &st, &e), -1);
+	ck_assert_msg(strstr(warnings, "'queue/msg-0001.yaml' not restored: it lies in a damaged") &&
+		      strstr(warnings, "'queue' not restored"), "%s", warnings);
+	ck_assert_msg(!strstr(warnings, "is not in"), "%s", warnings);
+	ck_assert_int_eq(stat(fixture_path("out/queue"), &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 07777, 0700);
+}
+END_TEST
+
+/*
  * A partial restore that asks for nothing in the damaged frame restores it
  * all, and says the archive is damaged; the damaged index at the end costs
  * no member either.
  */
 START_TEST(damage_elsewhere_spares_what_is_asked_for)
 {
-	static const char *const want[] = { "d2" };
+	static const char *const want[] = { "d1" };
 	struct zseek_frame fr[256];
 	struct ext_stats st;
 	struct err e;
@@ -811,7 +894,7 @@ START_TEST(damage_elsewhere_spares_what_is_asked_for)
 		      warnings);
 	for (int f = 0; f < 60; f++) {
 		char rel[64];
-		snprintf(rel, sizeof(rel), "d2/f%02d", f);
+		snprintf(rel, sizeof(rel), "d1/f%02d", f);
 		compare_entry(rel);
 	}
 	ck_assert_int_eq(access(fixture_path("out/d0"), F_OK), -1);
@@ -825,8 +908,8 @@ START_TEST(damage_elsewhere_spares_what_is_asked_for)
 	close(fd);
 	rm_out();
 	ck_assert_int_eq(restore(a, fixture_path("out"), NULL, 0, &st, &e), 0);
-	ck_assert_msg(strstr(warnings, "none is lost"), "%s", warnings);
-	ck_assert_int_eq(check_restored_or_named(), 0);
+	ck_assert_msg(strstr(warnings, "it lies past the last member, and costs none"), "%s", warnings);
+	ck_assert_int_eq(check_restored_or_named(false), 0);
 }
 END_TEST
 
@@ -897,6 +980,8 @@ int main(void)
 	tcase_add_test(tc, a_damaged_frame_costs_only_its_members);
 	tcase_add_test(tc, each_member_of_a_damaged_frame_is_named);
 	tcase_add_test(tc, damage_elsewhere_spares_what_is_asked_for);
+	tcase_add_test(tc, implied_directories_do_not_mislead_the_restart);
+	tcase_add_test(tc, a_link_asked_for_is_named_when_its_target_is_lost);
 	tcase_add_test(tc, a_failed_write_stops_and_leaves_no_short_file);
 	tcase_add_test(tc, a_cut_hard_link_set_is_left_empty);
 	tcase_add_test(tc, working_directory_is_unchanged);
