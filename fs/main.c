@@ -249,14 +249,15 @@ static int check_mountpoint(const char *mnt, char real[PATH_MAX])
 	/* mount.fuse3 may have opened /dev/fuse and passes /dev/fd/N: libfuse knows it */
 	if (strncmp(mnt, "/dev/fd/", 8) == 0)
 		return 0;
-	if (stat(mnt, &st) < 0 && errno == ENOTCONN) {
-		fprintf(stderr, "snapfs: mount point '%s': %s; the daemon that served it is gone: "
-				"unmount it first with fusermount3 -u '%s'\n", mnt, strerror(errno), mnt);
-		return -1;
-	}
+	/* one stat: a second one could see a dead mount that the first did not yet */
 	if (stat(mnt, &st) < 0) {
-		fprintf(stderr, "snapfs: mount point '%s': %s%s\n", mnt, strerror(errno),
-			errno == ENOENT ? "; create it with mkdir first" : "");
+		if (errno == ENOTCONN)
+			fprintf(stderr, "snapfs: mount point '%s': %s; the daemon that served it is "
+					"gone: unmount it first with fusermount3 -u '%s'\n", mnt,
+				strerror(errno), mnt);
+		else
+			fprintf(stderr, "snapfs: mount point '%s': %s%s\n", mnt, strerror(errno),
+				errno == ENOENT ? "; create it with mkdir first" : "");
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {

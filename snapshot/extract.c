@@ -41,6 +41,8 @@ struct dirmeta {
 	uid_t uid;
 	gid_t gid;
 	mode_t mode;			/* as restored, to check after the owner's change */
+	bool from_index;		/* its member was lost: mode and time from the index too */
+	struct timespec mtime;
 };
 
 struct ext {
@@ -374,25 +376,42 @@ static void drop_partial(struct ext *x, struct err *e)
  * the umask) and gives it its mode at the end. An existing directory that is
  * a member becomes root's too.
  */
-static int hold_dir(struct ext *x, struct archive_entry *entry, struct err *e)
+/* A new entry of x->dirs for name; NULL when out of memory. */
+static struct dirmeta *add_dir(struct ext *x, const char *name)
 {
-	if (!x->owners)
-		return 0;
 	if (x->ndirs == x->capdirs) {
 		size_t cap = x->capdirs ? 2 * x->capdirs : 64;
 		struct dirmeta *v = realloc(x->dirs, cap * sizeof(*v));
 		if (!v)
-			return err_set(e, ENOMEM, "out of memory");
+			return NULL;
 		x->dirs = v;
 		x->capdirs = cap;
 	}
 	struct dirmeta *d = &x->dirs[x->ndirs];
-	if (!(d->name = strdup(x->name)))
-		return err_set(e, ENOMEM, "out of memory");
+	if (!(d->name = strdup(name)))
+		return NULL;
 	d->seq = x->ndirs++;
-	d->uid = (uid_t)archive_entry_uid(entry);
-	d->gid = (gid_t)archive_entry_gid(entry);
+	d->from_index = false;
+	return d;
+}
+
+static int hold_dir(struct ext *x, struct archive_entry *entry, struct err *e)
+{
+	struct dirmeta *d;
+
+	if (!x->owners)
+		return 0;
+	if (!(d = add_dir(x, x->name)))
+		return err_set(e, ENOMEM, "out of memory");
+	/* the owner as libarchive would give it: by name where the name is known here */
+	d->uid = (uid_t)archive_write_disk_uid(x->w, archive_entry_uname(entry),
+					       archive_entry_uid(entry));
+	d->gid = (gid_t)archive_write_disk_gid(x->w, archive_entry_gname(entry),
+					       archive_entry_gid(entry));
 	d->mode = archive_entry_perm(entry) & 07777;
+	/* without the names, which libarchive would go by, it is root's */
+	archive_entry_set_uname(entry, NULL);
+	archive_entry_set_gname(entry, NULL);
 	archive_entry_set_uid(entry, geteuid());
 	archive_entry_set_gid(entry, getegid());
 	return 0;
@@ -493,16 +512,17 @@ static int restore_member(struct ext *x, struct archive_entry *entry, struct err
 		return -1;
 	if (archive_entry_filetype(entry) == AE_IFDIR && hold_dir(x, entry, e) < 0)
 		return -1;
+	/* else it would link to whatever has that name in DIR */
+	if (archive_entry_hardlink(entry) && was_lost(x, x->link)) {
+		x->lost++;
+		warn(x, "'%s' not restored: it is a hard link to '%s', which lies in a damaged part of "
+			"'%s'", x->name, x->link, x->path);
+		return 0;
+	}
 	r = archive_write_header(x->w, entry);
 	if (r == ARCHIVE_FATAL)
 		return write_failed(x, "", e);
 	if (r < ARCHIVE_WARN) {
-		if (archive_entry_hardlink(entry) && was_lost(x, x->link)) {
-			x->lost++;
-			warn(x, "'%s' not restored: it is a hard link to '%s', which lies in a damaged "
-				"part of '%s'", x->name, x->link, x->path);
-			return 0;
-		}
 		warn(x, "'%s' not restored: %s", x->name, archive_error_string(x->w));
 		return 0;
 	}
@@ -556,7 +576,15 @@ static void restore_dirs(struct ext *x)
 				warn(x, "'%s': owner not restored: %s", d->name, strerror(errno));
 			continue;
 		}
-		if (fchown(fd, d->uid, d->gid) < 0)
+		if (d->from_index) {
+			struct timespec t[2] = { { 0, UTIME_OMIT }, d->mtime };
+			if (x->owners && fchown(fd, d->uid, d->gid) < 0)
+				warn(x, "'%s': owner not restored: %s", d->name, strerror(errno));
+			if (fchmod(fd, d->mode) < 0)
+				warn(x, "'%s': mode not restored: %s", d->name, strerror(errno));
+			if (futimens(fd, t) < 0)
+				warn(x, "'%s': time not restored: %s", d->name, strerror(errno));
+		} else if (fchown(fd, d->uid, d->gid) < 0)
 			warn(x, "'%s': owner not restored: %s", d->name, strerror(errno));
 		/*
 		 * Linux keeps a directory's set-ID bits through a change of owner; a
@@ -601,9 +629,8 @@ static void finish_dirs(struct ext *x)
  * tells (its data offset and stored length). UINT64_MAX where that is not
  * known. by_seq: the entry of each member.
  */
-static int member_starts(const struct idx *ix, uint64_t **start, uint32_t **by_seq)
+static int member_starts(const struct idx *ix, uint32_t n, uint64_t **start, uint32_t **by_seq)
 {
-	uint32_t n = idx_members(ix);
 	uint64_t *h = malloc(((size_t)n + 1) * sizeof(*h));
 	uint32_t *b = malloc(((size_t)n + 1) * sizeof(*b));
 
@@ -625,7 +652,7 @@ static int member_starts(const struct idx *ix, uint64_t **start, uint32_t **by_s
 		b[ent.seq] = i;
 		uint64_t len = S_ISREG(ent.mode) && !(ent.flags & IDX_F_HARDLINK)
 				       ? idx_stored_bytes(ix, &ent) : 0;
-		if (ent.data_off <= UINT64_MAX - 511 - len)
+		if (len <= UINT64_MAX - 511 && ent.data_off <= UINT64_MAX - 511 - len)
 			h[ent.seq + 1] = (ent.data_off + len + 511) & ~(uint64_t)511;
 	}
 	*start = h;
@@ -672,18 +699,63 @@ static int reader_at(struct ext *x, uint64_t at, const char *want, struct archiv
 	return rc;
 }
 
-/* A directory of a member lost to damage: made 0700 now, so what is restored below is private. */
-static void make_private_dir(struct ext *x, const char *name)
+/* A name the index keeps (not NUL-terminated), as a string; NULL when it has none. */
+static char *idx_str(const char *p, uint32_t len)
 {
-	const char *slash = strrchr(name, '/');
-	char parent[PATH_MAX];
-	int fd;
+	return p && len ? strndup(p, len) : NULL;
+}
 
-	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - name) : 0, name);
-	if ((fd = open_beneath(x, parent)) < 0)
-		return;
-	mkdirat(fd, slash ? slash + 1 : name, 0700);
+/*
+ * A directory whose member was lost to damage, made from the index: made (its
+ * missing parents too, as libarchive makes them) or opened, one component at
+ * a time following no symlink; held 0700, and root's when restoring as root,
+ * until restore_dirs() gives it the owner, mode and time the index keeps.
+ * What is restored below it meanwhile is no one else's to reach.
+ */
+static int hold_lost_dir(struct ext *x, const char *name)
+{
+	char part[NAME_MAX + 1];
+	int fd = dup(x->dirfd);
+
+	while (fd >= 0 && *name) {
+		size_t len = strcspn(name, "/");
+		bool last = !name[len];
+		int next = -1;
+		if (len <= NAME_MAX) {
+			memcpy(part, name, len);
+			part[len] = '\0';
+			if (mkdirat(fd, part, last ? 0700 : 0777) == 0 || errno == EEXIST)
+				next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		close(fd);
+		fd = next;
+		name += len + !last;
+	}
+	if (fd < 0 || (x->owners && fchown(fd, geteuid(), getegid()) < 0) || fchmod(fd, 0700) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
 	close(fd);
+	return 0;
+}
+
+/* The owner, mode and time of lost directory name, from ent, for restore_dirs(). */
+static int note_lost_dir(struct ext *x, const char *name, const struct idx_entry *ent)
+{
+	char *uname = idx_str(ent->uname, ent->uname_len), *gname = idx_str(ent->gname, ent->gname_len);
+	struct dirmeta *d = add_dir(x, name);
+
+	if (d) {
+		d->uid = (uid_t)archive_write_disk_uid(x->w, uname, ent->uid);
+		d->gid = (gid_t)archive_write_disk_gid(x->w, gname, ent->gid);
+		d->mode = ent->mode & 07777;
+		d->from_index = true;
+		d->mtime = (struct timespec){ ent->mtime_sec, ent->mtime_nsec };
+	}
+	free(uname);
+	free(gname);
+	return d ? 0 : -1;
 }
 
 static bool alias_as(struct ext *x, const char *name)
@@ -692,6 +764,20 @@ static bool alias_as(struct ext *x, const char *name)
 		if (strcmp(x->aliases[i].as, name) == 0)
 			return true;
 	return false;
+}
+
+/* A member lost: named, counted, and noted for the hard links to it. */
+static void name_lost(struct ext *x, const char *name)
+{
+	char **v = realloc(x->lost_names, (x->nlost_names + 1) * sizeof(*v));
+
+	if (v) {
+		x->lost_names = v;
+		if ((v[x->nlost_names] = strdup(name)))
+			x->nlost_names++;
+	}
+	x->lost++;
+	warn(x, "'%s' not restored: it lies in a damaged part of '%s'", name, x->path);
 }
 
 /*
@@ -718,17 +804,15 @@ static bool lost(struct ext *x, const struct idx *ix, uint32_t i)
 		snprintf(name, sizeof(name), "%s", a->as);
 	else if (!selected(x, name, true) || ((ent.flags & IDX_F_HARDLINK) && alias_as(x, name)))
 		return false;	/* not asked for, or a link asked for that has its data already */
-	if (S_ISDIR(ent.mode))
-		make_private_dir(x, name);
-	char **v = realloc(x->lost_names, (x->nlost_names + 1) * sizeof(*v));
-	if (v) {
-		x->lost_names = v;
-		if ((v[x->nlost_names] = strdup(name)))
-			x->nlost_names++;
+	if (S_ISDIR(ent.mode) && hold_lost_dir(x, name) == 0 && note_lost_dir(x, name, &ent) == 0) {
+		if (!ent.nxattrs)
+			return false;	/* whole: nothing of it was only in the damaged part */
+		x->lost++;
+		warn(x, "'%s' not restored whole: its extended attributes lie in a damaged part of "
+			"'%s'; its owner, mode and time are those the index keeps", name, x->path);
+		return true;
 	}
-	x->lost++;
-	warn(x, "'%s' not restored: it lies in a damaged part of '%s'%s", name, x->path,
-	     S_ISDIR(ent.mode) ? "; what is restored below it is in a directory made 0700" : "");
+	name_lost(x, name);
 	return true;
 }
 
@@ -759,9 +843,12 @@ static int past_damage(struct ext *x, bool in_member, struct archive_entry **ent
 			 "; its index cannot be read either: nothing after the damage is restored");
 		return -1;
 	}
-	if (member_starts(ix, &start, &by_seq) < 0)
-		return -1;
+	/* every member takes a 512-byte header at least: an index that says more is not believed */
 	n = idx_members(ix);
+	if (n > idx_tar_size(ix) / 512)
+		n = (uint32_t)(idx_tar_size(ix) / 512);
+	if (member_starts(ix, n, &start, &by_seq) < 0)
+		return -1;
 	for (m = x->seq; m < n; m++) {
 		if (start[m] == UINT64_MAX || start[m] < end || by_seq[m] == IDX_NONE ||
 		    idx_path(ix, by_seq[m], want, sizeof(want), NULL) < 0)
@@ -780,9 +867,9 @@ static int past_damage(struct ext *x, bool in_member, struct archive_entry **ent
 		}
 	}
 	warn(x, "%s", e->msg);
-	/* the member whose data the damage cut (e names it): restored under its own name */
-	if (in_member && !lost(x, ix, x->seq - 1 < n ? by_seq[x->seq - 1] : IDX_NONE))
-		x->lost++;
+	/* the member whose data the damage cut, by the name it was being restored under */
+	if (in_member)
+		name_lost(x, x->name);
 	for (uint32_t k = x->seq; k < m; k++)
 		lost(x, ix, by_seq[k]);
 	free(start);
@@ -846,8 +933,8 @@ static int restore_all(struct ext *x, struct err *e)
 	/* directories get their modes and times now, after everything inside them */
 	finish_dirs(x);
 	if (r == 0 && x->lost)
-		r = err_set(e, EIO, "'%s' is damaged: %" PRIu64 " member%s in its damaged parts %s "
-				    "not restored (named above); restore %s from another snapshot, "
+		r = err_set(e, EIO, "'%s' is damaged: %" PRIu64 " member%s %s not restored (named "
+				    "above); restore %s from another snapshot, "
 				    "and move '%s' out of the store",
 			    x->path, x->lost, x->lost == 1 ? "" : "s", x->lost == 1 ? "is" : "are",
 			    x->lost == 1 ? "it" : "them", x->path);

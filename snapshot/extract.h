@@ -73,7 +73,7 @@ struct ext_stats {
  *
  * A native archive's damaged frame costs only the members in it: the damage
  * and each member lost go to o->warn ("'NAME' not restored: ...", hard links
- * to them too; a lost directory is made 0700 for what is restored below it),
+ * to them too; a directory is made from the index: owner, mode, time),
  * the index says where the next whole member starts, and the restore goes on
  * from there; it returns -1 (EIO, with the count) only at the end, and 0 with
  * a warning when no member asked for was lost.

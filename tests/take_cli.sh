@@ -594,7 +594,7 @@ check "each member named is missing, and every other is restored whole" \
 	       while read -r f; do [ ! -e "$3/$f" ] || exit 1; done <"$2"' - \
 	"$W/dmg" "$W/lost" "$W/dmg-out"
 check "the last line counts the members lost and says what to do" \
-	grep -qE "^snapkeep: .* $(wc -l <"$W/lost") members? in its damaged parts (is|are) not restored.*another snapshot" \
+	grep -qE "^snapkeep: .* $(wc -l <"$W/lost") members? (is|are) not restored.*another snapshot" \
 	<(tail -1 "$W/err")
 
 # ---------------------------------------------------------------------------
