@@ -249,9 +249,13 @@ static int check_mountpoint(const char *mnt, char real[PATH_MAX])
 	/* mount.fuse3 may have opened /dev/fuse and passes /dev/fd/N: libfuse knows it */
 	if (strncmp(mnt, "/dev/fd/", 8) == 0)
 		return 0;
-	/* one stat: a second one could see a dead mount that the first did not yet */
+	/*
+	 * One stat: a second one could see a dead mount that the first did not
+	 * yet. A mount whose daemon died fails with ENOTCONN, or ECONNABORTED
+	 * once the kernel has aborted the connection.
+	 */
 	if (stat(mnt, &st) < 0) {
-		if (errno == ENOTCONN)
+		if (errno == ENOTCONN || errno == ECONNABORTED)
 			fprintf(stderr, "snapfs: mount point '%s': %s; the daemon that served it is "
 					"gone: unmount it first with fusermount3 -u '%s'\n", mnt,
 				strerror(errno), mnt);

@@ -232,8 +232,10 @@ static bool accept(struct ext *x, struct archive_entry *entry)
 		if (x->made_dir && archive_entry_filetype(entry) == AE_IFDIR) {
 			x->root.set = true;
 			x->root.mode = archive_entry_perm(entry) & 07777;
-			x->root.uid = (uid_t)archive_entry_uid(entry);
-			x->root.gid = (gid_t)archive_entry_gid(entry);
+			x->root.uid = (uid_t)archive_write_disk_uid(x->w, archive_entry_uname(entry),
+								    archive_entry_uid(entry));
+			x->root.gid = (gid_t)archive_write_disk_gid(x->w, archive_entry_gname(entry),
+								    archive_entry_gid(entry));
 			x->root.mtime = (struct timespec){ archive_entry_mtime(entry),
 							   archive_entry_mtime_nsec(entry) };
 			x->root.has_mtime = archive_entry_mtime_is_set(entry);
@@ -560,8 +562,11 @@ static int deeper_first(const void *a, const void *b)
  * given them their modes and times (which a change of owner leaves). The
  * deepest first, so that each is reached through directories no other user
  * can change yet, and by descriptor, opened with no symlink followed.
+ * Those made from the index (note_lost_dir()) get their mode and time too;
+ * lost_only: those alone, for a restore that sets no owners, before
+ * libarchive's own can leave a parent of one without search permission.
  */
-static void restore_dirs(struct ext *x)
+static void restore_dirs(struct ext *x, bool lost_only)
 {
 	if (!x->ndirs)
 		return;
@@ -569,11 +574,14 @@ static void restore_dirs(struct ext *x)
 	for (size_t i = 0; i < x->ndirs; i++) {
 		const struct dirmeta *d = &x->dirs[i];
 		struct stat st;
+		if (lost_only && !d->from_index)
+			continue;
 		int fd = open_beneath(x, d->name);
 		if (fd < 0) {
 			/* a later member of the same name that is no directory took its place */
 			if (errno != ENOTDIR && errno != ELOOP)
-				warn(x, "'%s': owner not restored: %s", d->name, strerror(errno));
+				warn(x, "'%s': %s not restored: %s", d->name,
+				     d->from_index ? "mode, time or owner" : "owner", strerror(errno));
 			continue;
 		}
 		if (d->from_index) {
@@ -617,9 +625,13 @@ static void restore_root(struct ext *x)
 /* Directories get their modes and times (libarchive), then owners, whatever happened before. */
 static void finish_dirs(struct ext *x)
 {
+	if (!x->owners)
+		restore_dirs(x, true);
 	if (archive_write_close(x->w) < ARCHIVE_WARN)
 		warn(x, "directory modes or times not restored: %s", archive_error_string(x->w));
-	restore_dirs(x);
+	/* as root, owners last: libarchive gives modes and times by path */
+	if (x->owners)
+		restore_dirs(x, false);
 	restore_root(x);
 }
 
@@ -724,7 +736,12 @@ static int hold_lost_dir(struct ext *x, const char *name)
 		if (len <= NAME_MAX) {
 			memcpy(part, name, len);
 			part[len] = '\0';
-			if (mkdirat(fd, part, last ? 0700 : 0777) == 0 || errno == EEXIST)
+			/* parents as libarchive makes them, at most 0775 */
+			if (mkdirat(fd, part, last ? 0700 : 0775) == 0 || errno == EEXIST)
+				next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			/* a file or symlink in its place goes, as its member would have replaced it */
+			if (next < 0 && last && (errno == ENOTDIR || errno == ELOOP) &&
+			    unlinkat(fd, part, 0) == 0 && mkdirat(fd, part, 0700) == 0)
 				next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		close(fd);
@@ -795,16 +812,32 @@ static bool lost(struct ext *x, const struct idx *ix, uint32_t i)
 		return false;
 	idx_get(ix, i, &ent);
 	if (!name[0]) {
-		if (x->made_dir)
-			warn(x, "'%s' stays 0700: the archive's own mode and owner for it (its './') "
-				"lie in a damaged part of '%s'", x->dir, x->path);
+		/* a DIR this restore made gets the owner, mode and time of "./" from the index */
+		if (x->made_dir && S_ISDIR(ent.mode)) {
+			char *uname = idx_str(ent.uname, ent.uname_len);
+			char *gname = idx_str(ent.gname, ent.gname_len);
+			x->root.set = true;
+			x->root.mode = ent.mode & 07777;
+			x->root.uid = (uid_t)archive_write_disk_uid(x->w, uname, ent.uid);
+			x->root.gid = (gid_t)archive_write_disk_gid(x->w, gname, ent.gid);
+			x->root.mtime = (struct timespec){ ent.mtime_sec, ent.mtime_nsec };
+			x->root.has_mtime = true;
+			free(uname);
+			free(gname);
+		}
 		return false;
 	}
 	if (!(ent.flags & IDX_F_HARDLINK) && (a = find_alias(x, name)))
 		snprintf(name, sizeof(name), "%s", a->as);
 	else if (!selected(x, name, true) || ((ent.flags & IDX_F_HARDLINK) && alias_as(x, name)))
 		return false;	/* not asked for, or a link asked for that has its data already */
-	if (S_ISDIR(ent.mode) && hold_lost_dir(x, name) == 0 && note_lost_dir(x, name, &ent) == 0) {
+	if (S_ISDIR(ent.mode)) {
+		if (hold_lost_dir(x, name) < 0 || note_lost_dir(x, name, &ent) < 0) {
+			x->lost++;
+			warn(x, "'%s' not restored: it lies in a damaged part of '%s', and cannot be "
+				"made from the index: %s", name, x->path, strerror(errno));
+			return true;
+		}
 		if (!ent.nxattrs)
 			return false;	/* whole: nothing of it was only in the damaged part */
 		x->lost++;

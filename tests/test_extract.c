@@ -874,6 +874,82 @@ START_TEST(a_link_to_a_lost_file_is_not_made_to_what_is_there)
 }
 END_TEST
 
+/*
+ * The first frame holds "./" and d0: a DIR the restore makes gets the
+ * archive's "./" from the index, and a file in d0's place is replaced by the
+ * directory, made from the index, as d0's member would have replaced it.
+ */
+START_TEST(lost_directories_are_made_from_the_index)
+{
+	struct zseek_frame fr[256];
+	struct ext_stats st;
+	struct err e;
+	const char *a;
+	int fd;
+
+	make_groups();
+	ck_assert_int_eq(chmod(fixture_path("src/d0"), 0751), 0);
+	a = take_groups();
+	data_frames(a, fr, 256);
+	fd = open(a, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(fr[0].coff + fr[0].csize / 2)), 4);
+	close(fd);
+	ck_assert_int_eq(restore(a, fixture_path("out"), NULL, 0, &st, &e), -1);
+	compare_entry(".");
+	compare_entry("d0");
+	rm_out();
+	ck_assert_int_eq(mkdir(fixture_path("out"), 0755), 0);
+	fixture_write(fixture_path("out/d0"), "in the way\n", 11);
+	ck_assert_int_eq(restore(a, fixture_path("out"), NULL, 0, &st, &e), -1);
+	ck_assert_msg(!strstr(warnings, "'d0' not"), "%s", warnings);
+	compare_entry("d0");
+	compare_entry("d0/f59");
+}
+END_TEST
+
+/*
+ * The parents of a lost directory that the archive only implies are made as
+ * libarchive makes them (at most 0775, whatever the umask): not 0777.
+ */
+START_TEST(parents_of_a_lost_directory_are_made_as_libarchive_makes_them)
+{
+	static const char *const paths[] = { "n/m" };
+	struct zseek_frame fr[256];
+	struct ext_stats st;
+	struct stat clean, lost;
+	struct err e;
+	char name[64];
+	int fd;
+
+	ck_assert_int_eq(mkdir(fixture_path("src"), 0755), 0);
+	ck_assert_int_eq(mkdir(fixture_path("src/n"), 0755), 0);
+	ck_assert_int_eq(mkdir(fixture_path("src/n/m"), 0755), 0);
+	for (int f = 0; f < 40; f++) {
+		unsigned char buf[3000];
+		snprintf(name, sizeof(name), "src/n/m/f%02d", f);
+		fixture_fill(buf, sizeof(buf), (uint64_t)f, 0);
+		fixture_write(fixture_path(name), buf, sizeof(buf));
+	}
+	const char *a = take_paths(paths, 1);
+	mode_t old = umask(0);
+	int rc = restore(a, fixture_path("out"), NULL, 0, &st, &e);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(stat(fixture_path("out/n"), &clean), 0);
+	rm_out();
+	data_frames(a, fr, 256);
+	fd = open(a, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(fr[0].coff + fr[0].csize / 2)), 4);
+	close(fd);
+	rc = restore(a, fixture_path("out"), NULL, 0, &st, &e);
+	umask(old);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_int_eq(stat(fixture_path("out/n"), &lost), 0);
+	ck_assert_uint_eq(lost.st_mode & 07777, clean.st_mode & 07777);
+	ck_assert_uint_le(lost.st_mode & 07777, 0775);
+	compare_entry("n/m");
+}
+END_TEST
+
 static struct stat d0_during;
 
 static void look_at_d0(void)
@@ -1065,6 +1141,8 @@ int main(void)
 	tcase_add_test(tc, a_link_asked_for_is_named_when_its_target_is_lost);
 	tcase_add_test(tc, a_lost_directory_is_held_like_any_other);
 	tcase_add_test(tc, a_link_to_a_lost_file_is_not_made_to_what_is_there);
+	tcase_add_test(tc, lost_directories_are_made_from_the_index);
+	tcase_add_test(tc, parents_of_a_lost_directory_are_made_as_libarchive_makes_them);
 	tcase_add_test(tc, a_failed_write_stops_and_leaves_no_short_file);
 	tcase_add_test(tc, a_cut_hard_link_set_is_left_empty);
 	tcase_add_test(tc, working_directory_is_unchanged);
