@@ -43,6 +43,7 @@ struct dirmeta {
 	mode_t mode;			/* as restored, to check after the owner's change */
 	bool from_index;		/* its member was lost: mode and time from the index too */
 	struct timespec mtime;
+	int fd;				/* opened before libarchive's fixups (not root); else -1 */
 };
 
 struct ext {
@@ -394,6 +395,7 @@ static struct dirmeta *add_dir(struct ext *x, const char *name)
 		return NULL;
 	d->seq = x->ndirs++;
 	d->from_index = false;
+	d->fd = -1;
 	return d;
 }
 
@@ -563,8 +565,7 @@ static int deeper_first(const void *a, const void *b)
  * deepest first, so that each is reached through directories no other user
  * can change yet, and by descriptor, opened with no symlink followed.
  * Those made from the index (note_lost_dir()) get their mode and time too;
- * lost_only: those alone, for a restore that sets no owners, before
- * libarchive's own can leave a parent of one without search permission.
+ * lost_only: those alone, for a restore that sets no owners.
  */
 static void restore_dirs(struct ext *x, bool lost_only)
 {
@@ -576,7 +577,8 @@ static void restore_dirs(struct ext *x, bool lost_only)
 		struct stat st;
 		if (lost_only && !d->from_index)
 			continue;
-		int fd = open_beneath(x, d->name);
+		int fd = d->fd >= 0 ? d->fd : open_beneath(x, d->name);
+		x->dirs[i].fd = -1;
 		if (fd < 0) {
 			/* a later member of the same name that is no directory took its place */
 			if (errno != ENOTDIR && errno != ELOOP)
@@ -625,13 +627,19 @@ static void restore_root(struct ext *x)
 /* Directories get their modes and times (libarchive), then owners, whatever happened before. */
 static void finish_dirs(struct ext *x)
 {
-	if (!x->owners)
-		restore_dirs(x, true);
+	/*
+	 * Not as root, the directories made from the index are opened now, while
+	 * they are 0700: libarchive's fixups may leave a parent of one without
+	 * search permission. They get their modes after the fixups, which go by
+	 * path through them and must not meet a mode that lets others in.
+	 */
+	for (size_t i = 0; !x->owners && i < x->ndirs; i++)
+		if (x->dirs[i].from_index)
+			x->dirs[i].fd = open_beneath(x, x->dirs[i].name);
 	if (archive_write_close(x->w) < ARCHIVE_WARN)
 		warn(x, "directory modes or times not restored: %s", archive_error_string(x->w));
-	/* as root, owners last: libarchive gives modes and times by path */
-	if (x->owners)
-		restore_dirs(x, false);
+	/* owners last, as root: libarchive gives modes and times by path */
+	restore_dirs(x, !x->owners);
 	restore_root(x);
 }
 
@@ -1121,8 +1129,11 @@ static void release(struct ext *x)
 	for (size_t i = 0; i < x->nlost_names; i++)
 		free(x->lost_names[i]);
 	free(x->lost_names);
-	for (size_t i = 0; i < x->ndirs; i++)
+	for (size_t i = 0; i < x->ndirs; i++) {
 		free(x->dirs[i].name);
+		if (x->dirs[i].fd >= 0)
+			close(x->dirs[i].fd);
+	}
 	free(x->dirs);
 	if (x->ix)
 		idx_close(x->ix);

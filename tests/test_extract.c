@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -950,6 +951,62 @@ START_TEST(parents_of_a_lost_directory_are_made_as_libarchive_makes_them)
 }
 END_TEST
 
+/*
+ * Not as root: a lost directory the owner may not search (0600) gets its mode
+ * only after libarchive has given the directories below it theirs.
+ */
+START_TEST(a_lost_directory_gets_its_mode_after_those_below)
+{
+	struct timespec old[2] = { { 978307200, 0 }, { 978307200, 0 } };
+	struct zseek_frame fr[64];
+	struct stat sd, ss;
+	char name[64];
+	int status, fd;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		fixture_skip("a_lost_directory_gets_its_mode_after_those_below: not root");
+		return;
+	}
+	ck_assert_int_eq(mkdir(fixture_path("src"), 0755), 0);
+	ck_assert_int_eq(mkdir(fixture_path("src/d"), 0700), 0);
+	for (int f = 0; f < 20; f++) {
+		unsigned char buf[3000];
+		snprintf(name, sizeof(name), "src/d/f%02d", f);
+		fixture_fill(buf, sizeof(buf), (uint64_t)f, 0);
+		fixture_write(fixture_path(name), buf, sizeof(buf));
+	}
+	ck_assert_int_eq(mkdir(fixture_path("src/d/sub"), 0555), 0);
+	ck_assert_int_eq(utimensat(AT_FDCWD, fixture_path("src/d/sub"), old, 0), 0);
+	ck_assert_int_eq(chmod(fixture_path("src/d"), 0600), 0);
+	const char *a = take_groups();
+	data_frames(a, fr, 64);
+	fd = open(a, O_RDWR);
+	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(fr[0].coff + fr[0].csize / 2)), 4);
+	close(fd);
+	ck_assert_int_eq(chmod(a, 0644), 0);
+	ck_assert_int_eq(chmod(fixture_dir, 0755), 0);
+	ck_assert_int_eq(mkdir(fixture_path("out"), 0755), 0);
+	ck_assert_int_eq(chown(fixture_path("out"), 65534, 65534), 0);
+	if ((pid = fork()) == 0) {
+		struct ext_stats st;
+		struct err e;
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(100);
+		_exit(restore(a, fixture_path("out"), NULL, 0, &st, &e) == -1 ? 0 : 101);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_eq(stat(fixture_path("out/d"), &sd), 0);
+	ck_assert_int_eq(stat(fixture_path("out/d/sub"), &ss), 0);
+	ck_assert_uint_eq(sd.st_mode & 07777, 0600);
+	ck_assert_uint_eq(ss.st_mode & 07777, 0555);
+	ck_assert_int_eq(ss.st_mtim.tv_sec, 978307200);
+}
+END_TEST
+
 static struct stat d0_during;
 
 static void look_at_d0(void)
@@ -1142,6 +1199,7 @@ int main(void)
 	tcase_add_test(tc, a_lost_directory_is_held_like_any_other);
 	tcase_add_test(tc, a_link_to_a_lost_file_is_not_made_to_what_is_there);
 	tcase_add_test(tc, lost_directories_are_made_from_the_index);
+	tcase_add_test(tc, a_lost_directory_gets_its_mode_after_those_below);
 	tcase_add_test(tc, parents_of_a_lost_directory_are_made_as_libarchive_makes_them);
 	tcase_add_test(tc, a_failed_write_stops_and_leaves_no_short_file);
 	tcase_add_test(tc, a_cut_hard_link_set_is_left_empty);
