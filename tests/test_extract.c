@@ -625,6 +625,47 @@ START_TEST(restores_a_foreign_archive_into_a_new_directory)
 }
 END_TEST
 
+/* Of archive a, the data frames: their file offsets and sizes. */
+static uint32_t data_frames(const char *a, struct zseek_frame *out, uint32_t max)
+{
+	struct zseek *z;
+	struct stat sb;
+	struct err e;
+	uint32_t n = 0;
+	int fd = open(a, O_RDONLY);
+
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	ck_assert_msg(zseek_open(fd, a, (uint64_t)sb.st_size, &z, &e) == 0, "%s", e.msg);
+	for (uint32_t i = 0; i < zseek_nframes(z) && n < max; i++) {
+		zseek_frame(z, i, &out[n]);
+		n += out[n].dsize > 0;
+	}
+	zseek_close(z);
+	close(fd);
+	return n;
+}
+
+/* Four bytes of archive a overwritten at off: damage that its checks catch. */
+static void damage_at(const char *a, uint64_t off)
+{
+	int fd = open(a, O_WRONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)off), 4);
+	close(fd);
+}
+
+/* The middle of data frame k of archive a damaged (k < 0: counted from the last). */
+static void damage_frame(const char *a, int k)
+{
+	struct zseek_frame fr[256];
+	int n = (int)data_frames(a, fr, 256);
+
+	ck_assert_int_lt(k < 0 ? -k - 1 : k, n);
+	const struct zseek_frame *f = &fr[k < 0 ? n + k : k];
+	damage_at(a, f->coff + f->csize / 2);
+}
+
 /*
  * A damaged frame costs the members in it and no more: the frames after it are
  * whole, and the index says where the next member starts. Here one of
@@ -640,13 +681,10 @@ START_TEST(a_damaged_frame_costs_only_its_members)
 	struct ext_stats st;
 	struct err e;
 	const char *a;
-	int fd;
 
 	make_tree();
 	a = take("a.tar.zst");
-	fd = open(a, O_RDWR);
-	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, 2 * 1024 * 1024), 4);
-	close(fd);
+	damage_at(a, 2 * 1024 * 1024);
 	ck_assert_int_eq(restore(a, fixture_path("out"), NULL, 0, &st, &e), -1);
 	ck_assert_int_eq(e.code, EIO);
 	ck_assert_msg(strstr(e.msg, ": 1 member is not restored"), "%s", e.msg);
@@ -718,26 +756,6 @@ static void rm_out(void)
 	ck_assert_int_eq(access(fixture_path("out"), F_OK), -1);
 }
 
-/* Of archive a, the data frames: their file offsets and sizes. */
-static uint32_t data_frames(const char *a, struct zseek_frame *out, uint32_t max)
-{
-	struct zseek *z;
-	struct stat sb;
-	struct err e;
-	uint32_t n = 0;
-	int fd = open(a, O_RDONLY);
-
-	ck_assert_int_eq(fstat(fd, &sb), 0);
-	ck_assert_msg(zseek_open(fd, a, (uint64_t)sb.st_size, &z, &e) == 0, "%s", e.msg);
-	for (uint32_t i = 0; i < zseek_nframes(z) && n < max; i++) {
-		zseek_frame(z, i, &out[n]);
-		n += out[n].dsize > 0;
-	}
-	zseek_close(z);
-	close(fd);
-	return n;
-}
-
 /*
  * Every file (of d1 only f30, if only_f30) is either restored whole or named
  * in a warning as not restored, and not both; returns how many were named.
@@ -798,11 +816,9 @@ START_TEST(each_member_of_a_damaged_frame_is_named)
 	for (uint32_t pick = 0; pick < 3; pick++) {
 		const struct zseek_frame *f = &fr[pick == 0 ? 0 : pick == 1 ? n / 2 : n - 1];
 		char count[64];
-		int fd = open(a, O_WRONLY);
 
-		ck_assert_int_eq(pwrite(fd, orig, len, 0), (ssize_t)len);
-		ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(f->coff + f->csize / 2)), 4);
-		close(fd);
+		fixture_write(a, orig, len);
+		damage_at(a, f->coff + f->csize / 2);
 		rm_out();
 		ck_assert_int_eq(restore(a, fixture_path("out"), NULL, 0, &st, &e), -1);
 		ck_assert_int_eq(e.code, EIO);
@@ -830,12 +846,9 @@ START_TEST(implied_directories_do_not_mislead_the_restart)
 	struct err e;
 	const char *a = (make_groups(), take_paths(paths, 3));
 	uint32_t n = data_frames(a, fr, 256);
-	int fd = open(a, O_RDWR);
 
-	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(fr[0].coff + fr[0].csize / 2)), 4);
-	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4,
-				(off_t)(fr[n / 2].coff + fr[n / 2].csize / 2)), 4);
-	close(fd);
+	damage_at(a, fr[0].coff + fr[0].csize / 2);
+	damage_at(a, fr[n / 2].coff + fr[n / 2].csize / 2);
 	ck_assert_int_eq(restore(a, fixture_path("out"), NULL, 0, &st, &e), -1);
 	ck_assert_int_gt(check_restored_or_named(true), 0);
 	/* d0, the first member, was in the first frame: made from the index; d1 was no member */
@@ -850,20 +863,15 @@ END_TEST
  */
 START_TEST(a_link_to_a_lost_file_is_not_made_to_what_is_there)
 {
-	struct zseek_frame fr[256];
 	struct ext_stats st;
 	struct err e;
 	const char *a;
 	struct stat sb;
-	int fd;
 
 	make_groups();
 	a = take_groups();
-	data_frames(a, fr, 256);
-	fd = open(a, O_RDWR);
 	/* the first frame holds d0/f00, the data d2/link links to */
-	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(fr[0].coff + fr[0].csize / 2)), 4);
-	close(fd);
+	damage_frame(a, 0);
 	ck_assert_int_eq(mkdir(fixture_path("out"), 0755), 0);
 	ck_assert_int_eq(mkdir(fixture_path("out/d0"), 0755), 0);
 	fixture_write(fixture_path("out/d0/f00"), "OLD\n", 4);
@@ -882,19 +890,14 @@ END_TEST
  */
 START_TEST(lost_directories_are_made_from_the_index)
 {
-	struct zseek_frame fr[256];
 	struct ext_stats st;
 	struct err e;
 	const char *a;
-	int fd;
 
 	make_groups();
 	ck_assert_int_eq(chmod(fixture_path("src/d0"), 0751), 0);
 	a = take_groups();
-	data_frames(a, fr, 256);
-	fd = open(a, O_RDWR);
-	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(fr[0].coff + fr[0].csize / 2)), 4);
-	close(fd);
+	damage_frame(a, 0);
 	ck_assert_int_eq(restore(a, fixture_path("out"), NULL, 0, &st, &e), -1);
 	compare_entry(".");
 	compare_entry("d0");
@@ -915,12 +918,10 @@ END_TEST
 START_TEST(parents_of_a_lost_directory_are_made_as_libarchive_makes_them)
 {
 	static const char *const paths[] = { "n/m" };
-	struct zseek_frame fr[256];
 	struct ext_stats st;
 	struct stat clean, lost;
 	struct err e;
 	char name[64];
-	int fd;
 
 	ck_assert_int_eq(mkdir(fixture_path("src"), 0755), 0);
 	ck_assert_int_eq(mkdir(fixture_path("src/n"), 0755), 0);
@@ -937,10 +938,7 @@ START_TEST(parents_of_a_lost_directory_are_made_as_libarchive_makes_them)
 	ck_assert_int_eq(rc, 0);
 	ck_assert_int_eq(stat(fixture_path("out/n"), &clean), 0);
 	rm_out();
-	data_frames(a, fr, 256);
-	fd = open(a, O_RDWR);
-	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(fr[0].coff + fr[0].csize / 2)), 4);
-	close(fd);
+	damage_frame(a, 0);
 	rc = restore(a, fixture_path("out"), NULL, 0, &st, &e);
 	umask(old);
 	ck_assert_int_eq(rc, -1);
@@ -958,10 +956,9 @@ END_TEST
 START_TEST(a_lost_directory_gets_its_mode_after_those_below)
 {
 	struct timespec old[2] = { { 978307200, 0 }, { 978307200, 0 } };
-	struct zseek_frame fr[64];
 	struct stat sd, ss;
 	char name[64];
-	int status, fd;
+	int status;
 	pid_t pid;
 
 	if (geteuid() != 0) {
@@ -980,10 +977,7 @@ START_TEST(a_lost_directory_gets_its_mode_after_those_below)
 	ck_assert_int_eq(utimensat(AT_FDCWD, fixture_path("src/d/sub"), old, 0), 0);
 	ck_assert_int_eq(chmod(fixture_path("src/d"), 0600), 0);
 	const char *a = take_groups();
-	data_frames(a, fr, 64);
-	fd = open(a, O_RDWR);
-	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(fr[0].coff + fr[0].csize / 2)), 4);
-	close(fd);
+	damage_frame(a, 0);
 	ck_assert_int_eq(chmod(a, 0644), 0);
 	ck_assert_int_eq(chmod(fixture_dir, 0755), 0);
 	ck_assert_int_eq(mkdir(fixture_path("out"), 0755), 0);
@@ -1023,11 +1017,9 @@ static void look_at_d0(void)
  */
 START_TEST(a_lost_directory_is_held_like_any_other)
 {
-	struct zseek_frame fr[256];
 	struct ext_stats st;
 	struct err e;
 	const char *a;
-	int fd;
 
 	if (geteuid() != 0) {
 		fixture_skip("a_lost_directory_is_held_like_any_other: not root");
@@ -1035,10 +1027,7 @@ START_TEST(a_lost_directory_is_held_like_any_other)
 	}
 	make_groups();
 	a = take_groups();
-	data_frames(a, fr, 256);
-	fd = open(a, O_RDWR);
-	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(fr[0].coff + fr[0].csize / 2)), 4);
-	close(fd);
+	damage_frame(a, 0);
 	ck_assert_int_eq(mkdir(fixture_path("out"), 0755), 0);
 	ck_assert_int_eq(mkdir(fixture_path("out/d0"), 0777), 0);
 	ck_assert_int_eq(chown(fixture_path("out/d0"), 65534, 65534), 0);
@@ -1060,21 +1049,14 @@ END_TEST
 START_TEST(a_link_asked_for_is_named_when_its_target_is_lost)
 {
 	static const char *const want[] = { "queue" };
-	struct zseek_frame fr[64];
 	struct ext_stats st;
 	struct err e;
 	const char *a;
-	uint32_t n;
-	int fd;
 
 	make_tree();
 	a = take("a.tar.zst");
-	n = data_frames(a, fr, 64);
 	/* the last data frame holds everything after big.bin: "hard" with the data, then "queue" */
-	fd = open(a, O_RDWR);
-	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4,
-				(off_t)(fr[n - 1].coff + fr[n - 1].csize / 2)), 4);
-	close(fd);
+	damage_frame(a, -1);
 	ck_assert_int_eq(restore(a, fixture_path("out"), want, 1, &st, &e), -1);
 	ck_assert_msg(strstr(warnings, "'queue/msg-0001.yaml' not restored: it lies in a damaged"),
 		      "%s", warnings);
@@ -1097,11 +1079,9 @@ START_TEST(damage_elsewhere_spares_what_is_asked_for)
 	struct err e;
 	const char *a = (make_groups(), take_groups());
 	uint32_t n = data_frames(a, fr, 256);
-	int fd = open(a, O_RDWR);
 
 	/* the first frame holds d0's first files */
-	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(fr[0].coff + fr[0].csize / 2)), 4);
-	close(fd);
+	damage_frame(a, 0);
 	ck_assert_int_eq(restore(a, fixture_path("out"), want, 1, &st, &e), 0);
 	ck_assert_uint_ge(st.warnings, 1);
 	ck_assert_msg(strstr(warnings, "is damaged") && !strstr(warnings, "not restored"), "%s",
@@ -1116,10 +1096,7 @@ START_TEST(damage_elsewhere_spares_what_is_asked_for)
 	/* the index frame, right after the last data frame */
 	a = take_groups();
 	n = data_frames(a, fr, 256);
-	fd = open(a, O_RDWR);
-	ck_assert_int_eq(pwrite(fd, "\xff\xff\xff\xff", 4, (off_t)(fr[n - 1].coff + fr[n - 1].csize)),
-			 4);
-	close(fd);
+	damage_at(a, fr[n - 1].coff + fr[n - 1].csize);
 	rm_out();
 	ck_assert_int_eq(restore(a, fixture_path("out"), NULL, 0, &st, &e), 0);
 	ck_assert_msg(strstr(warnings, "it lies past the last member, and costs none"), "%s", warnings);
